@@ -1,0 +1,340 @@
+"""Configuration: YAML → validated frozen dataclasses, dotted-key overrides, stable hashes.
+
+A config file lists only what differs from the defaults below (``configs/smoke.yaml`` holds
+a handful of keys). Every bad value raises one ``ValueError`` that names the key, the value
+and what is allowed. A new option must default to "no effect" so that the hashes naming
+earlier results (``experiments/<stage>/<hash>/``) stay valid; ``tests/test_config.py`` pins them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class HestonParams:
+    S0: float = 100.0  # initial spot
+    K: float = 100.0  # strike of the hedged call
+    r: float = 0.02  # risk-free rate (money is discounted to time 0)
+    v0: float = 0.0175  # initial variance
+    kappa: float = 1.5768  # mean-reversion speed
+    theta: float = 0.0398  # long-run variance
+    xi: float = 0.5751  # volatility of variance
+    rho: float = -0.5711  # spot/variance correlation
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    heston: HestonParams = field(default_factory=HestonParams)
+    T: float = 1 / 12  # maturity in years
+    n_steps: int = 30  # hedging dates (daily over a month)
+    n_paths: dict = field(default_factory=lambda: {"train": 20000, "val": 5000, "test": 20000})
+    seeds: dict = field(default_factory=lambda: {"train": 1, "val": 2, "test": 3})
+    scheme: str = "qe"  # Andersen QE ("qe") or full-truncation Euler ("euler")
+
+
+@dataclass(frozen=True)
+class HedgingConfig:
+    cost: float = 0.001  # proportional transaction cost of the study (10 bps)
+    reference_costs: tuple = (0.0,)  # further cost levels notebook 01 trains and tabulates
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: tuple = (96, 96, 64)  # widths of the hidden layers
+    activation: str = "relu"
+    init_seed: int = 0  # seed of θ0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    type: str = "cvar"  # "cvar" (OCE form, learned level y) or "entropic"
+    alpha: float = 0.05  # CVaR tail probability
+    risk_aversion: float = 1.0  # entropic risk aversion λ
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    learning_rate: float = 5e-3
+    batch_size: int = 1024
+    epochs: int = 60
+    patience: int = 10  # epochs without a validation improvement before stopping
+    min_delta: float = 1e-4  # relative improvement that counts (of |best val loss|)
+    weight_decay: float = 0.0
+    shuffle_seed: int = 0
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    sparsities: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
+    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)
+    target_sparsity: float = 0.8
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    n_bootstrap: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    tolerance: float = 0.05  # "matches the dense network": risk within 5 %
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    num_threads: int = 2  # fixed so that results are reproducible bit for bit
+    progress: bool = True  # tqdm bars (turned off under make / CI)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    hedging: HedgingConfig = field(default_factory=HedgingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    caching: dict = field(default_factory=lambda: {"directory": "cache"})
+    experiments: dict = field(default_factory=lambda: {"directory": "experiments"})
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+SPLITS = ("train", "val", "test")
+LOSSES = ("cvar", "entropic")
+SCHEMES = ("qe", "euler")
+ACTIVATIONS = ("relu", "tanh", "silu")
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Load a YAML config, apply ``{"dotted.key": value}`` overrides, validate.
+
+    >>> load_config(None, {"training.epochs": 5}).training.epochs
+    5
+    """
+    raw = {}
+    if path is not None:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"config file {path}: expected a mapping at top level")
+    base = Config().to_dict()
+    _merge(base, raw, prefix="")
+    for key, value in (overrides or {}).items():
+        _set_dotted(base, key, value)
+    config = _build(base)
+    validate(config)
+    return config
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples → lists, recursively, so that dicts compare and hash like their YAML."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _merge(base: dict, new: dict, prefix: str) -> None:
+    for key, value in new.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            allowed = ", ".join(sorted(base))
+            raise ValueError(f"unknown config key '{dotted}' (allowed here: {allowed})")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"config key '{dotted}' must be a mapping, got {value!r}")
+            _merge(base[key], value, prefix=f"{dotted}.")
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def _set_dotted(base: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = base
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        if not isinstance(node, dict) or part not in node:
+            allowed = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
+            raise ValueError(f"unknown config key '{where}' (allowed here: {allowed})")
+        if i == len(parts) - 1:
+            if isinstance(node[part], dict):
+                if not isinstance(value, dict):
+                    raise ValueError(f"config key '{dotted}' must be a mapping, got {value!r}")
+                _merge(node[part], value, prefix=f"{dotted}.")
+            else:
+                node[part] = copy.deepcopy(value)
+        else:
+            node = node[part]
+
+
+def _build(d: dict) -> Config:
+    data = dict(d["data"])
+    data["heston"] = HestonParams(**_numbers(d["data"]["heston"], "data.heston"))
+    return Config(
+        data=DataConfig(**data),
+        hedging=HedgingConfig(**_tuples(d["hedging"])),
+        model=ModelConfig(**_tuples(d["model"])),
+        loss=LossConfig(**d["loss"]),
+        training=TrainingConfig(**d["training"]),
+        pruning=PruningConfig(**_tuples(d["pruning"])),
+        metrics=MetricsConfig(**d["metrics"]),
+        runtime=RuntimeConfig(**d["runtime"]),
+        caching=dict(d["caching"]),
+        experiments=dict(d["experiments"]),
+    )
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _numbers(d: dict, prefix: str) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"config key '{prefix}.{k}' must be a number, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"config key '{key}' = {value!r} is invalid: allowed {allowed}")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(config: Config) -> None:
+    """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
+    h = config.data.heston
+    for key in ("S0", "K"):
+        _check(getattr(h, key) > 0, f"data.heston.{key}", getattr(h, key), "> 0")
+    for key in ("v0", "kappa", "theta", "xi"):
+        value = getattr(h, key)
+        _check(value >= 0 if key == "v0" else value > 0, f"data.heston.{key}", value,
+               ">= 0" if key == "v0" else "> 0")
+    _check(-1 < h.rho < 1, "data.heston.rho", h.rho, "-1 < rho < 1")
+    _check(abs(h.r) < 1, "data.heston.r", h.r, "|r| < 1 (a yearly rate)")
+    d = config.data
+    _check(_number(d.T) and d.T > 0, "data.T", d.T, "a maturity in years > 0")
+    _check(_integer(d.n_steps) and d.n_steps >= 1, "data.n_steps", d.n_steps, "an integer >= 1")
+    _check(d.scheme in SCHEMES, "data.scheme", d.scheme, f"one of {SCHEMES}")
+    for name, table in (("n_paths", d.n_paths), ("seeds", d.seeds)):
+        _check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
+               f"a mapping with exactly the keys {SPLITS}")
+        for split, value in table.items():
+            low = 2 if name == "n_paths" else 0
+            _check(_integer(value) and value >= low, f"data.{name}.{split}", value,
+                   f"an integer >= {low}")
+    _check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
+           "three different seeds (splits must not share paths)")
+    c = config.hedging
+    _check(_number(c.cost) and 0 <= c.cost < 1, "hedging.cost", c.cost, "0 <= cost < 1")
+    for cost in c.reference_costs:
+        _check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
+               "costs in [0, 1)")
+    m = config.model
+    _check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
+           "model.hidden", list(m.hidden), "a non-empty list of positive integers")
+    _check(m.activation in ACTIVATIONS, "model.activation", m.activation,
+           f"one of {ACTIVATIONS}")
+    _check(_integer(m.init_seed) and m.init_seed >= 0, "model.init_seed", m.init_seed,
+           "an integer >= 0")
+    lo = config.loss
+    _check(lo.type in LOSSES, "loss.type", lo.type, f"one of {LOSSES}")
+    _check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
+    _check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
+           lo.risk_aversion, "> 0")
+    t = config.training
+    _check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
+           t.learning_rate, "0 < learning_rate < 1")
+    _check(_integer(t.batch_size) and t.batch_size >= 1, "training.batch_size", t.batch_size,
+           "an integer >= 1")
+    _check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
+    _check(_integer(t.patience) and t.patience >= 1, "training.patience", t.patience,
+           "an integer >= 1")
+    _check(_number(t.min_delta) and 0 <= t.min_delta < 1, "training.min_delta", t.min_delta,
+           "0 <= min_delta < 1")
+    _check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
+           t.weight_decay, ">= 0")
+    p = config.pruning
+    for s in (*p.sparsities, p.target_sparsity):
+        _check(_number(s) and 0 <= s < 1, "pruning.sparsities / pruning.target_sparsity", s,
+               "sparsities in [0, 1)")
+    for lr in p.pruning_lr_candidates:
+        _check(_number(lr) and 0 < lr < 1, "pruning.pruning_lr_candidates", lr,
+               "learning rates in (0, 1)")
+    mc = config.metrics
+    _check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
+           mc.n_bootstrap, "an integer >= 10")
+    _check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
+           mc.confidence, "0 < confidence < 1")
+    _check(_number(mc.tolerance) and 0 <= mc.tolerance < 1, "metrics.tolerance",
+           mc.tolerance, "0 <= tolerance < 1")
+    _check(_integer(config.runtime.num_threads) and config.runtime.num_threads >= 1,
+           "runtime.num_threads", config.runtime.num_threads, "an integer >= 1")
+    for section in ("caching", "experiments"):
+        table = getattr(config, section)
+        _check(set(table) == {"directory"} and isinstance(table["directory"], str),
+               section, table, "{directory: <path>}")
+    if 2 * h.kappa * h.theta < h.xi**2:
+        warnings.warn(
+            f"Feller condition 2κθ ≥ ξ² fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
+            f"ξ² = {h.xi**2:.4f}): the variance reaches 0; the QE scheme handles this.",
+            stacklevel=2,
+        )
+
+
+def feller_ratio(params: HestonParams) -> float:
+    """2κθ / ξ²: the variance stays away from 0 when this is ≥ 1."""
+    return 2 * params.kappa * params.theta / params.xi**2
+
+
+def config_hash(config: Config, sections: tuple[str, ...] | None = None, extra: Any = None) -> str:
+    """A short stable hash of the given config sections (all when None) plus ``extra``."""
+    full = config.to_dict()
+    body = {k: full[k] for k in sections} if sections is not None else full
+    payload = json.dumps({"config": body, "extra": _plain(extra)}, sort_keys=True,
+                         separators=(",", ":"), default=float)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def project_root() -> Path:
+    """The repository root (where ``configs/`` lives), whatever the working directory.
+
+    Notebooks run from ``notebooks/`` in JupyterLab, from the root under papermill and from
+    ``tests/notebooks/`` under nbval; every path goes through here so that all three agree.
+    """
+    here = Path(__file__).resolve().parents[1]
+    if (here / "configs").is_dir():
+        return here
+    return Path.cwd()
+
+
+def resolve(path: str | Path) -> Path:
+    """An absolute path: relative ones are taken from the project root."""
+    path = Path(path)
+    return path if path.is_absolute() else project_root() / path

@@ -1,0 +1,72 @@
+"""Hedging P&L and the risk measures it is trained on.
+
+Sign convention (the only place it is written): we are short one call and hold δ_t shares
+over (t, t+1]. In time-0 money, premium excluded,
+
+    PnL = Σ_t δ_t (S_{t+1} − S_t) − Z − c Σ_t |δ_t − δ_{t−1}| S_t,   δ_{−1} = 0,
+
+so a larger PnL is better and a risk measure ρ(PnL) is the capital (premium) that makes the
+position acceptable: the indifference price. The terminal position is not liquidated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from .config import Config
+
+
+def compute_pnl(deltas: torch.Tensor, S: torch.Tensor, Z: torch.Tensor,
+                cost: float = 0.0) -> torch.Tensor:
+    """Shape: deltas (..., N, n_steps), S (N, n_steps + 1), Z (N,) → PnL (..., N)."""
+    gains = (deltas * (S[:, 1:] - S[:, :-1])).sum(-1)
+    pnl = gains - Z
+    if cost > 0:
+        trades = torch.diff(deltas, dim=-1, prepend=torch.zeros_like(deltas[..., :1]))
+        pnl = pnl - cost * (trades.abs() * S[:, :-1]).sum(-1)
+    return pnl
+
+
+def cvar_loss(pnl: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+    """OCE form of CVaR_α of the loss −PnL: y + E[(−PnL − y)^+] / α; y has shape pnl[..., 0].
+
+    Minimal over y at the α-VaR of −PnL, where it equals the CVaR (Rockafellar–Uryasev).
+    """
+    return y + torch.relu(-pnl - y[..., None]).mean(-1) / alpha
+
+
+def entropic_loss(pnl: torch.Tensor, risk_aversion: float) -> torch.Tensor:
+    """Entropic risk (1/λ) log E[exp(−λ PnL)], computed stably."""
+    n = pnl.shape[-1]
+    return (torch.logsumexp(-risk_aversion * pnl, dim=-1) - math.log(n)) / risk_aversion
+
+
+def empirical_cvar(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
+    """CVaR_α of −PnL on a sample: the OCE minimum, with the exact α-tail weighting."""
+    losses = torch.sort(-pnl, dim=-1, descending=True).values
+    n = losses.shape[-1]
+    k = math.floor(alpha * n)
+    head = losses[..., :k].sum(-1)
+    frac = alpha * n - k  # the partial weight of the (k+1)-th worst loss
+    tail = losses[..., k] * frac if k < n else 0.0
+    return (head + tail) / (alpha * n)
+
+
+def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss(pnl, y) -> scalar`` for ``loss.type``; y is ignored by the entropic risk."""
+    spec = config.loss
+    if spec.type == "cvar":
+        return lambda pnl, y: cvar_loss(pnl, y, spec.alpha)
+    if spec.type == "entropic":
+        return lambda pnl, y: entropic_loss(pnl, spec.risk_aversion)
+    raise ValueError(f"config key 'loss.type' = {spec.type!r} is invalid: allowed cvar, entropic")
+
+
+def risk_measure(pnl: torch.Tensor, config: Config) -> torch.Tensor:
+    """The trained risk measure of a P&L sample, in money (the indifference price)."""
+    if config.loss.type == "cvar":
+        return empirical_cvar(pnl, config.loss.alpha)
+    return entropic_loss(pnl, config.loss.risk_aversion)

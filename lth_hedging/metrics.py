@@ -1,0 +1,102 @@
+"""P&L statistics with bootstrap confidence intervals, and convergence speed.
+
+Risk figures (``var_*``, ``cvar_*``) are of the loss −PnL, in money: lower is better, and
+``cvar_05`` is the indifference price under CVaR 5 %. Sharpe is computed on the P&L charged
+one fixed ``premium`` for every strategy of a run (the dense baseline's indifference price):
+on premium-free P&L the mean is about −price, and a smaller std would make Sharpe *more*
+negative, rewarding worse hedging.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .losses import empirical_cvar
+
+TAILS = {"05": 0.05, "01": 0.01}
+
+
+def _statistics(pnl: torch.Tensor, premium: float) -> dict[str, torch.Tensor]:
+    """Every statistic of ``pnl`` (..., N) along its last axis."""
+    mean, std = pnl.mean(-1), pnl.std(-1)
+    out = {"pnl_mean": mean, "pnl_std": std}
+    losses = torch.sort(-pnl, dim=-1, descending=True).values
+    n = pnl.shape[-1]
+    for name, alpha in TAILS.items():
+        out[f"var_{name}"] = losses[..., min(math.floor(alpha * n), n - 1)]
+        out[f"cvar_{name}"] = empirical_cvar(pnl, alpha)
+    out["sharpe_ratio"] = (mean + premium) / std
+    return out
+
+
+def compute_all_metrics(pnl: torch.Tensor, *, premium: float, n_bootstrap: int = 1000,
+                        confidence: float = 0.95, seed: int = 0) -> dict[str, float | list]:
+    """Point estimates and percentile-bootstrap intervals (``<name>_ci = [lo, hi]``).
+
+    Shape: pnl (N,). ``premium`` is added to the P&L for Sharpe only (see module doc).
+    """
+    pnl = torch.as_tensor(pnl, dtype=torch.float64).reshape(-1)
+    point = _statistics(pnl, premium)
+    samples = bootstrap(pnl, lambda x: _statistics(x, premium), n_bootstrap=n_bootstrap,
+                        seed=seed)
+    out: dict[str, float | list] = {"n_paths": pnl.numel(), "premium": float(premium)}
+    for name, value in point.items():
+        out[name] = float(value)
+        out[f"{name}_ci"] = percentile_interval(samples[name], confidence)
+    return out
+
+
+def bootstrap(pnl: torch.Tensor, statistic, *, n_bootstrap: int, seed: int,
+              chunk: int = 100) -> dict[str, torch.Tensor]:
+    """``statistic`` on ``n_bootstrap`` resamples of the last axis (same resamples for every
+    row of a stacked ``pnl``, so that paired differences are bootstrapped jointly)."""
+    generator = torch.Generator().manual_seed(seed)
+    n = pnl.shape[-1]
+    parts: dict[str, list] = {}
+    for start in range(0, n_bootstrap, chunk):
+        size = min(chunk, n_bootstrap - start)
+        index = torch.randint(n, (size, n), generator=generator)
+        for name, value in statistic(pnl[..., index]).items():
+            parts.setdefault(name, []).append(value)
+    return {name: torch.cat(values, dim=-1) for name, values in parts.items()}
+
+
+def percentile_interval(samples: torch.Tensor, confidence: float) -> list[float]:
+    q = torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2], dtype=samples.dtype)
+    return [float(x) for x in torch.quantile(samples, q, dim=-1)]
+
+
+def paired_difference(pnl_a: torch.Tensor, pnl_b: torch.Tensor, statistic: str = "cvar_05", *,
+                      n_bootstrap: int = 1000, confidence: float = 0.95,
+                      seed: int = 0) -> dict[str, float | list]:
+    """statistic(a) − statistic(b) on the same paths, with a paired bootstrap interval."""
+    pair = torch.stack([torch.as_tensor(pnl_a, dtype=torch.float64),
+                        torch.as_tensor(pnl_b, dtype=torch.float64)])
+    diff = _statistics(pair, 0.0)[statistic]
+    samples = bootstrap(pair, lambda x: {"d": _statistics(x, 0.0)[statistic]},
+                        n_bootstrap=n_bootstrap, seed=seed)["d"]
+    return {"difference": float(diff[0] - diff[1]),
+            "ci": percentile_interval(samples[0] - samples[1], confidence)}
+
+
+def epochs_to_threshold(history: list[dict], threshold: float, consecutive: int = 5,
+                        key: str = "val_loss") -> int | None:
+    """First epoch (1-based) after which ``key`` stays ≤ threshold for ``consecutive`` epochs.
+
+    None when never reached. The threshold is a loss level, so the criterion is sign-aware by
+    construction; build it with ``within_tolerance_level``.
+    """
+    values = [row[key] for row in history]
+    run = 0
+    for i, value in enumerate(values):
+        run = run + 1 if value <= threshold else 0
+        if run == consecutive:
+            return i - consecutive + 2
+    return None
+
+
+def within_tolerance_level(reference: float, tolerance: float) -> float:
+    """The loss level within ``tolerance`` of ``reference``: reference + tolerance·|reference|."""
+    return reference + tolerance * abs(reference)

@@ -1,0 +1,93 @@
+"""The deep-hedging network: one MLP applied at every hedging date.
+
+With transaction costs the network is semi-recurrent: the previous position δ_{t−1} is an
+input, so it can learn not to trade. The first layer's exogenous part, W_x x_t + b, does
+not depend on δ_{t−1}; it is computed for all dates in one matmul, and the loop over dates
+only adds w_δ δ_{t−1} and runs the remaining layers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import Config
+from .pricing import bs_price
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+class DeepHedgingNetwork(nn.Module):
+    """``forward(features) -> (deltas, y)``.
+
+    Shape: features (N, n_steps, n_features) → deltas (N, n_steps); y is a scalar: the
+    learned OCE level (at the optimum of the CVaR loss, the VaR of the hedged loss).
+    Prunable weights are the ``nn.Linear`` weights of ``layers`` (never biases, never y).
+    """
+
+    def __init__(self, n_features: int, hidden: tuple[int, ...], *, recurrent: bool,
+                 activation: str = "relu", y_init: float = 0.0):
+        super().__init__()
+        self.recurrent = recurrent
+        widths = [n_features + int(recurrent), *hidden, 1]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.act = ACTIVATIONS[activation]()
+        self.y = nn.Parameter(torch.tensor(float(y_init)))
+
+    def _tail(self, h: torch.Tensor) -> torch.Tensor:
+        """Every layer after the first's pre-activation; returns the position."""
+        for layer in self.layers[1:]:
+            h = layer(self.act(h))
+        return h.squeeze(-1)
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        first = self.layers[0]
+        n_x = features.shape[-1]
+        exo = nn.functional.linear(features, first.weight[:, :n_x], first.bias)
+        if not self.recurrent:
+            return self._tail(exo), self.y
+        w_prev = first.weight[:, n_x]
+        prev = features.new_zeros(features.shape[0])
+        deltas = []
+        for t in range(features.shape[1]):
+            prev = self._tail(exo[:, t] + prev[:, None] * w_prev)
+            deltas.append(prev)
+        return torch.stack(deltas, dim=1), self.y
+
+
+def create_model(config: Config, seed: int | None = None, *, cost: float | None = None,
+                 n_features: int = 3) -> DeepHedgingNetwork:
+    """θ0 from ``torch.Generator(seed)`` (default ``model.init_seed``), never the global RNG.
+
+    The network is semi-recurrent when the cost it is trained at (default ``hedging.cost``)
+    is positive. y starts at the Black–Scholes price at √v0: a constant of the model, close
+    to where the OCE level ends, so that it need not crawl there at the learning rate.
+    """
+    cost = config.hedging.cost if cost is None else cost
+    h, d = config.data.heston, config.data
+    y_init = float(bs_price(h.S0, h.K, d.T, h.v0**0.5, h.r))
+    with torch.random.fork_rng(devices=[]):  # nn.Linear draws from the global RNG: undo it
+        model = DeepHedgingNetwork(n_features, tuple(config.model.hidden), recurrent=cost > 0,
+                                   activation=config.model.activation, y_init=y_init)
+    generator = torch.Generator().manual_seed(config.model.init_seed if seed is None else seed)
+    with torch.no_grad():
+        for layer in model.layers:  # PyTorch's default (Kaiming-uniform) with our generator
+            bound = 1 / layer.in_features**0.5
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    return model
+
+
+@torch.no_grad()
+def hedge_ratio(model: DeepHedgingNetwork, features: torch.Tensor,
+                prev: torch.Tensor | None = None) -> torch.Tensor:
+    """The network's position at single states: features (..., F), prev (...) → (...).
+
+    For a semi-recurrent network ``prev`` is the position held before (required).
+    """
+    if model.recurrent:
+        if prev is None:
+            raise ValueError("a semi-recurrent network needs the previous position 'prev'")
+        features = torch.cat([features, prev[..., None].to(features.dtype)], dim=-1)
+    h = model.layers[0](features)
+    return model._tail(h)

@@ -1,0 +1,107 @@
+"""One training loop: tensors in memory, seeded shuffles, minibatches by slicing, Adam,
+early stopping on the validation loss, a history row per epoch, best weights kept.
+
+A non-finite loss stops the run and marks it diverged (the best weights so far are kept):
+a sweep never crashes on one bad cell.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .features import HedgingData
+from .losses import compute_pnl
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)  # one row per epoch
+    best_state: dict | None = None
+    best_epoch: int = 0  # 1-based; 0 when no epoch finished
+    best_val_loss: float = math.inf
+    diverged: bool = False
+    stopped_early: bool = False
+
+    def summary(self) -> dict:
+        return {"best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
+                "diverged": self.diverged, "stopped_early": self.stopped_early,
+                "epochs_run": len(self.history),
+                "seconds": sum(row["seconds"] for row in self.history)}
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` with early stopping on ``val``.
+
+    ``improvement``: an epoch improves when its validation loss is below
+    best − min_delta·|best|, so the criterion works for losses of either sign.
+    """
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable, *, cost: float,
+                 learning_rate: float, batch_size: int, epochs: int, patience: int,
+                 min_delta: float = 0.0, weight_decay: float = 0.0, shuffle_seed: int = 0,
+                 progress: bool = False):
+        self.model, self.loss_fn, self.cost = model, loss_fn, cost
+        self.batch_size, self.epochs, self.patience = batch_size, epochs, patience
+        self.min_delta, self.progress = min_delta, progress
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
+                                          weight_decay=weight_decay)
+        self.generator = torch.Generator().manual_seed(shuffle_seed)
+
+    def loss(self, data: HedgingData) -> torch.Tensor:
+        deltas, y = self.model(data.features)
+        return self.loss_fn(compute_pnl(deltas, data.S, data.Z, self.cost), y)
+
+    @torch.no_grad()
+    def evaluate(self, data: HedgingData) -> float:
+        self.model.eval()
+        return float(self.loss(data))
+
+    def train_epoch(self, data: HedgingData) -> float:
+        self.model.train()
+        order = torch.randperm(len(data), generator=self.generator)
+        shuffled = data.take(order)
+        total, n = 0.0, 0
+        for start in range(0, len(data), self.batch_size):
+            batch = shuffled.slice(start, start + self.batch_size)
+            loss = self.loss(batch)
+            if not torch.isfinite(loss):
+                return math.nan
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss) * len(batch)
+            n += len(batch)
+        return total / n
+
+    def fit(self, train: HedgingData, val: HedgingData) -> TrainResult:
+        result = TrainResult()
+        bar = tqdm(range(1, self.epochs + 1), disable=not self.progress, desc="epochs",
+                   leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            train_loss = self.train_epoch(train)
+            val_loss = self.evaluate(val) if math.isfinite(train_loss) else math.nan
+            result.history.append({"epoch": epoch, "train_loss": train_loss,
+                                   "val_loss": val_loss, "y": float(self.model.y),
+                                   "seconds": time.perf_counter() - start})
+            if not math.isfinite(val_loss):
+                result.diverged = True
+                break
+            margin = self.min_delta * abs(result.best_val_loss) if result.best_epoch else 0.0
+            if val_loss < result.best_val_loss - margin:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                result.best_state = copy.deepcopy(self.model.state_dict())
+            elif epoch - result.best_epoch >= self.patience:
+                result.stopped_early = True
+                break
+            bar.set_postfix(val=f"{val_loss:.4f}", best=f"{result.best_val_loss:.4f}")
+        if result.best_state is not None:
+            self.model.load_state_dict(result.best_state)
+        return result

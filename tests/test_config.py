@@ -1,0 +1,93 @@
+import warnings
+
+import pytest
+
+from lth_hedging import load_config
+from lth_hedging.config import Config, config_hash, resolve
+from lth_hedging.experiment import dense_key
+
+
+def quiet_load(path=None, overrides=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_config(path, overrides)
+
+
+def test_config_yaml_spells_out_the_defaults():
+    # smoke.yaml and paper.yaml list only what differs from config.yaml: they must agree.
+    assert quiet_load(resolve("configs/config.yaml")) == Config()
+
+
+def test_paper_config_has_the_original_scale():
+    c = quiet_load(resolve("configs/paper.yaml"))
+    h = c.data.heston
+    assert (h.S0, h.K, h.r, h.v0, h.kappa, h.theta, h.xi, h.rho) == (
+        100, 100, 0.02, 0.0175, 1.5768, 0.0398, 0.5751, -0.5711)
+    assert c.data.n_paths == {"train": 150000, "val": 15000, "test": 15000}
+    assert c.model.hidden == (256, 256, 128) and c.hedging.cost == 0.001
+    assert (c.training.epochs, c.training.patience, c.training.batch_size) == (150, 30, 1024)
+
+
+def test_overrides_use_dotted_keys_and_merge_mappings():
+    c = quiet_load("configs/smoke.yaml", {"data.heston.K": 110, "data.n_steps": 12,
+                                          "data.n_paths": {"test": 77}})
+    assert c.data.heston.K == 110.0 and c.data.n_steps == 12
+    assert c.data.n_paths == {"train": 2000, "val": 1000, "test": 77}
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("data.heston.kappa", -1.0, "> 0"), ("data.heston.theta", -0.01, "> 0"),
+    ("data.heston.xi", -0.3, "> 0"), ("data.heston.v0", -0.01, ">= 0"),
+    ("data.heston.rho", 1.0, "-1 < rho < 1"), ("data.heston.rho", -1.5, "-1 < rho < 1"),
+    ("data.heston.S0", 0.0, "> 0"), ("data.heston.K", "abc", "must be a number"),
+    ("data.n_steps", 0, ">= 1"), ("data.n_steps", 2.5, "integer"), ("data.T", -1, "> 0"),
+    ("data.scheme", "milstein", "one of"), ("data.n_paths.train", 1, ">= 2"),
+    ("loss.type", "mse", "one of"), ("loss.alpha", 1.5, "0 < alpha < 1"),
+    ("hedging.cost", -0.001, "0 <= cost < 1"), ("model.hidden", [], "non-empty"),
+    ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
+    ("training.batch_size", 0, ">= 1"), ("training.epochs", -3, ">= 1"),
+    ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "[0, 1)"),
+    ("metrics.n_bootstrap", 3, ">= 10"),
+])
+def test_bad_values_name_key_value_and_range(key, value, words):
+    with pytest.raises(ValueError) as err:
+        quiet_load("configs/smoke.yaml", {key: value})
+    message = str(err.value)
+    assert key.split(".")[-1] in message and words in message
+
+
+@pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
+def test_unknown_key_is_named(key):
+    with pytest.raises(ValueError, match=f"unknown config key '{key}'"):
+        quiet_load("configs/smoke.yaml", {key: 1})
+
+
+def test_unknown_key_in_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training: {learning_rat: 0.1}\n")
+    with pytest.raises(ValueError, match="training.learning_rat"):
+        quiet_load(path)
+
+
+def test_feller_violation_warns_not_raises():
+    with pytest.warns(UserWarning, match="Feller"):
+        load_config("configs/config.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_config("configs/config.yaml", {"data.heston.xi": 0.3})  # 2κθ > ξ²: silent
+
+
+def test_hashes_are_pinned():
+    # Results on disk are named by these hashes: a change here orphans every stored run.
+    # If a change is intended, bump a stage version rather than editing defaults silently.
+    c = Config()
+    assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
+    assert config_hash(c) == "ee018c513a0a"
+    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "31aed3d4d8e3"
+
+
+def test_hash_ignores_sections_not_asked_for():
+    a = Config()
+    b = quiet_load(None, {"pruning.target_sparsity": 0.5, "runtime.progress": False})
+    assert config_hash(a, ("data", "model")) == config_hash(b, ("data", "model"))
+    assert config_hash(a) != config_hash(b)
