@@ -7,18 +7,22 @@ cache hit. Stage hashes cover only the config sections a stage reads.
 
 from __future__ import annotations
 
+import math
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import Config, config_hash, resolve
-from .features import HedgingData, make_hedging_data
-from .heston import get_or_generate_dataset
-from .hedges import STRATEGIES, reference_deltas
-from .losses import compute_pnl, create_loss_function
-from .model import DeepHedgingNetwork, create_model
+from .config import Config, config_hash, load_config, resolve
+from .features import HedgingData, make_hedging_data, state_features
+from .hedges import STRATEGIES, heston_deltas, reference_deltas
+from .heston import discounted_strike, get_or_generate_dataset
+from .losses import compute_pnl, create_loss_function, empirical_cvar
+from .metrics import compute_all_metrics, paired_difference
+from .model import DeepHedgingNetwork, create_model, hedge_ratio
 from .store import Store
 from .train import Trainer
 
@@ -29,6 +33,12 @@ BASE_SECTIONS = ("data", "model", "loss", "training")
 def setup_runtime(config: Config) -> None:
     """Fixed thread count: the same config gives bit-identical results on a machine."""
     torch.set_num_threads(config.runtime.num_threads)
+
+
+def progress_enabled(config: Config) -> bool:
+    """Progress bars for interactive use; ``LTH_PROGRESS=0`` (set by make and CI) turns them
+    off so that executed notebooks have stable outputs."""
+    return config.runtime.progress and os.environ.get("LTH_PROGRESS", "1") != "0"
 
 
 def open_store(config: Config) -> Store:
@@ -81,7 +91,7 @@ def train_dense(config: Config, *, cost: float | None = None, learning_rate: flo
         trainer = Trainer(model, create_loss_function(config), cost=cost, learning_rate=lr,
                           batch_size=t.batch_size, epochs=t.epochs, patience=t.patience,
                           min_delta=t.min_delta, weight_decay=t.weight_decay,
-                          shuffle_seed=t.shuffle_seed, progress=config.runtime.progress)
+                          shuffle_seed=t.shuffle_seed, progress=progress_enabled(config))
         result = trainer.fit(train, val)
         summary = {**result.summary(), "cost": cost, "learning_rate": lr, "seed": seed}
         return {"theta0.pt": theta0, "theta_star.pt": model.state_dict(),
@@ -125,3 +135,93 @@ def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, .
     deltas = files["deltas.pt"]
     return {c: {name: compute_pnl(deltas[name], S, Z, c) for name in STRATEGIES}
             for c in costs}, cached
+
+
+def start(config_path: str, overrides: dict | None = None) -> Config:
+    """Load the notebook's config (path from the project root), print any warnings as plain
+    lines (stable output for nbval), fix the thread count."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = load_config(resolve(config_path), overrides)
+    for w in caught:
+        print(f"warning: {w.message}")
+    setup_runtime(config)
+    return config
+
+
+def cost_levels(config: Config) -> tuple[float, ...]:
+    """The study's cost first, then the further reference levels (no repeats)."""
+    levels = [config.hedging.cost]
+    levels += [c for c in config.hedging.reference_costs if c not in levels]
+    return tuple(levels)
+
+
+def cost_label(cost: float) -> str:
+    return f"{cost * 1e4:g} bps"
+
+
+def test_pnls(config: Config, runs: dict[float, DenseRun]) -> dict[float, dict[str, torch.Tensor]]:
+    """Test P&L of every reference strategy and of the deep hedge trained at each cost."""
+    test = load_split(config, "test")
+    pnls, _ = reference_pnls(config, "test", costs=tuple(runs))
+    for cost, run in runs.items():
+        model = load_model(config, run.theta_star, cost=cost)
+        pnls[cost]["deep_hedge"] = deep_hedge_pnl(model, test, cost)
+    return pnls
+
+
+def baseline_metrics(config: Config, runs: dict[float, DenseRun],
+                     pnls: dict[float, dict[str, torch.Tensor]],
+                     store: Store | None = None) -> dict:
+    """Metrics with bootstrap CIs for every strategy and cost, and paired comparisons of the
+    deep hedge against each reference; stored for notebooks 02 and 03.
+
+    The premium charged for Sharpe is the study-cost deep hedge's indifference price
+    (its test CVaR), the same for every strategy and cost.
+    """
+    store = store or open_store(config)
+    key = config_hash(config, (*BASE_SECTIONS, "metrics"), extra={
+        "stage": "baseline_metrics", "version": STAGE_VERSION,
+        "dense": [run.folder.name for run in runs.values()], "costs": list(runs)})
+
+    def compute() -> dict:
+        m = config.metrics
+        boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
+        premium = float(empirical_cvar(pnls[config.hedging.cost]["deep_hedge"],
+                                       config.loss.alpha))
+        metrics, comparisons = {}, {}
+        for cost, by_name in pnls.items():
+            label = cost_label(cost)
+            metrics[label] = {name: compute_all_metrics(pnl, premium=premium, **boot)
+                              for name, pnl in by_name.items()}
+            comparisons[label] = {name: paired_difference(by_name["deep_hedge"], pnl, **boot)
+                                  for name, pnl in by_name.items() if name != "deep_hedge"}
+        return {"metrics.json": {"premium": premium, "metrics": metrics,
+                                 "comparisons": comparisons}}
+
+    files, _ = store.cached("baseline_metrics", key, compute)
+    return files["metrics.json"]
+
+
+def hedge_ratio_slices(config: Config, model: DeepHedgingNetwork, *, days=(20, 10, 2),
+                       vol_levels=(0.1, 0.2, 0.3), n_spot: int = 81) -> dict:
+    """The network's hedge ratio beside the Heston and min-variance deltas across the spot,
+    at a few dates and volatility levels. A semi-recurrent network is shown holding the
+    min-variance delta before it trades (its position then depends on what it held)."""
+    h, d = config.data.heston, config.data
+    K = discounted_strike(config)
+    width = 3 * math.sqrt(h.theta * d.T)
+    spot = K * torch.exp(torch.linspace(-width, width, n_spot, dtype=torch.float64))
+    variances = [s**2 for s in vol_levels]
+    out = {name: torch.empty(len(variances), len(days), n_spot)
+           for name in ("heston_delta", "min_variance_delta", "deep_hedge")}
+    for i, var in enumerate(variances):
+        for j, day in enumerate(days):
+            tau = torch.full_like(spot, day / 365)
+            heston, min_var = heston_deltas(config, spot, torch.full_like(spot, var), tau)
+            x = state_features(spot.float(), torch.tensor(var), torch.tensor(day / 365), K=K,
+                               T=d.T, vol_scale=math.sqrt(h.theta))
+            out["heston_delta"][i, j], out["min_variance_delta"][i, j] = heston, min_var
+            out["deep_hedge"][i, j] = hedge_ratio(model, x, min_var.float())
+    return {**{k: v.numpy() for k, v in out.items()}, "spot": spot.numpy(),
+            "days_to_maturity": list(days), "variances": variances}

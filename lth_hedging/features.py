@@ -19,18 +19,23 @@ from .heston import discounted_strike
 FEATURE_NAMES = ("log_moneyness", "time_to_maturity", "volatility")
 
 
+def state_features(S: torch.Tensor, v: torch.Tensor, tau: torch.Tensor, *, K: float, T: float,
+                   vol_scale: float) -> torch.Tensor:
+    """Features of single states (broadcast shapes ...) → (..., 3), ordered as FEATURE_NAMES:
+    log(S/K) / (vol_scale √T), τ / T, √v / vol_scale."""
+    S, v, tau = torch.broadcast_tensors(S, v, torch.as_tensor(tau, dtype=S.dtype))
+    log_m = torch.log(S / K) / (vol_scale * math.sqrt(T))
+    return torch.stack([log_m, tau / T, v.clamp_min(0).sqrt() / vol_scale], dim=-1)
+
+
 def compute_features(S: torch.Tensor, v: torch.Tensor, *, K: float, T: float,
                      vol_scale: float) -> torch.Tensor:
     """Features at the hedging dates t = 0 … n_steps − 1.
 
-    Shape: S, v (N, n_steps + 1) → (N, n_steps, 3), ordered as ``FEATURE_NAMES``:
-    log(S_t/K) / (vol_scale √T), τ_t / T, √v_t / vol_scale.
+    Shape: S, v (N, n_steps + 1) → (N, n_steps, 3).
     """
-    n_steps = S.shape[1] - 1
-    tau = T * (1 - torch.arange(n_steps, dtype=S.dtype) / n_steps)
-    log_m = torch.log(S[:, :-1] / K) / (vol_scale * math.sqrt(T))
-    vol = v[:, :-1].clamp_min(0).sqrt() / vol_scale
-    return torch.stack([log_m, (tau / T).expand_as(log_m), vol], dim=-1)
+    tau = time_to_maturity(S.shape[1] - 1, T).to(S.dtype)
+    return state_features(S[:, :-1], v[:, :-1], tau, K=K, T=T, vol_scale=vol_scale)
 
 
 def time_to_maturity(n_steps: int, T: float) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Heston paths: Andersen's QE scheme (default) or full-truncation Euler, and the cached datasets.
 
-    dS_t = r S_t dt + sqrt(v_t) S_t dW_t,   dv_t = κ(θ − v_t) dt + ξ sqrt(v_t) dB_t,   d<W, B> = ρ dt
+    dS_t = r S_t dt + √v_t S_t dW_t,   dv_t = κ(θ − v_t) dt + ξ √v_t dB_t,   d⟨W, B⟩ = ρ dt
 
 Randomness comes only from an explicit ``torch.Generator``; each data split has its own seed.
 """
@@ -78,7 +78,8 @@ def _qe_step(v, U, Zs, dt, kappa, theta, xi, rho):
     psi_e = psi.clamp(min=PSI_CRITICAL)
     p = (psi_e - 1) / (psi_e + 1)
     beta = (1 - p) / m
-    v_exp = torch.where(U <= p, torch.zeros_like(v), torch.log((1 - p) / (1 - U).clamp_min(1e-300)) / beta)
+    tail = torch.log((1 - p) / (1 - U).clamp_min(1e-300)) / beta
+    v_exp = torch.where(U <= p, torch.zeros_like(v), tail)
     v_next = torch.where(quadratic, v_quad, v_exp)
 
     k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi

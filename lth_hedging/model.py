@@ -34,7 +34,7 @@ class DeepHedgingNetwork(nn.Module):
         self.act = ACTIVATIONS[activation]()
         self.y = nn.Parameter(torch.tensor(float(y_init)))
 
-    def _tail(self, h: torch.Tensor) -> torch.Tensor:
+    def tail(self, h: torch.Tensor) -> torch.Tensor:
         """Every layer after the first's pre-activation; returns the position."""
         for layer in self.layers[1:]:
             h = layer(self.act(h))
@@ -45,12 +45,12 @@ class DeepHedgingNetwork(nn.Module):
         n_x = features.shape[-1]
         exo = nn.functional.linear(features, first.weight[:, :n_x], first.bias)
         if not self.recurrent:
-            return self._tail(exo), self.y
+            return self.tail(exo), self.y
         w_prev = first.weight[:, n_x]
         prev = features.new_zeros(features.shape[0])
         deltas = []
         for t in range(features.shape[1]):
-            prev = self._tail(exo[:, t] + prev[:, None] * w_prev)
+            prev = self.tail(exo[:, t] + prev[:, None] * w_prev)
             deltas.append(prev)
         return torch.stack(deltas, dim=1), self.y
 
@@ -90,4 +90,4 @@ def hedge_ratio(model: DeepHedgingNetwork, features: torch.Tensor,
             raise ValueError("a semi-recurrent network needs the previous position 'prev'")
         features = torch.cat([features, prev[..., None].to(features.dtype)], dim=-1)
     h = model.layers[0](features)
-    return model._tail(h)
+    return model.tail(h)

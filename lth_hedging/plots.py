@@ -26,7 +26,8 @@ def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Pat
     return paths
 
 
-def plot_paths(S: torch.Tensor, v: torch.Tensor, T: float, K: float, n_show: int = 30) -> plt.Figure:
+def plot_paths(S: torch.Tensor, v: torch.Tensor, T: float, K: float,
+               n_show: int = 30) -> plt.Figure:
     """Sample spot and variance paths, and the terminal distributions."""
     t = np.linspace(0, T * 365, S.shape[1])
     fig, ax = plt.subplots(1, 3, figsize=(15, 4))

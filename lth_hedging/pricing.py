@@ -136,7 +136,7 @@ def _heston_block(S, v, tau, K, kappa, theta, xi, rho, r, n_nodes):
         P.append(P_bs + (integrand * jacobian).sum(1) / math.pi)
         # ∂/∂v: the Heston part brings D_j; the control's part cancels its analytic term.
         dintegrand = ((D * f - c_bs * f_bs * dw_dv[:, None]) / iphi).real
-        dd = (-0.5 * m / w**1.5 + 0.25 / sqrt_w) if sign > 0 else (-0.5 * m / w**1.5 - 0.25 / sqrt_w)
+        dd = -0.5 * m / w**1.5 + sign * 0.25 / sqrt_w  # ∂d_j/∂w
         dP.append(_npdf(d1 if sign > 0 else d2) * dd * dw_dv
                   + (dintegrand * jacobian).sum(1) / math.pi)
     price = S * P[0] - disc_k * P[1]

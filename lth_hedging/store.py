@@ -42,7 +42,7 @@ def encode(value: Any, suffix: str) -> bytes:
     """Serialise JSON-able data (``.json``), a dict of arrays (``.npz``) or tensors (``.pt``)."""
     buffer = io.BytesIO()
     if suffix == ".json":
-        return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode()
+        return (json.dumps(value, indent=2) + "\n").encode()  # keeps insertion order
     if suffix == ".npz":
         np.savez(buffer, **{k: np.asarray(v) for k, v in value.items()})
     elif suffix == ".pt":

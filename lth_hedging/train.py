@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .features import HedgingData
 from .losses import compute_pnl
@@ -76,7 +76,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             n += len(batch)
         return total / n
 
@@ -89,7 +89,7 @@ class Trainer:
             train_loss = self.train_epoch(train)
             val_loss = self.evaluate(val) if math.isfinite(train_loss) else math.nan
             result.history.append({"epoch": epoch, "train_loss": train_loss,
-                                   "val_loss": val_loss, "y": float(self.model.y),
+                                   "val_loss": val_loss, "y": self.model.y.item(),
                                    "seconds": time.perf_counter() - start})
             if not math.isfinite(val_loss):
                 result.diverged = True
