@@ -44,15 +44,24 @@ def entropic_loss(pnl: torch.Tensor, risk_aversion: float) -> torch.Tensor:
     return (torch.logsumexp(-risk_aversion * pnl, dim=-1) - math.log(n)) / risk_aversion
 
 
+def worst_losses(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The floor(α n) + 1 largest losses −PnL, largest first: all a tail statistic needs."""
+    n = pnl.shape[-1]
+    return torch.topk(-pnl, min(math.floor(alpha * n) + 1, n), dim=-1).values
+
+
+def cvar_from_worst(worst: torch.Tensor, alpha: float, n: int) -> torch.Tensor:
+    """CVaR_α from ``worst_losses`` (of at least α n + 1 entries) of a sample of size n."""
+    k = math.floor(alpha * n)
+    head = worst[..., :k].sum(-1)
+    frac = alpha * n - k  # the partial weight of the (k+1)-th worst loss
+    tail = worst[..., k] * frac if k < n else 0.0
+    return (head + tail) / (alpha * n)
+
+
 def empirical_cvar(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
     """CVaR_α of −PnL on a sample: the OCE minimum, with the exact α-tail weighting."""
-    losses = torch.sort(-pnl, dim=-1, descending=True).values
-    n = losses.shape[-1]
-    k = math.floor(alpha * n)
-    head = losses[..., :k].sum(-1)
-    frac = alpha * n - k  # the partial weight of the (k+1)-th worst loss
-    tail = losses[..., k] * frac if k < n else 0.0
-    return (head + tail) / (alpha * n)
+    return cvar_from_worst(worst_losses(pnl, alpha), alpha, pnl.shape[-1])
 
 
 def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

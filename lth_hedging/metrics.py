@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .losses import empirical_cvar
+from .losses import cvar_from_worst, worst_losses
 
 TAILS = {"05": 0.05, "01": 0.01}
 
@@ -22,11 +22,11 @@ def _statistics(pnl: torch.Tensor, premium: float) -> dict[str, torch.Tensor]:
     """Every statistic of ``pnl`` (..., N) along its last axis."""
     mean, std = pnl.mean(-1), pnl.std(-1)
     out = {"pnl_mean": mean, "pnl_std": std}
-    losses = torch.sort(-pnl, dim=-1, descending=True).values
     n = pnl.shape[-1]
+    worst = worst_losses(pnl, max(TAILS.values()))  # one partial sort serves every tail
     for name, alpha in TAILS.items():
-        out[f"var_{name}"] = losses[..., min(math.floor(alpha * n), n - 1)]
-        out[f"cvar_{name}"] = empirical_cvar(pnl, alpha)
+        out[f"var_{name}"] = worst[..., min(math.floor(alpha * n), n - 1)]
+        out[f"cvar_{name}"] = cvar_from_worst(worst, alpha, n)
     out["sharpe_ratio"] = (mean + premium) / std
     return out
 

@@ -19,7 +19,8 @@ def code_cells(nb):
 def test_every_notebook_has_a_reference():
     assert SOURCES
     for path in SOURCES:
-        assert (ROOT / "tests" / "notebooks" / path.name).exists(), f"run `make smoke` ({path.name})"
+        reference = ROOT / "tests" / "notebooks" / path.name
+        assert reference.exists(), f"run `make smoke` ({path.name})"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)

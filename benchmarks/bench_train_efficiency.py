@@ -1,0 +1,51 @@
+"""FLOP rate of a training epoch on the default network, as a fraction of the rate of a large
+float32 matmul measured in the same run (a practical peak for this machine).
+
+FLOPs counted: 2·rows·in·out per Linear in the forward pass, ×3 for forward + backward.
+Target: ≥ 50 % of the matmul rate.
+"""
+
+import time
+
+import torch
+from common import best_time, header
+
+from lth_hedging import Trainer, create_loss_function, create_model, load_config
+from lth_hedging.experiment import load_split
+
+
+def matmul_rate(n=2048, repeat=10):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    seconds = best_time(lambda: [a @ b for _ in range(repeat)])
+    return 2 * n**3 * repeat / seconds
+
+
+def epoch_rate(config, cost):
+    train, val = load_split(config, "train"), load_split(config, "val")
+    model = create_model(config, cost=cost)
+    t = config.training
+    trainer = Trainer(model, create_loss_function(config), cost=cost,
+                      learning_rate=t.learning_rate, batch_size=t.batch_size, epochs=1,
+                      patience=1)
+    trainer.train_epoch(train)  # warm-up
+    start = time.perf_counter()
+    n_epochs = 3
+    for _ in range(n_epochs):
+        trainer.train_epoch(train)
+    seconds = (time.perf_counter() - start) / n_epochs
+    rows = len(train) * config.data.n_steps
+    flops = 3 * 2 * rows * sum(layer.in_features * layer.out_features for layer in model.layers)
+    return flops / seconds, seconds
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    header("training-epoch efficiency, default config")
+    config = load_config("configs/config.yaml")
+    peak = matmul_rate()
+    print(f"float32 matmul 2048^3: {peak / 1e9:.1f} GFLOP/s")
+    for cost in (config.hedging.cost, 0.0):
+        rate, seconds = epoch_rate(config, cost)
+        kind = "semi-recurrent" if cost > 0 else "feed-forward"
+        print(f"{kind} ({cost * 1e4:g} bps): epoch {seconds:.2f} s, {rate / 1e9:.1f} GFLOP/s "
+              f"= {rate / peak:.0%} of the matmul rate (target >= 50%)")
