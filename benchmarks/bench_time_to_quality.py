@@ -84,10 +84,10 @@ if __name__ == "__main__":
           f"{time.perf_counter() - start:.0f} s); target {minvar * (1 + TOLERANCE):.5f}")
     target = minvar * (1 + TOLERANCE)
     t_ours, es_ours = run_ours(c, target, S, Z)
-    print(f"ours: {'%.1f s' % t_ours if t_ours else f'not reached in {CAP:.0f} s'} "
+    print(f"ours: {f'{t_ours:.1f} s' if t_ours else f'not reached in {CAP:.0f} s'} "
           f"(ES {es_ours:.5f})")
     t_pf, es_pf = run_pfhedge(S, v, Z, target)
-    print(f"pfhedge: {'%.1f s' % t_pf if t_pf else f'not reached in {CAP:.0f} s'} "
+    print(f"pfhedge: {f'{t_pf:.1f} s' if t_pf else f'not reached in {CAP:.0f} s'} "
           f"(ES {es_pf:.5f})")
     if t_ours and t_pf:
         print(f"speed-up {t_pf / t_ours:.1f}x (target >= 5x)")

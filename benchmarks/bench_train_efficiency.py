@@ -21,7 +21,7 @@ def matmul_rate(n=2048, repeat=10):
 
 
 def epoch_rate(config, cost):
-    train, val = load_split(config, "train"), load_split(config, "val")
+    train = load_split(config, "train")
     model = create_model(config, cost=cost)
     t = config.training
     trainer = Trainer(model, create_loss_function(config), cost=cost,

@@ -19,7 +19,7 @@ import torch
 from .config import Config, config_hash, load_config, resolve
 from .features import HedgingData, make_hedging_data, state_features
 from .hedges import STRATEGIES, heston_deltas, reference_deltas
-from .heston import discounted_strike, get_or_generate_dataset
+from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
 from .losses import compute_pnl, create_loss_function, empirical_cvar
 from .metrics import compute_all_metrics, paired_difference
 from .model import DeepHedgingNetwork, create_model, hedge_ratio
@@ -63,10 +63,16 @@ class DenseRun:
     folder: Path
 
 
+def stage_key(config: Config, stage: str, sections: tuple[str, ...], **extra) -> str:
+    """Hash of the config sections a stage reads, its arguments, and the code versions (a
+    change to the data generator or to a stage invalidates what was made before it)."""
+    return config_hash(config, sections, extra={
+        "stage": stage, "version": STAGE_VERSION, "data_version": DATASET_VERSION, **extra})
+
+
 def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -> str:
-    return config_hash(config, BASE_SECTIONS, extra={
-        "stage": "dense", "version": STAGE_VERSION, "cost": cost,
-        "learning_rate": learning_rate, "seed": seed})
+    return stage_key(config, "dense", BASE_SECTIONS, cost=cost, learning_rate=learning_rate,
+                     seed=seed)
 
 
 def train_dense(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
@@ -121,8 +127,7 @@ def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, .
     The Heston deltas of every path and date are the expensive part; they are stored.
     """
     store = store or open_store(config)
-    key = config_hash(config, ("data",), extra={"stage": "reference_hedges",
-                                                "version": STAGE_VERSION, "split": split})
+    key = stage_key(config, "reference_hedges", ("data",), split=split)
 
     def compute() -> dict:
         S, v, _ = get_or_generate_dataset(config, split)
@@ -180,9 +185,8 @@ def baseline_metrics(config: Config, runs: dict[float, DenseRun],
     (its test CVaR), the same for every strategy and cost.
     """
     store = store or open_store(config)
-    key = config_hash(config, (*BASE_SECTIONS, "metrics"), extra={
-        "stage": "baseline_metrics", "version": STAGE_VERSION,
-        "dense": [run.folder.name for run in runs.values()], "costs": list(runs)})
+    key = stage_key(config, "baseline_metrics", (*BASE_SECTIONS, "metrics"),
+                    dense=[run.folder.name for run in runs.values()], costs=list(runs))
 
     def compute() -> dict:
         m = config.metrics

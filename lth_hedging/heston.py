@@ -18,7 +18,7 @@ from .config import Config, config_hash, resolve
 from .store import decode, save_file
 
 PSI_CRITICAL = 1.5  # Andersen's switching level between the two QE branches
-DATASET_VERSION = 1  # bump when the generator changes what a seed produces
+DATASET_VERSION = 2  # bump when the generator changes what a seed produces
 
 
 def simulate_heston(
@@ -44,62 +44,83 @@ def simulate_heston(
     if scheme not in ("qe", "euler"):
         raise ValueError(f"scheme = {scheme!r} is invalid: allowed 'qe' or 'euler'")
     dt = T / n_steps
-    # One uniform and one normal per step and path, drawn up front: the variance uses the
-    # uniform (through Φ⁻¹ where it needs a normal), the spot's independent part the normal.
-    U = torch.rand(n_paths, n_steps, generator=generator, dtype=dtype)
-    Zs = torch.randn(n_paths, n_steps, generator=generator, dtype=dtype)
-    v = torch.empty(n_paths, n_steps + 1, dtype=dtype)
-    log_s = torch.empty(n_paths, n_steps + 1, dtype=dtype)
-    v[:, 0] = v0
-    log_s[:, 0] = math.log(S0)
+    # Time-major storage: each step reads and writes contiguous rows (columns of a path-major
+    # array are strided, which made every elementwise op several times slower). Each step
+    # draws only what its branches use, in a fixed order, so a seed fixes the paths.
+    v = torch.empty(n_steps + 1, n_paths, dtype=dtype)
+    log_s = torch.empty(n_steps + 1, n_paths, dtype=dtype)
+    v[0] = v0
+    log_s[0] = math.log(S0)
     step = _qe_step if scheme == "qe" else _euler_step
     for t in range(n_steps):
-        v[:, t + 1], dlog = step(v[:, t], U[:, t], Zs[:, t], dt, kappa, theta, xi, rho)
-        log_s[:, t + 1] = log_s[:, t] + r * dt + dlog
+        v[t + 1], dlog = step(v[t], generator, dt, kappa, theta, xi, rho)
+        torch.add(log_s[t], dlog, alpha=1.0, out=log_s[t + 1]).add_(r * dt)
     if scheme == "euler":
-        v = v.clamp_min(0.0)  # full truncation: the scheme's variance is max(v, 0)
-    return log_s.exp(), v
+        v.clamp_min_(0.0)  # full truncation: the scheme's variance is max(v, 0)
+    return log_s.exp_().T.contiguous(), v.T.contiguous()
 
 
-def _qe_step(v, U, Zs, dt, kappa, theta, xi, rho):
-    """Andersen (2008) QE for v with the martingale-corrected log-spot step (γ1 = γ2 = 1/2)."""
+def _qe_step(v, generator, dt, kappa, theta, xi, rho):
+    """Andersen (2008) QE for v with the martingale-corrected log-spot step (γ1 = γ2 = 1/2).
+
+    A branch is computed, and its random numbers drawn, only when some path takes it (with a
+    small ξ, ψ ≤ 1.5 everywhere). Draws per step: Z_v if any ψ ≤ 1.5, U if any ψ > 1.5, Z_s.
+    """
     E = math.exp(-kappa * dt)
-    m = theta + (v - theta) * E
-    s2 = v * xi**2 * E * (1 - E) / kappa + theta * xi**2 * (1 - E) ** 2 / (2 * kappa)
-    psi = s2 / m**2
+    m = v.mul(E).add_(theta * (1 - E))
+    s2 = v.mul(xi**2 * E * (1 - E) / kappa).add_(theta * xi**2 * (1 - E) ** 2 / (2 * kappa))
+    psi = s2.div_(m * m)
     quadratic = psi <= PSI_CRITICAL
-    # Quadratic branch (ψ ≤ 1.5): v' = a (b + Z)², a non-central χ² with matched moments.
-    psi_q = psi.clamp(max=PSI_CRITICAL)
-    b2 = 2 / psi_q - 1 + torch.sqrt(2 / psi_q) * torch.sqrt(2 / psi_q - 1)
-    a = m / (1 + b2)
-    Zv = torch.special.ndtri(U)
-    v_quad = a * (torch.sqrt(b2) + Zv) ** 2
-    # Exponential branch (ψ > 1.5): a mass p at zero and an exponential tail.
-    psi_e = psi.clamp(min=PSI_CRITICAL)
-    p = (psi_e - 1) / (psi_e + 1)
-    beta = (1 - p) / m
-    tail = torch.log((1 - p) / (1 - U).clamp_min(1e-300)) / beta
-    v_exp = torch.where(U <= p, torch.zeros_like(v), tail)
-    v_next = torch.where(quadratic, v_quad, v_exp)
+    any_quad, all_quad = bool(quadratic.any()), bool(quadratic.all())
 
     k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi
     k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi
     k3 = 0.5 * dt * (1 - rho**2)  # = K4
     A = k2 + 0.5 * k3
-    # Martingale correction: choose K0 so that E[exp(Δ log S)] = 1 exactly under the scheme.
-    k0_quad = -A * b2 * a / (1 - 2 * A * a) + 0.5 * torch.log((1 - 2 * A * a).clamp_min(1e-300))
-    k0_exp = -torch.log(p + beta * (1 - p) / (beta - A))
-    valid = torch.where(quadratic, 2 * A * a < 1, beta > A)
-    k0_plain = torch.full_like(v, -rho * kappa * theta * dt / xi)
-    k0 = torch.where(valid, torch.where(quadratic, k0_quad, k0_exp) - (k1 + 0.5 * k3) * v, k0_plain)
-    dlog = k0 + k1 * v + k2 * v_next + torch.sqrt((k3 * (v + v_next)).clamp_min(0)) * Zs
+    # Martingale correction: K0 such that E[exp(Δ log S)] = 1 exactly under the scheme. It
+    # exists when 2Aa < 1 (quadratic) and β > A (exponential), always so when A ≤ 0 (ρ < 0).
+    # Where it does not exist, fall back to the plain K0 = −ρκθΔ/ξ (written in the same form).
+    plain = v.mul(k1 + 0.5 * k3).add_(-rho * kappa * theta * dt / xi) if A > 0 else None
+    if any_quad:  # v' = a (b + Z)²: a non-central χ² with matched moments
+        t = psi.reciprocal().mul_(2)
+        tm1 = t - 1
+        b2 = (t * tm1).sqrt_().add_(tm1)
+        a = m / (b2 + 1)
+        Zv = torch.randn(v.shape, generator=generator, dtype=v.dtype)
+        v_quad = Zv.add_(b2.sqrt()).square_().mul_(a)
+        x = a.mul(-2 * A).add_(1)  # 1 − 2Aa
+        k0_quad = (b2 * a).div_(x).mul_(-A).add_(x.log().mul_(0.5))
+        if A > 0:
+            k0_quad = torch.where(x > 0, k0_quad, plain)
+    if not all_quad:  # a mass p at zero and an exponential tail
+        U = torch.rand(v.shape, generator=generator, dtype=v.dtype)
+        q = psi.add(1).reciprocal_()  # 1 − p = 2q
+        p = 1 - 2 * q
+        beta = (2 * q).div_(m)
+        tail = torch.log(2 * q / (1 - U).clamp_min(1e-30)).div_(beta)
+        v_exp = torch.where(U > p, tail, torch.zeros_like(v))
+        k0_exp = torch.log(beta * (2 * q) / (beta - A) + p).neg_()
+        if A > 0:
+            k0_exp = torch.where(beta > A, k0_exp, plain)
+    if all_quad:
+        v_next, k0 = v_quad, k0_quad
+    elif not any_quad:
+        v_next, k0 = v_exp, k0_exp
+    else:
+        v_next = torch.where(quadratic, v_quad, v_exp)
+        k0 = torch.where(quadratic, k0_quad, k0_exp)
+    # Δ log S = K0* + K1 v + K2 v' + √(K3 (v + v')) Zs with K0* = k0 − (K1 + K3/2) v
+    Zs = torch.randn(v.shape, generator=generator, dtype=v.dtype)
+    dlog = (v + v_next).mul_(k3).sqrt_().mul_(Zs)
+    dlog.add_(k0).add_(v, alpha=-0.5 * k3).add_(v_next, alpha=k2)
     return v_next, dlog
 
 
-def _euler_step(v, U, Zs, dt, kappa, theta, xi, rho):
+def _euler_step(v, generator, dt, kappa, theta, xi, rho):
     """Full-truncation Euler (Lord, Koekkoek, van Dijk 2010): exact only as dt → 0."""
     vp = v.clamp_min(0.0)
-    Zv = torch.special.ndtri(U)
+    Zv = torch.randn(v.shape, generator=generator, dtype=v.dtype)
+    Zs = torch.randn(v.shape, generator=generator, dtype=v.dtype)
     v_next = v + kappa * (theta - vp) * dt + xi * torch.sqrt(vp * dt) * Zv
     Z = rho * Zv + math.sqrt(1 - rho**2) * Zs
     dlog = -0.5 * vp * dt + torch.sqrt(vp * dt) * Z

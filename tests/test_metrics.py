@@ -16,7 +16,7 @@ def normal(n=20000, seed=0, mean=0.0, std=1.0):
 
 def test_metrics_of_a_normal_sample_match_closed_forms():
     m = compute_all_metrics(normal(n=200_000, mean=-1.0, std=2.0), premium=1.5, n_bootstrap=40)
-    cvar = -(-1.0) + 2.0 * math.exp(-Z95**2 / 2) / math.sqrt(2 * math.pi) / 0.05
+    cvar = 1.0 + 2.0 * math.exp(-Z95**2 / 2) / math.sqrt(2 * math.pi) / 0.05
     for name, true in (("pnl_mean", -1.0), ("pnl_std", 2.0), ("var_05", 1.0 + 2.0 * Z95),
                        ("cvar_05", cvar), ("sharpe_ratio", 0.5 / 2.0)):
         lo, hi = m[f"{name}_ci"]
