@@ -121,12 +121,15 @@ ACTIVATIONS = ("relu", "tanh", "silu")
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Load a YAML config, apply ``{"dotted.key": value}`` overrides, validate.
 
+    A relative ``path`` is taken from the project root (the same from any working directory);
+    ``None`` gives the defaults, which ``configs/config.yaml`` spells out.
+
     >>> load_config(None, {"training.epochs": 5}).training.epochs
     5
     """
     raw = {}
     if path is not None:
-        with open(path) as f:
+        with open(resolve(path)) as f:
             raw = yaml.safe_load(f) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"config file {path}: expected a mapping at top level")
@@ -229,6 +232,11 @@ def _integer(value: Any) -> bool:
 
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
+    for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
+                "pruning.pruning_lr_candidates"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        _check(isinstance(value, tuple), key, value, "a list")
     h = config.data.heston
     for key in ("S0", "K"):
         _check(getattr(h, key) > 0, f"data.heston.{key}", getattr(h, key), "> 0")

@@ -76,8 +76,7 @@ def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -
 
 
 def train_dense(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
-                seed: int | None = None, store: Store | None = None,
-                data: tuple[HedgingData, HedgingData] | None = None) -> DenseRun:
+                seed: int | None = None, store: Store | None = None) -> DenseRun:
     """The dense network at ``cost`` trained from θ0 (seed ``model.init_seed`` by default).
 
     Stored files: ``theta0.pt`` (the initialisation, saved once and loaded thereafter),
@@ -90,7 +89,7 @@ def train_dense(config: Config, *, cost: float | None = None, learning_rate: flo
     key = dense_key(config, cost=cost, learning_rate=lr, seed=seed)
 
     def compute() -> dict:
-        train, val = data or (load_split(config, "train"), load_split(config, "val"))
+        train, val = load_split(config, "train"), load_split(config, "val")
         model = create_model(config, seed, cost=cost)
         theta0 = {k: v.clone() for k, v in model.state_dict().items()}
         t = config.training
@@ -121,7 +120,7 @@ def deep_hedge_pnl(model: DeepHedgingNetwork, data: HedgingData, cost: float) ->
 
 
 def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, ...],
-                   store: Store | None = None) -> tuple[dict[float, dict[str, torch.Tensor]], bool]:
+                   store: Store | None = None) -> dict[float, dict[str, torch.Tensor]]:
     """P&L of every classical strategy on ``split`` at each cost: ``{cost: {name: pnl}}``.
 
     The Heston deltas of every path and date are the expensive part; they are stored.
@@ -135,11 +134,11 @@ def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, .
         deltas = reference_deltas(config, S, v)
         return {"deltas.pt": deltas, "summary.json": {"seconds": time.perf_counter() - start}}
 
-    files, cached = store.cached("reference_hedges", key, compute)
+    files, _ = store.cached("reference_hedges", key, compute)
     S, _, Z = get_or_generate_dataset(config, split)
     deltas = files["deltas.pt"]
     return {c: {name: compute_pnl(deltas[name], S, Z, c) for name in STRATEGIES}
-            for c in costs}, cached
+            for c in costs}
 
 
 def start(config_path: str, overrides: dict | None = None) -> Config:
@@ -168,7 +167,7 @@ def cost_label(cost: float) -> str:
 def test_pnls(config: Config, runs: dict[float, DenseRun]) -> dict[float, dict[str, torch.Tensor]]:
     """Test P&L of every reference strategy and of the deep hedge trained at each cost."""
     test = load_split(config, "test")
-    pnls, _ = reference_pnls(config, "test", costs=tuple(runs))
+    pnls = reference_pnls(config, "test", costs=tuple(runs))
     for cost, run in runs.items():
         model = load_model(config, run.theta_star, cost=cost)
         pnls[cost]["deep_hedge"] = deep_hedge_pnl(model, test, cost)

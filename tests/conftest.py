@@ -12,11 +12,20 @@ def _threads():
 
 
 @pytest.fixture
-def smoke_config(tmp_path):
-    """The smoke config with its cache and store in a temporary folder."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Feller warning: tested in test_config
-        return load_config("configs/smoke.yaml", {
-            "caching.directory": str(tmp_path / "cache"),
-            "experiments.directory": str(tmp_path / "experiments"),
-            "runtime.progress": False})
+def make_smoke_config(tmp_path):
+    """``make(overrides)``: the smoke config, its cache and store in a temporary folder."""
+
+    def make(overrides=None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the Feller warning is tested in test_config
+            return load_config("configs/smoke.yaml", {
+                "caching.directory": str(tmp_path / "cache"),
+                "experiments.directory": str(tmp_path / "experiments"),
+                "runtime.progress": False, **(overrides or {})})
+
+    return make
+
+
+@pytest.fixture
+def smoke_config(make_smoke_config):
+    return make_smoke_config()

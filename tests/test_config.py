@@ -91,3 +91,8 @@ def test_hash_ignores_sections_not_asked_for():
     b = quiet_load(None, {"pruning.target_sparsity": 0.5, "runtime.progress": False})
     assert config_hash(a, ("data", "model")) == config_hash(b, ("data", "model"))
     assert config_hash(a) != config_hash(b)
+
+
+def test_a_scalar_where_a_list_belongs_is_named():
+    with pytest.raises(ValueError, match="'hedging.reference_costs' = 0.0 .* allowed a list"):
+        quiet_load("configs/smoke.yaml", {"hedging.reference_costs": 0.0})

@@ -101,3 +101,22 @@ def test_dense_stage_is_a_cache_hit_the_second_time(smoke_config, monkeypatch):
     # θ0 is the seeded initialisation, saved once
     fresh = create_model(smoke_config).state_dict()
     assert all(torch.equal(fresh[k], v) for k, v in second.theta0.items())
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "silu"])
+def test_every_activation_builds_and_trains(make_smoke_config, activation):
+    config = make_smoke_config({"model.activation": activation, "loss.type": "entropic"})
+    model = create_model(config)
+    train = load_split(config, "train")
+    before = copy.deepcopy(model.state_dict())
+    make_trainer(config, model, epochs=1).train_epoch(train)
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_entropic_loss_is_selected_by_config(make_smoke_config):
+    from lth_hedging.losses import entropic_loss
+
+    config = make_smoke_config({"loss.type": "entropic", "loss.risk_aversion": 2.0})
+    pnl = torch.randn(100, dtype=torch.float64)
+    loss = create_loss_function(config)(pnl, torch.tensor(123.0))  # y is ignored
+    assert loss.item() == pytest.approx(entropic_loss(pnl, 2.0).item())
