@@ -136,7 +136,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     base = Config().to_dict()
     _merge(base, raw, prefix="")
     for key, value in (overrides or {}).items():
-        _set_dotted(base, key, value)
+        _merge(base, _nest(key, value), prefix="")
     config = _build(base)
     validate(config)
     return config
@@ -152,6 +152,7 @@ def _plain(obj: Any) -> Any:
 
 
 def _merge(base: dict, new: dict, prefix: str) -> None:
+    """Merge ``new`` into ``base`` in place; every key must already exist in ``base``."""
     for key, value in new.items():
         dotted = f"{prefix}{key}"
         if key not in base:
@@ -161,27 +162,18 @@ def _merge(base: dict, new: dict, prefix: str) -> None:
             if not isinstance(value, dict):
                 raise ValueError(f"config key '{dotted}' must be a mapping, got {value!r}")
             _merge(base[key], value, prefix=f"{dotted}.")
+        elif isinstance(value, dict):
+            inner = next(iter(value), "")
+            raise ValueError(f"unknown config key '{dotted}.{inner}' ('{dotted}' is a value)")
         else:
             base[key] = copy.deepcopy(value)
 
 
-def _set_dotted(base: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = base
-    for i, part in enumerate(parts):
-        where = ".".join(parts[: i + 1])
-        if not isinstance(node, dict) or part not in node:
-            allowed = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
-            raise ValueError(f"unknown config key '{where}' (allowed here: {allowed})")
-        if i == len(parts) - 1:
-            if isinstance(node[part], dict):
-                if not isinstance(value, dict):
-                    raise ValueError(f"config key '{dotted}' must be a mapping, got {value!r}")
-                _merge(node[part], value, prefix=f"{dotted}.")
-            else:
-                node[part] = copy.deepcopy(value)
-        else:
-            node = node[part]
+def _nest(dotted: str, value: Any) -> dict:
+    """``"a.b.c", v`` → ``{"a": {"b": {"c": v}}}``."""
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
 
 
 def _build(d: dict) -> Config:

@@ -96,3 +96,8 @@ def test_hash_ignores_sections_not_asked_for():
 def test_a_scalar_where_a_list_belongs_is_named():
     with pytest.raises(ValueError, match="'hedging.reference_costs' = 0.0 .* allowed a list"):
         quiet_load("configs/smoke.yaml", {"hedging.reference_costs": 0.0})
+
+
+def test_a_key_below_a_value_is_unknown():
+    with pytest.raises(ValueError, match="unknown config key 'training.epochs.x'"):
+        quiet_load(None, {"training.epochs.x": 1})
