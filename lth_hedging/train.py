@@ -1,6 +1,7 @@
 """One training loop: tensors in memory, seeded shuffles, minibatches by slicing, Adam,
 early stopping on the validation loss, a history row per epoch, best weights kept.
 
+With a mask, the pruned weights are held at exactly zero (``pruning.apply_mask``).
 A non-finite loss stops the run and marks it diverged (the best weights so far are kept):
 a sweep never crashes on one bad cell.
 """
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from .features import HedgingData
 from .losses import compute_pnl
+from .pruning import Mask, apply_mask, validate_mask
 
 
 @dataclass
@@ -46,13 +48,16 @@ class Trainer:
     def __init__(self, model: torch.nn.Module, loss_fn: Callable, *, cost: float,
                  learning_rate: float, batch_size: int, epochs: int, patience: int,
                  min_delta: float = 0.0, weight_decay: float = 0.0, shuffle_seed: int = 0,
-                 progress: bool = False):
+                 mask: Mask | None = None, progress: bool = False):
         self.model, self.loss_fn, self.cost = model, loss_fn, cost
         self.batch_size, self.epochs, self.patience = batch_size, epochs, patience
         self.min_delta, self.progress = min_delta, progress
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
                                           weight_decay=weight_decay)
         self.generator = torch.Generator().manual_seed(shuffle_seed)
+        self.mask = validate_mask(mask, model) if mask is not None else None
+        if self.mask is not None:
+            apply_mask(model, self.mask)  # θ0 ⊙ m
 
     def loss(self, data: HedgingData) -> torch.Tensor:
         deltas, y = self.model(data.features)
@@ -75,7 +80,11 @@ class Trainer:
                 return math.nan
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if self.mask is not None:
+                apply_mask(self.model, self.mask)  # no gradient reaches a pruned weight...
             self.optimizer.step()
+            if self.mask is not None:
+                apply_mask(self.model, self.mask)  # ...and nothing (eps, decay) moves it
             total += loss.item() * len(batch)
             n += len(batch)
         return total / n
