@@ -146,7 +146,7 @@ def start(config_path: str, overrides: dict | None = None) -> Config:
     lines (stable output for nbval), fix the thread count."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        config = load_config(resolve(config_path), overrides)
+        config = load_config(config_path, overrides)
     for w in caught:
         print(f"warning: {w.message}")
     setup_runtime(config)

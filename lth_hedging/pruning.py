@@ -3,8 +3,8 @@
 Prunable weights are the ``nn.Linear`` weights (``layers.{i}.weight``); never biases, never
 the OCE level y. True keeps a weight. Masks are made by plain functions from a state dict and
 enforced in one place (``apply_mask``: pruned weights and their gradients are zeroed), which
-the trainer calls once per optimiser step, so Adam's moments of a pruned weight stay zero and
-weight decay has nothing to decay: pruned weights are exactly 0.0 throughout, and the
+the trainer calls around each optimiser step (never per forward call), so Adam's moments of a
+pruned weight stay zero and nothing moves it: pruned weights are exactly 0.0 throughout, and the
 state dicts stay plain (they load into a fresh, unmasked model).
 """
 

@@ -57,6 +57,18 @@ def test_qe_and_euler_agree_where_feller_holds():
         assert abs(a.mean().item() - b.mean().item()) < tolerance
 
 
+def test_martingale_holds_with_positive_correlation():
+    # ρ > 0 makes A = K2 + K4/2 > 0, where the correction's existence is not automatic.
+    params = dict(FELLER, rho=0.6, xi=0.9)
+    S, _ = paths(params, n=200_000, seed=5)
+    assert abs(S[:, -1].mean().item() - 100 * math.exp(0.02 / 12)) < 3 * se(S[:, -1])
+
+
+def test_non_finite_paths_raise_a_clear_error():
+    with pytest.raises(ValueError, match="not finite"):
+        simulate_heston(10, 5, 1.0, **PAPER, r=1e4)
+
+
 def test_generator_makes_paths_reproducible():
     a, _ = paths(PAPER, n=100, seed=7)
     b, _ = paths(PAPER, n=100, seed=7)
