@@ -77,8 +77,12 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PruningConfig:
     sparsities: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
-    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)
-    target_sparsity: float = 0.8
+    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)  # retraining (and θ*) LRs tried
+    target_sparsity: float = 0.8  # the sparsity of the LR exploration
+    scope: str = "global"  # magnitude ranking: "global" or per "layer"
+    output_rate: str = "half"  # the output layer is pruned at "half" / the "same" / "none" rate
+    imp_rounds: int = 3  # iterative magnitude pruning: rounds to reach a sparsity
+    rewind_epoch: int = 0  # IMP retrains from θ0 (0) or from the dense weights after epoch k
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,14 @@ class MetricsConfig:
     confidence: float = 0.95
     seed: int = 0
     tolerance: float = 0.05  # "matches the dense network": risk within 5 %
+    consecutive: int = 5  # converged: validation loss within tolerance this many epochs running
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
     num_threads: int = 2  # fixed so that results are reproducible bit for bit
     progress: bool = True  # tqdm bars (turned off under make / CI)
+    ensemble_size: int = 8  # networks trained together in one stack (memory grows with it)
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,8 @@ SPLITS = ("train", "val", "test")
 LOSSES = ("cvar", "entropic")
 SCHEMES = ("qe", "euler")
 ACTIVATIONS = ("relu", "tanh", "silu")
+SCOPES = ("global", "layer")
+OUTPUT_RATES = ("half", "same", "none")
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
@@ -287,6 +295,13 @@ def validate(config: Config) -> None:
     for lr in p.pruning_lr_candidates:
         _check(_number(lr) and 0 < lr < 1, "pruning.pruning_lr_candidates", lr,
                "learning rates in (0, 1)")
+    _check(p.scope in SCOPES, "pruning.scope", p.scope, f"one of {SCOPES}")
+    _check(p.output_rate in OUTPUT_RATES, "pruning.output_rate", p.output_rate,
+           f"one of {OUTPUT_RATES}")
+    _check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
+           "an integer >= 1")
+    _check(_integer(p.rewind_epoch) and 0 <= p.rewind_epoch < config.training.epochs,
+           "pruning.rewind_epoch", p.rewind_epoch, "an integer in [0, training.epochs)")
     mc = config.metrics
     _check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
            mc.n_bootstrap, "an integer >= 10")
@@ -294,6 +309,10 @@ def validate(config: Config) -> None:
            mc.confidence, "0 < confidence < 1")
     _check(_number(mc.tolerance) and 0 <= mc.tolerance < 1, "metrics.tolerance",
            mc.tolerance, "0 <= tolerance < 1")
+    _check(_integer(mc.consecutive) and mc.consecutive >= 1, "metrics.consecutive",
+           mc.consecutive, "an integer >= 1")
+    _check(_integer(config.runtime.ensemble_size) and config.runtime.ensemble_size >= 1,
+           "runtime.ensemble_size", config.runtime.ensemble_size, "an integer >= 1")
     _check(_integer(config.runtime.num_threads) and config.runtime.num_threads >= 1,
            "runtime.num_threads", config.runtime.num_threads, "an integer >= 1")
     for section in ("caching", "experiments"):

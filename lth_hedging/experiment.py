@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .config import Config, config_hash, load_config, resolve
+from .ensemble import fit_ensemble
 from .features import HedgingData, make_hedging_data, state_features
 from .hedges import STRATEGIES, heston_deltas, reference_deltas
 from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
@@ -24,9 +25,9 @@ from .losses import compute_pnl, create_loss_function, empirical_cvar
 from .metrics import compute_all_metrics, paired_difference
 from .model import DeepHedgingNetwork, create_model, hedge_ratio
 from .store import Store
-from .train import Trainer
+from .train import TrainResult
 
-STAGE_VERSION = 1  # bump when a stage's code changes what it produces
+STAGE_VERSION = 2  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
 
 
@@ -75,36 +76,85 @@ def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -
                      seed=seed)
 
 
+@dataclass(frozen=True)
+class DenseSpec:
+    """Which dense network: the cost it hedges at, its learning rate, the seed of θ0."""
+
+    cost: float
+    learning_rate: float
+    seed: int
+
+
+def dense_spec(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
+               seed: int | None = None) -> DenseSpec:
+    """Defaults: ``hedging.cost``, ``training.learning_rate``, ``model.init_seed``."""
+    return DenseSpec(config.hedging.cost if cost is None else cost,
+                     config.training.learning_rate if learning_rate is None else learning_rate,
+                     config.model.init_seed if seed is None else seed)
+
+
 def train_dense(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
                 seed: int | None = None, store: Store | None = None) -> DenseRun:
-    """The dense network at ``cost`` trained from θ0 (seed ``model.init_seed`` by default).
+    """The dense network at ``cost`` trained from θ0 (defaults as ``dense_spec``)."""
+    spec = dense_spec(config, cost=cost, learning_rate=learning_rate, seed=seed)
+    return train_dense_runs(config, [spec], store=store)[0]
 
-    Stored files: ``theta0.pt`` (the initialisation, saved once and loaded thereafter),
-    ``theta_star.pt`` (best validation weights), ``history.json``, ``summary.json``.
+
+def train_dense_runs(config: Config, specs: list[DenseSpec],
+                     store: Store | None = None) -> list[DenseRun]:
+    """Dense networks trained from θ0, the missing ones together (``fit_ensemble``).
+
+    Stored per network: ``theta0.pt`` (the initialisation, saved once and loaded
+    thereafter), ``theta_star.pt`` (best validation weights), ``history.json``,
+    ``summary.json``. Each is saved as soon as it stops, so an interrupted sweep keeps it.
     """
-    cost = config.hedging.cost if cost is None else cost
-    lr = config.training.learning_rate if learning_rate is None else learning_rate
-    seed = config.model.init_seed if seed is None else seed
     store = store or open_store(config)
-    key = dense_key(config, cost=cost, learning_rate=lr, seed=seed)
+    keys = [dense_key(config, cost=s.cost, learning_rate=s.learning_rate, seed=s.seed)
+            for s in specs]
+    missing = [(spec, key) for spec, key in dict(zip(specs, keys)).items()
+               if store.load("dense", key) is None]
+    for cost in sorted({spec.cost for spec, _ in missing}):  # one stack per architecture
+        group = [(spec, key) for spec, key in missing if spec.cost == cost]
+        inits = [create_model(config, spec.seed, cost=cost).state_dict() for spec, _ in group]
 
-    def compute() -> dict:
-        train, val = load_split(config, "train"), load_split(config, "val")
-        model = create_model(config, seed, cost=cost)
-        theta0 = {k: v.clone() for k, v in model.state_dict().items()}
-        t = config.training
-        trainer = Trainer(model, create_loss_function(config), cost=cost, learning_rate=lr,
-                          batch_size=t.batch_size, epochs=t.epochs, patience=t.patience,
-                          min_delta=t.min_delta, weight_decay=t.weight_decay,
-                          shuffle_seed=t.shuffle_seed, progress=progress_enabled(config))
-        result = trainer.fit(train, val)
-        summary = {**result.summary(), "cost": cost, "learning_rate": lr, "seed": seed}
-        return {"theta0.pt": theta0, "theta_star.pt": model.state_dict(),
-                "history.json": result.history, "summary.json": summary}
+        def save(i: int, result: TrainResult, group=group, inits=inits) -> None:
+            spec, key = group[i]
+            summary = {**result.summary(), "cost": spec.cost,
+                       "learning_rate": spec.learning_rate, "seed": spec.seed}
+            store.save("dense", key, {"theta0.pt": inits[i], "theta_star.pt": result.best_state
+                                      if result.best_state is not None else inits[i],
+                                      "history.json": result.history, "summary.json": summary})
 
-    files, cached = store.cached("dense", key, compute)
-    return DenseRun(files["theta0.pt"], files["theta_star.pt"], files["history.json"],
-                    files["summary.json"], cost, cached, store.stage_dir("dense", key))
+        fit_stacks(config, inits, [None] * len(group), [s.learning_rate for s, _ in group],
+                   cost=cost, on_done=save)
+    runs = []
+    for spec, key in zip(specs, keys):
+        files = store.load("dense", key)
+        runs.append(DenseRun(files["theta0.pt"], files["theta_star.pt"], files["history.json"],
+                             files["summary.json"], spec.cost,
+                             all(key != k for _, k in missing), store.stage_dir("dense", key)))
+    return runs
+
+
+def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float], *,
+               cost: float, on_done, epochs: int | None = None,
+               snapshot_epoch: int | None = None) -> None:
+    """``fit_ensemble`` over stacks of at most ``runtime.ensemble_size`` networks, with the
+    config's training settings; ``on_done(i, result)`` gets the index into ``inits``."""
+    if not inits:
+        return
+    train, val = load_split(config, "train"), load_split(config, "val")
+    t, size = config.training, config.runtime.ensemble_size
+    for start in range(0, len(inits), size):
+        part = slice(start, start + size)
+        fit_ensemble(inits[part], masks[part], learning_rates[part], train, val,
+                     loss_fn=create_loss_function(config), cost=cost,
+                     activation=config.model.activation, batch_size=t.batch_size,
+                     epochs=t.epochs if epochs is None else epochs, patience=t.patience,
+                     min_delta=t.min_delta, weight_decay=t.weight_decay,
+                     shuffle_seed=t.shuffle_seed, snapshot_epoch=snapshot_epoch,
+                     progress=progress_enabled(config),
+                     on_done=lambda i, result, start=start: on_done(start + i, result))
 
 
 def load_model(config: Config, state: dict, *, cost: float) -> DeepHedgingNetwork:

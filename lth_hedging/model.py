@@ -49,8 +49,8 @@ class DeepHedgingNetwork(nn.Module):
         w_prev = first.weight[:, n_x]
         prev = features.new_zeros(features.shape[0])
         deltas = []
-        for t in range(features.shape[1]):
-            prev = self.tail(exo[:, t] + prev[:, None] * w_prev)
+        for exo_t in exo.unbind(1):  # unbind: one backward for all dates (a slice per
+            prev = self.tail(exo_t + prev[:, None] * w_prev)  # date would zero-fill all of exo)
             deltas.append(prev)
         return torch.stack(deltas, dim=1), self.y
 

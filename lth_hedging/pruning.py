@@ -15,8 +15,9 @@ import math
 import torch
 from torch import nn
 
+from .config import OUTPUT_RATES, SCOPES
+
 Mask = dict[str, torch.Tensor]
-OUTPUT_RATES = ("half", "same", "none")  # how the output layer is pruned
 
 
 def prunable_names(model_or_state: nn.Module | dict) -> list[str]:
@@ -67,8 +68,8 @@ def magnitude_mask(state: dict, sparsity: float, *, scope: str = "global",
     same rate, or not at all. With ``current``, only weights it keeps compete, and
     ``sparsity`` is the fraction of *those* to remove (one IMP round).
     """
-    if scope not in ("global", "layer"):
-        raise ValueError(f"scope = {scope!r} is invalid: allowed 'global' or 'layer'")
+    if scope not in SCOPES:
+        raise ValueError(f"scope = {scope!r} is invalid: allowed {SCOPES}")
     names = prunable_names(state)
     rates = _layer_rates(names, sparsity, output_rate)
     alive = current or {n: torch.ones_like(state[n], dtype=torch.bool) for n in names}

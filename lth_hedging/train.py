@@ -30,6 +30,7 @@ class TrainResult:
     best_val_loss: float = math.inf
     diverged: bool = False
     stopped_early: bool = False
+    snapshot: dict | None = None  # weights after a chosen epoch (``fit_ensemble``)
 
     def summary(self) -> dict:
         return {"best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
@@ -39,10 +40,10 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains ``model`` on ``train`` with early stopping on ``val``.
+    """Trains one ``model`` on ``train`` with early stopping on ``val`` (``record_epoch``).
 
-    ``improvement``: an epoch improves when its validation loss is below
-    best − min_delta·|best|, so the criterion works for losses of either sign.
+    The reference path: ``ensemble.fit_ensemble`` trains many networks at once and is tested
+    to give the same results.
     """
 
     def __init__(self, model: torch.nn.Module, loss_fn: Callable, *, cost: float,
@@ -97,20 +98,35 @@ class Trainer:
             start = time.perf_counter()
             train_loss = self.train_epoch(train)
             val_loss = self.evaluate(val) if math.isfinite(train_loss) else math.nan
-            result.history.append({"epoch": epoch, "train_loss": train_loss,
-                                   "val_loss": val_loss, "y": self.model.y.item(),
-                                   "seconds": time.perf_counter() - start})
-            if not math.isfinite(val_loss):
-                result.diverged = True
-                break
-            margin = self.min_delta * abs(result.best_val_loss) if result.best_epoch else 0.0
-            if val_loss < result.best_val_loss - margin:
-                result.best_val_loss, result.best_epoch = val_loss, epoch
-                result.best_state = copy.deepcopy(self.model.state_dict())
-            elif epoch - result.best_epoch >= self.patience:
-                result.stopped_early = True
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                   "y": self.model.y.item(), "seconds": time.perf_counter() - start}
+            if record_epoch(result, row, lambda: self.model.state_dict(),
+                            patience=self.patience, min_delta=self.min_delta):
                 break
             bar.set_postfix(val=f"{val_loss:.4f}", best=f"{result.best_val_loss:.4f}")
         if result.best_state is not None:
             self.model.load_state_dict(result.best_state)
         return result
+
+
+def record_epoch(result: TrainResult, row: dict, state: Callable[[], dict], *, patience: int,
+                 min_delta: float) -> bool:
+    """Add an epoch's row to ``result``; keep a copy of ``state()`` when it improves.
+
+    Returns True when training should stop: the loss is not finite (diverged), or
+    ``patience`` epochs have passed without an improvement (stopped early). An epoch improves
+    when its validation loss is below best − min_delta·|best|, whatever the loss's sign.
+    """
+    result.history.append(row)
+    val_loss, epoch = row["val_loss"], row["epoch"]
+    if not math.isfinite(val_loss):
+        result.diverged = True
+        return True
+    margin = min_delta * abs(result.best_val_loss) if result.best_epoch else 0.0
+    if val_loss < result.best_val_loss - margin:
+        result.best_val_loss, result.best_epoch = val_loss, epoch
+        result.best_state = copy.deepcopy(state())
+    elif epoch - result.best_epoch >= patience:
+        result.stopped_early = True
+        return True
+    return False

@@ -94,7 +94,7 @@ def test_dense_stage_is_a_cache_hit_the_second_time(smoke_config, monkeypatch):
     assert not first.cached and first.summary["epochs_run"] >= 1
     import lth_hedging.experiment as experiment
 
-    monkeypatch.setattr(experiment, "Trainer", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(experiment, "fit_ensemble", lambda *a, **k: pytest.fail("retrained"))
     second = train_dense(smoke_config)
     assert second.cached and second.history == first.history
     assert all(torch.equal(first.theta_star[k], v) for k, v in second.theta_star.items())

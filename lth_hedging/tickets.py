@@ -1,0 +1,208 @@
+"""Lottery-ticket cells: which mask, which initialisation, which learning rate — trained
+together, each stored on its own.
+
+A cell is (kind, sparsity, retraining learning rate, seed, mask learning rate, IMP rounds,
+rewind epoch):
+
+- ``ticket``: the mask from θ* (the dense network trained from θ0(seed) at the mask learning
+  rate), applied to θ0 — or, with ``rewind_epoch`` k, to the dense weights after epoch k;
+- ``reinit``: the same mask on a fresh initialisation (random re-init control);
+- ``random_mask``: a random mask with the same per-layer density on the ticket's
+  initialisation (random mask control).
+
+The dense network retrained from θ0 at the same learning rate is ``train_dense(seed, lr)``.
+With ``rounds`` R > 1 the mask comes from iterative magnitude pruning: R rounds at the
+per-round rate p = 1 − (1 − s)^{1/R}, each round retraining the previous round's ticket (at
+the mask learning rate) and pruning p of what remains. Every cell is a stored stage; missing
+cells train together as stacks (``fit_ensemble``) and are saved as each one finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .config import Config
+from .experiment import (
+    BASE_SECTIONS,
+    DenseSpec,
+    deep_hedge_pnl,
+    fit_stacks,
+    load_model,
+    load_split,
+    open_store,
+    stage_key,
+    train_dense_runs,
+)
+from .losses import risk_measure
+from .model import create_model
+from .pruning import Mask, apply_mask, imp_round, magnitude_mask, random_mask, sparsity_report
+from .store import Store
+from .train import TrainResult
+
+KINDS = ("ticket", "reinit", "random_mask")
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str  # one of KINDS
+    sparsity: float  # fraction of prunable weights removed
+    learning_rate: float  # retraining learning rate
+    seed: int  # θ0 (and the dense network θ* whose weights make the mask)
+    mask_lr: float  # the learning rate that trained θ*
+    rounds: int = 1  # 1: one-shot pruning of θ*; R > 1: IMP
+    rewind_epoch: int = 0  # 0: retrain from θ0; k: from the dense weights after epoch k
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"cell kind = {self.kind!r} is invalid: allowed {KINDS}")
+        if not 0 < self.sparsity < 1:
+            raise ValueError(f"cell sparsity = {self.sparsity!r} is invalid: allowed (0, 1)")
+        if self.rounds < 1 or self.rewind_epoch < 0:
+            raise ValueError(f"cell rounds = {self.rounds}, rewind_epoch = "
+                             f"{self.rewind_epoch}: allowed rounds >= 1, rewind_epoch >= 0")
+
+    @property
+    def round_rate(self) -> float:
+        """The IMP per-round rate p: R rounds of p reach the sparsity, (1 − p)^R = 1 − s."""
+        return 1 - (1 - self.sparsity) ** (1 / self.rounds)
+
+    def parent(self) -> Cell | None:
+        """IMP: the previous round's ticket, retrained at the mask learning rate."""
+        if self.rounds == 1:
+            return None
+        return Cell("ticket", 1 - (1 - self.round_rate) ** (self.rounds - 1), self.mask_lr,
+                    self.seed, self.mask_lr, self.rounds - 1, self.rewind_epoch)
+
+    def as_ticket(self) -> Cell:
+        return replace(self, kind="ticket")
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    state: dict  # best validation weights (the initialisation if it diverged at once)
+    mask: Mask
+    history: list[dict]
+    summary: dict  # training summary, sparsity report, test risk
+    test_pnl: torch.Tensor
+    folder: Path
+
+
+def cell_key(config: Config, cell: Cell) -> str:
+    p = config.pruning
+    return stage_key(config, "ticket", BASE_SECTIONS, cell=asdict(cell), scope=p.scope,
+                     output_rate=p.output_rate)
+
+
+def derived_seed(*parts) -> int:
+    """A seed of its own for each purpose (``derived_seed("reinit", 0)``), so that no two
+    random streams of a study coincide."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
+def run_cells(config: Config, cells: list[Cell], store: Store | None = None) -> list[CellResult]:
+    """Every cell's result, training what the store lacks (dependencies first)."""
+    store = store or open_store(config)
+    needed = _with_dependencies(cells)
+    # θ* of every mask, and the dense network from θ0 at every retraining rate (the reference)
+    dense = {(c.seed, lr): None for c in needed for lr in (c.mask_lr, c.learning_rate)}
+    specs = [DenseSpec(config.hedging.cost, lr, seed) for seed, lr in dense]
+    for spec, run in zip(specs, train_dense_runs(config, specs, store)):
+        dense[(spec.seed, spec.learning_rate)] = run
+    rewinds = _rewind_points(config, needed, store)
+    for rounds in sorted({c.rounds for c in needed}):  # round r's masks need round r − 1
+        todo = [c for c in needed if c.rounds == rounds
+                and store.load("ticket", cell_key(config, c)) is None]
+        _train(config, todo, dense, rewinds, store)
+    return [load_cell(config, c, store) for c in cells]
+
+
+def load_cell(config: Config, cell: Cell, store: Store) -> CellResult:
+    key = cell_key(config, cell)
+    files = store.load("ticket", key)
+    if files is None:
+        raise ValueError(f"{cell} has not been trained (run_cells trains it)")
+    return CellResult(cell, files["state.pt"], files["mask.pt"], files["history.json"],
+                      files["summary.json"], files["test_pnl.pt"], store.stage_dir("ticket", key))
+
+
+def _with_dependencies(cells: list[Cell]) -> list[Cell]:
+    out: dict[Cell, None] = {}
+    for cell in cells:
+        chain = [cell, cell.as_ticket()]
+        while chain[-1].parent() is not None:
+            chain.append(chain[-1].parent())
+        for c in reversed(chain):
+            out[c] = None
+    return list(out)
+
+
+def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
+    """The dense weights after epoch k for each (seed, mask_lr, k > 0): a short stored run."""
+    points = {}
+    for seed, lr, k in sorted({(c.seed, c.mask_lr, c.rewind_epoch) for c in cells
+                               if c.rewind_epoch > 0}):
+        key = stage_key(config, "rewind", BASE_SECTIONS, seed=seed, learning_rate=lr, epoch=k)
+
+        def compute(seed=seed, lr=lr, k=k) -> dict:
+            out = {}
+            init = create_model(config, seed).state_dict()
+            fit_stacks(config, [init], [None], [lr], cost=config.hedging.cost, epochs=k,
+                       snapshot_epoch=k,
+                       on_done=lambda i, result: out.update({"state.pt": result.snapshot}))
+            return out
+
+        points[(seed, lr, k)] = store.cached("rewind", key, compute)[0]["state.pt"]
+    return points
+
+
+def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    p = config.pruning
+    kwargs = dict(scope=p.scope, output_rate=p.output_rate)
+    if cell.kind == "random_mask":
+        like = cell_mask(config, cell.as_ticket(), dense, store)
+        seed = derived_seed("random_mask", *asdict(cell).values())
+        generator = torch.Generator().manual_seed(seed)
+        return random_mask(like, generator)
+    parent = cell.parent()
+    if parent is None:
+        theta_star = dense[(cell.seed, cell.mask_lr)].theta_star
+        return magnitude_mask(theta_star, cell.sparsity, **kwargs)
+    trained = load_cell(config, parent, store)
+    return imp_round(trained.state, trained.mask, cell.round_rate, **kwargs)
+
+
+def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict) -> dict:
+    if cell.kind == "reinit":
+        return create_model(config, derived_seed("reinit", cell.seed)).state_dict()
+    if cell.rewind_epoch > 0:
+        return rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
+    return dense[(cell.seed, cell.mask_lr)].theta0
+
+
+def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store: Store) -> None:
+    if not cells:
+        return
+    masks = [cell_mask(config, c, dense, store) for c in cells]
+    inits = [cell_init(config, c, dense, rewinds) for c in cells]
+    test, cost = load_split(config, "test"), config.hedging.cost
+
+    def save(i: int, result: TrainResult) -> None:
+        cell, mask = cells[i], masks[i]
+        state = result.best_state if result.best_state is not None else inits[i]
+        model = load_model(config, state, cost=cost)
+        apply_mask(model, mask)  # a diverged cell keeps its masked initialisation
+        pnl = deep_hedge_pnl(model, test, cost)
+        summary = {**result.summary(), "cell": asdict(cell), "mask": sparsity_report(mask),
+                   "test_risk": float(risk_measure(pnl, config))
+                   if result.best_state is not None else math.nan}
+        store.save("ticket", cell_key(config, cell), {
+            "state.pt": model.state_dict(), "mask.pt": mask, "history.json": result.history,
+            "summary.json": summary, "test_pnl.pt": pnl})
+
+    fit_stacks(config, inits, masks, [c.learning_rate for c in cells], cost=cost, on_done=save)
