@@ -8,7 +8,7 @@ OUT ?= experiments/notebooks
 FIGURES ?= figures
 SMOKE_OUT := experiments/smoke/notebooks
 SMOKE_FIGURES := experiments/smoke/figures
-NOTEBOOKS := 01_baseline
+NOTEBOOKS := 01_baseline 02_lottery_tickets
 export LTH_PROGRESS := 0
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
@@ -31,7 +31,7 @@ define run_notebooks
 	mkdir -p $(2)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb ($(1))"; start=$$(date +%s); \
-	  tmp=$(2)/.$$nb.running.ipynb; \
+	  tmp=$(2)/.$$nb.running.ipynb; trap 'rm -f $$tmp; exit 130' INT TERM; \
 	  $(BIN)/papermill notebooks/$$nb.ipynb $$tmp --cwd . -k python3 --no-progress-bar \
 	    -p config_path $(1) -p figures_dir $(3) || { rm -f $$tmp; exit 1; }; \
 	  mv $$tmp $(2)/$$nb.ipynb; echo "   $$nb took $$(( $$(date +%s) - start )) s"; \

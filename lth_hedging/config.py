@@ -77,7 +77,8 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PruningConfig:
     sparsities: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
-    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)  # retraining (and θ*) LRs tried
+    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)  # retraining LRs tried
+    mask_lr_candidates: tuple = (1e-2, 5e-3, 2e-3)  # LRs that train θ* in the two-LR grid
     target_sparsity: float = 0.8  # the sparsity of the LR exploration
     scope: str = "global"  # magnitude ranking: "global" or per "layer"
     output_rate: str = "half"  # the output layer is pruned at "half" / the "same" / "none" rate
@@ -233,7 +234,7 @@ def _integer(value: Any) -> bool:
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
     for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
-                "pruning.pruning_lr_candidates"):
+                "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         _check(isinstance(value, tuple), key, value, "a list")
@@ -292,9 +293,9 @@ def validate(config: Config) -> None:
     for s in (*p.sparsities, p.target_sparsity):
         _check(_number(s) and 0 <= s < 1, "pruning.sparsities / pruning.target_sparsity", s,
                "sparsities in [0, 1)")
-    for lr in p.pruning_lr_candidates:
-        _check(_number(lr) and 0 < lr < 1, "pruning.pruning_lr_candidates", lr,
-               "learning rates in (0, 1)")
+    for key in ("pruning_lr_candidates", "mask_lr_candidates"):
+        for lr in getattr(p, key):
+            _check(_number(lr) and 0 < lr < 1, f"pruning.{key}", lr, "learning rates in (0, 1)")
     _check(p.scope in SCOPES, "pruning.scope", p.scope, f"one of {SCOPES}")
     _check(p.output_rate in OUTPUT_RATES, "pruning.output_rate", p.output_rate,
            f"one of {OUTPUT_RATES}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, config_hash, load_config, resolve
+from .config import Config, config_hash, load_config, project_root, resolve
 from .ensemble import fit_ensemble
 from .features import HedgingData, make_hedging_data, state_features
 from .hedges import STRATEGIES, heston_deltas, reference_deltas
@@ -201,6 +201,14 @@ def start(config_path: str, overrides: dict | None = None) -> Config:
         print(f"warning: {w.message}")
     setup_runtime(config)
     return config
+
+
+def relative(path: Path) -> str:
+    """A path as printed by notebooks: from the project root when inside it (stable output)."""
+    try:
+        return str(Path(path).relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
 def cost_levels(config: Config) -> tuple[float, ...]:

@@ -82,6 +82,15 @@ class Cell:
         return replace(self, kind="ticket")
 
 
+def imp_cell(config: Config, kind: str, sparsity: float, learning_rate: float,
+             seed: int) -> Cell:
+    """A cell pruned iteratively as the config says (``pruning.imp_rounds`` rounds,
+    rewinding to ``pruning.rewind_epoch``), from θ* trained at ``training.learning_rate``."""
+    p = config.pruning
+    return Cell(kind, sparsity, learning_rate, seed, config.training.learning_rate,
+                p.imp_rounds, p.rewind_epoch)
+
+
 @dataclass
 class CellResult:
     cell: Cell

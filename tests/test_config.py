@@ -47,7 +47,10 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
     ("training.batch_size", 0, ">= 1"), ("training.epochs", -3, ">= 1"),
     ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "[0, 1)"),
-    ("metrics.n_bootstrap", 3, ">= 10"),
+    ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.consecutive", 0, ">= 1"),
+    ("pruning.scope", "both", "one of"), ("pruning.output_rate", "quarter", "one of"),
+    ("pruning.imp_rounds", 0, ">= 1"), ("pruning.rewind_epoch", 6, "[0, training.epochs)"),
+    ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, words):
     with pytest.raises(ValueError) as err:
@@ -82,7 +85,7 @@ def test_hashes_are_pinned():
     # If a change is intended, bump a stage version rather than editing defaults silently.
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
-    assert config_hash(c) == "da5abf8b8db2"
+    assert config_hash(c) == "a6fedf7309cc"
     # stage version 2: dense networks are trained by the ensemble
     assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "450e7303fd88"
 

@@ -1,0 +1,149 @@
+import json
+
+import nbformat
+import pytest
+import torch
+
+import lth_hedging.experiment as experiment
+from lth_hedging import Trainer, create_loss_function, create_model, lottery, report
+from lth_hedging.config import project_root
+from lth_hedging.experiment import load_split, open_store, train_dense
+from lth_hedging.pruning import density, magnitude_mask
+from lth_hedging.store import Store
+from lth_hedging.tickets import Cell, cell_key, imp_cell, run_cells
+
+
+def cells_for(config):
+    lr = config.training.learning_rate
+    one_shot = [Cell(kind, 0.8, lr, 0, lr) for kind in ("ticket", "reinit", "random_mask")]
+    return one_shot + [Cell("ticket", 0.8, 1e-2, 0, lr, rounds=2),
+                       Cell("ticket", 0.8, lr, 0, lr, rounds=2, rewind_epoch=1)]
+
+
+def test_imp_cells_follow_the_config(make_smoke_config):
+    config = make_smoke_config({"pruning.imp_rounds": 4, "pruning.rewind_epoch": 2})
+    cell = imp_cell(config, "reinit", 0.9, 1e-3, 5)
+    assert (cell.rounds, cell.rewind_epoch, cell.mask_lr) == (4, 2, 5e-3)
+    assert (1 - cell.round_rate) ** 4 == pytest.approx(0.1)
+    chain = [cell.as_ticket()]
+    while chain[-1].parent() is not None:
+        chain.append(chain[-1].parent())
+    assert [c.rounds for c in chain] == [4, 3, 2, 1]
+    assert [c.sparsity for c in chain] == pytest.approx([1 - (0.1 ** 0.25) ** r
+                                                         for r in (4, 3, 2, 1)])
+
+
+def test_masks_and_initialisations_of_each_kind(smoke_config):
+    ticket, reinit, rand, imp, rewound = run_cells(smoke_config, cells_for(smoke_config))
+    dense = train_dense(smoke_config)
+    assert all(torch.equal(m, ticket.mask[k])
+               for k, m in magnitude_mask(dense.theta_star, 0.8).items())
+    assert all(torch.equal(m, reinit.mask[k]) for k, m in ticket.mask.items())
+    for k, m in ticket.mask.items():  # same per-layer density, other positions
+        assert int(rand.mask[k].sum()) == int(m.sum())
+    assert any(not torch.equal(rand.mask[k], m) for k, m in ticket.mask.items())
+    for result in (ticket, reinit, rand, imp, rewound):
+        for k, m in result.mask.items():
+            assert torch.all(result.state[k][~m] == 0.0)
+        assert result.summary["mask"]["total"] == pytest.approx(1 - density(result.mask))
+    # the initialisations differ: the first epoch's validation loss tells them apart
+    firsts = {r.history[0]["val_loss"] for r in (ticket, reinit, rand)}
+    assert len(firsts) == 3
+    # IMP: two rounds of p = 1 − √0.2 each; the second round prunes inside the first's mask
+    p = 1 - 0.2 ** 0.5
+    parent = run_cells(smoke_config, [imp.cell.parent()])[0]
+    assert density(parent.mask) == pytest.approx(1 - p * 0.95, abs=0.02)  # output at half
+    assert all(torch.all(parent.mask[k] | ~m) for k, m in imp.mask.items())
+    assert density(imp.mask) < density(parent.mask)
+
+
+def test_a_ticket_cell_is_the_one_by_one_training_of_its_mask(smoke_config):
+    cell = cells_for(smoke_config)[0]
+    result = run_cells(smoke_config, [cell])[0]
+    dense = train_dense(smoke_config)
+    model = create_model(smoke_config)
+    model.load_state_dict(dense.theta0)
+    t = smoke_config.training
+    alone = Trainer(model, create_loss_function(smoke_config), cost=smoke_config.hedging.cost,
+                    learning_rate=cell.learning_rate, batch_size=t.batch_size, epochs=t.epochs,
+                    patience=t.patience, min_delta=t.min_delta, shuffle_seed=t.shuffle_seed,
+                    mask=result.mask).fit(load_split(smoke_config, "train"),
+                                          load_split(smoke_config, "val"))
+    assert [r["val_loss"] for r in result.history] == pytest.approx(
+        [r["val_loss"] for r in alone.history], rel=1e-4)
+    assert result.summary["best_epoch"] == alone.best_epoch
+
+
+def test_an_interrupted_sweep_resumes_where_it_stopped(smoke_config, monkeypatch):
+    cells = cells_for(smoke_config)[:3]
+    open_store(smoke_config)  # same folder for both runs
+    saved, real_save = [], Store.save
+
+    def save_then_die(self, stage, key, files):
+        real_save(self, stage, key, files)
+        saved.append((stage, key))
+        if stage == "ticket":
+            raise KeyboardInterrupt  # killed right after the first cell was stored
+
+    monkeypatch.setattr(Store, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_cells(smoke_config, cells)
+    monkeypatch.setattr(Store, "save", real_save)
+    done = [key for stage, key in saved if stage == "ticket"]
+    assert len(done) == 1
+    trained = []
+    real_fit = experiment.fit_ensemble
+    monkeypatch.setattr(experiment, "fit_ensemble",
+                        lambda inits, *a, **k: trained.append(len(inits)) or
+                        real_fit(inits, *a, **k))
+    results = run_cells(smoke_config, cells)
+    assert trained == [2]  # the dense network and the stored cell were not retrained
+    assert [r.folder.name for r in results].count(done[0]) == 1
+    trained.clear()
+    run_cells(smoke_config, cells)
+    assert trained == []  # a complete sweep is a pure cache hit
+
+
+def test_cells_are_keyed_by_what_makes_them(smoke_config, make_smoke_config):
+    a, b = cells_for(smoke_config)[:2]
+    assert cell_key(smoke_config, a) != cell_key(smoke_config, b)
+    layer = make_smoke_config({"pruning.scope": "layer"})
+    assert cell_key(smoke_config, a) != cell_key(layer, a)
+    other_list = make_smoke_config({"pruning.sparsities": [0.5]})
+    assert cell_key(smoke_config, a) == cell_key(other_list, a)
+    with pytest.raises(ValueError, match="kind"):
+        Cell("winning", 0.8, 1e-3, 0, 1e-3)
+    with pytest.raises(ValueError, match="sparsity"):
+        Cell("ticket", 1.0, 1e-3, 0, 1e-3)
+
+
+def printed_summary(path):
+    nb = nbformat.read(path, as_version=4)
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    text = "".join(o.get("text", "") for o in last.outputs)
+    return [line[2:] for line in text.splitlines() if line.startswith("- ")]
+
+
+def test_notebook_02_prints_what_its_results_say(smoke_config):
+    """The reference notebook's summary is ``lottery_conclusions`` of the results JSON, and
+    the JSON's own numbers back each claim."""
+    lr = json.loads(json.dumps(lottery.lr_exploration(smoke_config)))  # as written to disk
+    ablation = json.loads(json.dumps(lottery.sparsity_ablation(smoke_config, lr["best_lr"])))
+    lines = report.lottery_conclusions(lr, ablation)
+    reference = project_root() / "tests" / "notebooks" / "02_lottery_tickets.ipynb"
+    assert printed_summary(reference) == lines
+    text = "\n".join(lines)
+    reached = [r for r in lr["results"] if r["ticket"]["epochs_to_baseline"] is not None]
+    assert f"reached it at {len(reached)} of {len(lr['results'])}" in text
+    assert f"Chosen retraining LR: {lr['best_lr']:g}" in text
+    kept = [r["target_sparsity"] for r in ablation["results"]
+            if r["cvar_05"] <= ablation["risk_level"]]
+    assert (f"{max(kept):.0%}." if kept else "none") in lines[-2]
+    faster = [r for r in reached if r["dense"]["epochs_to_baseline"] is None
+              or r["ticket"]["epochs_to_baseline"] < r["dense"]["epochs_to_baseline"]]
+    assert ("No boosting ticket" in text) == (not faster)
+    assert not faster or f"Faster than the dense network at {len(faster)} of" in text
+    for row in lr["results"]:
+        t, d = row["ticket"], row["dense"]
+        if row["speedup"] is not None:
+            assert row["speedup"] == d["epochs_to_baseline"] / t["epochs_to_baseline"]
