@@ -3,13 +3,11 @@
 A typical sweep: ``runtime.ensemble_size`` tickets of the default network at 80 % sparsity,
 each with its own learning rate, one epoch on the default training set, at the default batch
 size and at small batches (where one network alone is overhead-bound). Both paths run in this
-process on the same data; the figure is the ratio of their times per epoch.
+process on the same data (best of two runs each); the figure is the ratio of their times.
 """
 
-import time
-
 import torch
-from common import header
+from common import best_time, header
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.ensemble import fit_ensemble
@@ -25,22 +23,18 @@ def sweep(config, n_models):
 
 
 def one_by_one(config, inits, masks, lrs, train, val, batch_size):
-    start = time.perf_counter()
     for init, mask, lr in zip(inits, masks, lrs):
         model = create_model(config)
         model.load_state_dict(init)
         Trainer(model, create_loss_function(config), cost=config.hedging.cost,
                 learning_rate=lr, batch_size=batch_size, epochs=1, patience=1,
                 mask=mask).fit(train, val)
-    return time.perf_counter() - start
 
 
 def together(config, inits, masks, lrs, train, val, batch_size):
-    start = time.perf_counter()
     fit_ensemble(inits, masks, lrs, train, val, loss_fn=create_loss_function(config),
                  cost=config.hedging.cost, activation=config.model.activation,
                  batch_size=batch_size, epochs=1, patience=1)
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
@@ -52,7 +46,8 @@ if __name__ == "__main__":
     inits, masks, lrs = sweep(config, n)
     together(config, inits[:2], masks[:2], lrs[:2], train.slice(0, 2048), val, 1024)  # warm-up
     for batch_size in (config.training.batch_size, 256, 128):
-        alone = one_by_one(config, inits, masks, lrs, train, val, batch_size)
-        stacked = together(config, inits, masks, lrs, train, val, batch_size)
+        args = (config, inits, masks, lrs, train, val, batch_size)
+        alone = best_time(lambda args=args: one_by_one(*args), repeat=2)
+        stacked = best_time(lambda args=args: together(*args), repeat=2)
         print(f"{n} tickets, batch {batch_size:>4}: one by one {alone:6.1f} s, ensemble "
               f"{stacked:6.1f} s -> {alone / stacked:.2f}x")

@@ -62,9 +62,12 @@ def ensemble_forward(params: Params, features: torch.Tensor, *, recurrent: bool,
     x = features.transpose(0, 1).reshape(1, T * N, F)
     exo = torch.baddbmm(b[0][:, None, :], x.expand(M, -1, -1), W[0][:, :, :F].transpose(1, 2))
 
+    hidden = [(Wl.transpose(1, 2).contiguous(), bl[:, None, :]) for Wl, bl in
+              zip(W[1:-1], b[1:-1])]  # transposed once, not at every date
+
     def tail(h: torch.Tensor) -> torch.Tensor:
-        for Wl, bl in zip(W[1:-1], b[1:-1]):
-            h = torch.baddbmm(bl[:, None, :], act(h), Wl.transpose(1, 2))
+        for Wt, bl in hidden:
+            h = torch.baddbmm(bl, act(h), Wt)
         # the output unit as a product and a sum: a batched matmul with one output column
         # rounds differently for a stack of one, and a model's result must not depend on
         # its stack (tested)
