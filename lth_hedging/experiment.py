@@ -11,6 +11,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,17 +128,19 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
 
         fit_stacks(config, inits, [None] * len(group), [s.learning_rate for s, _ in group],
                    cost=cost, on_done=save)
+    trained = {key for _, key in missing}
     runs = []
     for spec, key in zip(specs, keys):
         files = store.load("dense", key)
         runs.append(DenseRun(files["theta0.pt"], files["theta_star.pt"], files["history.json"],
-                             files["summary.json"], spec.cost,
-                             all(key != k for _, k in missing), store.stage_dir("dense", key)))
+                             files["summary.json"], spec.cost, key not in trained,
+                             store.stage_dir("dense", key)))
     return runs
 
 
 def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float], *,
-               cost: float, on_done, epochs: int | None = None,
+               cost: float, on_done: Callable[[int, TrainResult], None],
+               epochs: int | None = None,
                snapshot_epoch: int | None = None) -> None:
     """``fit_ensemble`` over stacks of at most ``runtime.ensemble_size`` networks, with the
     config's training settings; ``on_done(i, result)`` gets the index into ``inits``."""

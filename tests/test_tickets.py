@@ -147,3 +147,20 @@ def test_notebook_02_prints_what_its_results_say(smoke_config):
         t, d = row["ticket"], row["dense"]
         if row["speedup"] is not None:
             assert row["speedup"] == d["epochs_to_baseline"] / t["epochs_to_baseline"]
+
+
+def test_a_diverging_cell_is_stored_as_diverged(smoke_config, monkeypatch):
+    import lth_hedging.tickets as tickets
+
+    real_init = tickets.cell_init
+
+    def broken(config, cell, dense, rewinds):
+        state = {k: v.clone() for k, v in real_init(config, cell, dense, rewinds).items()}
+        state["layers.2.weight"].fill_(float("inf"))
+        return state
+
+    monkeypatch.setattr(tickets, "cell_init", broken)
+    cell = Cell("ticket", 0.5, 1e-3, 0, smoke_config.training.learning_rate)
+    result = run_cells(smoke_config, [cell])[0]
+    assert result.summary["diverged"] and result.summary["best_epoch"] == 0
+    assert result.summary["test_risk"] != result.summary["test_risk"]  # NaN: nothing to test
