@@ -1,0 +1,94 @@
+"""What a ticket is: mask overlap, input-feature importance, weight geometry, and statistics
+over seeds. Plain functions of masks, state dicts and numbers (notebook 03 calls them).
+
+Overlaps are Jaccard indices |a ∧ b| / |a ∨ b| over every prunable weight; two independent
+random masks of density d overlap by d / (2 − d) on average (``pruning.expected_jaccard``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from scipy import stats
+
+from .features import FEATURE_NAMES
+from .pruning import Mask, prunable_names
+
+PREVIOUS_POSITION = "previous_position"  # the semi-recurrent network's extra input
+
+
+def _flat(mask: Mask) -> torch.Tensor:
+    return torch.cat([mask[n].reshape(-1) for n in prunable_names(mask)])
+
+
+def jaccard(a: Mask, b: Mask) -> float:
+    """|a ∧ b| / |a ∨ b| over all prunable weights (1 for identical masks)."""
+    fa, fb = _flat(a), _flat(b)
+    if fa.shape != fb.shape:
+        raise ValueError(f"masks of different networks ({fa.numel()} vs {fb.numel()} weights)")
+    union = int((fa | fb).sum())
+    return int((fa & fb).sum()) / union if union else math.nan
+
+
+def is_nested(inner: Mask, outer: Mask) -> bool:
+    """Every weight ``inner`` keeps, ``outer`` keeps too (one-shot masks of one θ* are
+    nested: a higher sparsity removes more of the same ranking)."""
+    return bool(torch.all(~_flat(inner) | _flat(outer)))
+
+
+def layer_density(mask: Mask) -> dict[str, float]:
+    return {n: int(mask[n].sum()) / mask[n].numel() for n in prunable_names(mask)}
+
+
+def input_names(mask_or_state: dict) -> list[str]:
+    n_inputs = mask_or_state["layers.0.weight"].shape[1]
+    extra = [PREVIOUS_POSITION] if n_inputs == len(FEATURE_NAMES) + 1 else []
+    names = [*FEATURE_NAMES, *extra]
+    if len(names) != n_inputs:
+        raise ValueError(f"the first layer has {n_inputs} inputs; expected "
+                         f"{len(FEATURE_NAMES)} features (+1 for the previous position)")
+    return names
+
+
+def input_importance(mask: Mask, state: dict) -> dict[str, dict[str, float]]:
+    """Per input of the first layer: the fraction of its connections that survive and its
+    share of the surviving weight mass Σ|w| (shares sum to 1)."""
+    keep = mask["layers.0.weight"]
+    weight = state["layers.0.weight"].abs() * keep
+    total = float(weight.sum())
+    return {name: {"connections": int(keep[:, j].sum()),
+                   "kept_fraction": float(keep[:, j].float().mean()),
+                   "mass_share": float(weight[:, j].sum()) / total if total else math.nan}
+            for j, name in enumerate(input_names(mask))}
+
+
+def weight_distance(a: dict, b: dict, mask: Mask | None = None) -> float:
+    """‖a − b‖ / ‖b‖ over the prunable weights (the kept ones only, with a mask)."""
+    names = prunable_names(b)
+    keep = [mask[n] if mask is not None else torch.ones_like(b[n], dtype=torch.bool)
+            for n in names]
+    diff = torch.cat([(a[n] - b[n])[k] for n, k in zip(names, keep)])
+    ref = torch.cat([b[n][k] for n, k in zip(names, keep)])
+    return float(diff.norm() / ref.norm())
+
+
+def sign_agreement(a: dict, b: dict, mask: Mask) -> float:
+    """Fraction of the kept weights whose sign is the same in ``a`` and ``b``."""
+    names = prunable_names(mask)
+    same = torch.cat([(torch.sign(a[n]) == torch.sign(b[n]))[mask[n]] for n in names])
+    return float(same.float().mean()) if same.numel() else math.nan
+
+
+def seed_interval(values: list[float], confidence: float = 0.95) -> dict:
+    """Mean over seeds with a Student-t interval (NaN bounds with fewer than two seeds, or
+    when a value is missing: an unreached criterion has no mean)."""
+    x = torch.tensor(values, dtype=torch.float64)
+    n = len(values)
+    if n == 0 or not torch.isfinite(x).all():
+        return {"mean": math.nan, "ci": [math.nan, math.nan], "n": n}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "ci": [math.nan, math.nan], "n": n}
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std() / math.sqrt(n))
+    return {"mean": mean, "ci": [mean - half, mean + half], "n": n}
