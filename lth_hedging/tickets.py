@@ -141,9 +141,11 @@ def load_cell(config: Config, cell: Cell, store: Store) -> CellResult:
 
 
 def _with_dependencies(cells: list[Cell]) -> list[Cell]:
+    """The cells and, for IMP, the earlier rounds' tickets their masks come from (a one-shot
+    control needs only θ*: its mask is the ticket's, recomputed, not the trained ticket)."""
     out: dict[Cell, None] = {}
     for cell in cells:
-        chain = [cell, cell.as_ticket()]
+        chain = [cell]
         while chain[-1].parent() is not None:
             chain.append(chain[-1].parent())
         for c in reversed(chain):

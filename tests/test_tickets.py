@@ -185,3 +185,10 @@ def test_controls_over_seeds_pair_each_ticket_with_its_own_controls(smoke_config
     # seed 1 has its own dense network, θ0 and mask: its ticket differs from seed 0's
     first = out["levels"][0]["ticket"]["seeds"]
     assert first[0]["best_val_loss"] != first[1]["best_val_loss"]
+
+
+def test_a_control_alone_trains_no_ticket(smoke_config):
+    lr = smoke_config.training.learning_rate
+    run_cells(smoke_config, [Cell("random_mask", 0.7, lr, 0, lr)])
+    store = open_store(smoke_config)
+    assert store.load("ticket", cell_key(smoke_config, Cell("ticket", 0.7, lr, 0, lr))) is None
