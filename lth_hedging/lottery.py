@@ -218,7 +218,8 @@ def controls_over_seeds(config: Config, learning_rate: float, seeds: list[int],
 
     def row(seed: int, described: dict) -> dict:
         return {"seed": seed, **{k: described[k] for k in (
-            "epochs_to_baseline", "epochs_run", "best_val_loss", "cvar_05", "cvar_05_ci")}}
+            "epochs_to_baseline", "epochs_run", "best_val_loss", "cvar_05", "cvar_05_ci",
+            "val_curve")}}
 
     levels = []
     for s in config.pruning.sparsities:

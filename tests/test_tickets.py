@@ -173,6 +173,7 @@ def test_controls_over_seeds_pair_each_ticket_with_its_own_controls(smoke_config
         for kind in ("dense", "ticket", "reinit", "random_mask"):
             rows = level[kind]["seeds"]
             assert [r["seed"] for r in rows] == [0, 1]
+            assert all(len(r["val_curve"]) == r["epochs_run"] for r in rows)
             cvars = [r["cvar_05"] for r in rows]
             assert level[kind]["cvar_05"]["mean"] == pytest.approx(sum(cvars) / 2)
             assert level[kind]["reached"] == sum(r["epochs_to_baseline"] is not None
