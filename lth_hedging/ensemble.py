@@ -32,8 +32,7 @@ EVAL_CHUNK = 4096  # paths per forward pass when evaluating
 
 def stack(states: list[dict]) -> Params:
     """State dicts of identical networks → one dict of stacked tensors, shape (M, ...)."""
-    return {name: torch.stack([s[name] for s in states]).detach().clone()
-            for name in states[0]}
+    return {name: torch.stack([s[name] for s in states]).detach() for name in states[0]}
 
 
 def unstack(params: Params, i: int) -> dict:

@@ -102,6 +102,13 @@ def plot_hedge_ratios(slices: dict) -> plt.Figure:
     return fig
 
 
+def _with_errors(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Values of ``key`` and their interval as errorbar lengths, shape (2, n)."""
+    values = np.array([r[key] for r in rows])
+    lo, hi = np.array([r[f"{key}_ci"] for r in rows]).T
+    return values, np.stack([values - lo, hi - values])
+
+
 def _epochs_or_run(row: dict) -> tuple[int, bool]:
     """Epochs to the baseline, or the run's length when it never got there (drawn hatched)."""
     e = row["epochs_to_baseline"]
@@ -137,9 +144,7 @@ def plot_lr_convergence(results: dict) -> plt.Figure:
            title=f"Sparsity {results['sparsity']:.0%}: convergence (green edge: chosen LR; "
                  "NC: not reached)")
     ax2 = ax.twinx()
-    cvar = [r["ticket"]["cvar_05"] for r in rows]
-    err = np.array([[c - r["ticket"]["cvar_05_ci"][0], r["ticket"]["cvar_05_ci"][1] - c]
-                    for c, r in zip(cvar, rows)]).T
+    cvar, err = _with_errors([r["ticket"] for r in rows], "cvar_05")
     ax2.errorbar(x, cvar, yerr=err, fmt="o-", color="#2563eb", label="ticket test CVaR 5%")
     ax2.axhline(results["baseline"]["cvar_05"], color="#2563eb", ls="--", lw=1,
                 label="dense baseline CVaR 5%")
@@ -208,9 +213,7 @@ def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
                                    results["risk_level"]),
                                   (axes[1], "sharpe_ratio", "Sharpe (premium charged)",
                                    results["sharpe_level"])):
-        values = np.array([r[key] for r in rows])
-        err = np.array([[v - r[f"{key}_ci"][0], r[f"{key}_ci"][1] - v]
-                        for v, r in zip(values, rows)]).T
+        values, err = _with_errors(rows, key)
         ax.errorbar(remaining, values, yerr=err, fmt="o-", color=COLORS["deep_hedge"],
                     label=f"ticket (LR {results['learning_rate']:g})")
         ax.axhline(results["baseline"][key], color="k", lw=1.5, label="dense baseline")

@@ -28,6 +28,12 @@ def fmt_ci(metrics: dict, name: str, digits: int = 3) -> str:
     return f"{fmt(metrics[name], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
+def fmt_diff(diff: dict, digits: int = 3) -> str:
+    """A paired difference with its interval: 'x [lo, hi]'."""
+    lo, hi = diff["ci"]
+    return f"{fmt(diff['difference'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
 def metrics_table(by_strategy: dict[str, dict], digits: int = 3) -> str:
     """One row per strategy, each statistic with its bootstrap interval."""
     header = ["strategy", *(title for _, title in COLUMNS)]
@@ -40,7 +46,7 @@ def compare_sentence(name_a: str, name_b: str, diff: dict, digits: int = 3) -> s
     """'A's CVaR 5% is lower than B's by x [lo, hi]' — decided by the paired interval."""
     lo, hi = diff["ci"]
     a, b = LABELS.get(name_a, name_a), LABELS.get(name_b, name_b)
-    interval = f"{fmt(diff['difference'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+    interval = fmt_diff(diff, digits)
     if hi < 0:
         verdict = "lower (better)"
     elif lo > 0:
@@ -138,7 +144,7 @@ def sparsity_table(results: dict) -> str:
               "std P&L", "epochs", "speed-up", "risk kept", "Sharpe kept"]
     rows = [[f"{r['target_sparsity']:.0%}", f"{r['sparsity']:.1%}",
              f"{r['effective_sparsity']:.1%}", fmt_ci(r, "cvar_05"),
-             _diff(r["cvar_05_vs_baseline"]), fmt_ci(r, "sharpe_ratio"), fmt_ci(r, "pnl_mean"),
+             fmt_diff(r["cvar_05_vs_baseline"]), fmt_ci(r, "sharpe_ratio"), fmt_ci(r, "pnl_mean"),
              fmt_ci(r, "pnl_std"), epochs_text(r["epochs_to_baseline"], r["epochs_run"]),
              speedup_text(r, results["dense_same_lr"]), "yes" if r["keeps_risk"] else "no",
              "yes" if r["keeps_sharpe"] else "no"]
@@ -210,11 +216,6 @@ def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
 def _boosts(ticket: dict, dense: dict) -> bool:
     t, d = ticket["epochs_to_baseline"], dense["epochs_to_baseline"]
     return t is not None and (d is None or t < d)
-
-
-def _diff(diff: dict) -> str:
-    lo, hi = diff["ci"]
-    return f"{fmt(diff['difference'])} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
