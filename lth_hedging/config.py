@@ -77,13 +77,22 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PruningConfig:
     sparsities: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
-    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3, 1e-3)  # retraining LRs tried
+    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3)  # retraining LRs tried
     mask_lr_candidates: tuple = (1e-2, 5e-3, 2e-3)  # LRs that train θ* in the two-LR grid
     target_sparsity: float = 0.8  # the sparsity of the LR exploration
     scope: str = "global"  # magnitude ranking: "global" or per "layer"
     output_rate: str = "half"  # the output layer is pruned at "half" / the "same" / "none" rate
     imp_rounds: int = 3  # iterative magnitude pruning: rounds to reach a sparsity
-    rewind_epoch: int = 0  # IMP retrains from θ0 (0) or from the dense weights after epoch k
+
+
+@dataclass(frozen=True)
+class CharacterizationConfig:
+    """Notebook 03: controls over seeds, one-shot vs iterative pruning."""
+
+    n_seeds: int = 3  # θ0 seeds model.init_seed, +1, …: tickets and controls on each
+    sparsities: tuple = (0.8, 0.95)  # controls run here (and at pruning.target_sparsity)
+    imp_seeds: int = 1  # the first this many seeds also get IMP (target sparsity)
+    rewind_epochs: tuple = (0, 1)  # retrain from θ0 (0) / from the dense weights after epoch k
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    characterization: CharacterizationConfig = field(default_factory=CharacterizationConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     caching: dict = field(default_factory=lambda: {"directory": "cache"})
@@ -195,6 +205,7 @@ def _build(d: dict) -> Config:
         loss=LossConfig(**d["loss"]),
         training=TrainingConfig(**d["training"]),
         pruning=PruningConfig(**_tuples(d["pruning"])),
+        characterization=CharacterizationConfig(**_tuples(d["characterization"])),
         metrics=MetricsConfig(**d["metrics"]),
         runtime=RuntimeConfig(**d["runtime"]),
         caching=dict(d["caching"]),
@@ -234,7 +245,8 @@ def _integer(value: Any) -> bool:
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
     for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
-                "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates"):
+                "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
+                "characterization.sparsities", "characterization.rewind_epochs"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         _check(isinstance(value, tuple), key, value, "a list")
@@ -301,8 +313,18 @@ def validate(config: Config) -> None:
            f"one of {OUTPUT_RATES}")
     _check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
            "an integer >= 1")
-    _check(_integer(p.rewind_epoch) and 0 <= p.rewind_epoch < config.training.epochs,
-           "pruning.rewind_epoch", p.rewind_epoch, "an integer in [0, training.epochs)")
+    ch = config.characterization
+    _check(_integer(ch.n_seeds) and ch.n_seeds >= 2, "characterization.n_seeds", ch.n_seeds,
+           "an integer >= 2 (intervals over seeds)")
+    _check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
+           "characterization.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
+    for s in ch.sparsities:
+        _check(_number(s) and 0 < s < 1, "characterization.sparsities", s, "sparsities in (0, 1)")
+    _check(len(ch.rewind_epochs) >= 1, "characterization.rewind_epochs", list(ch.rewind_epochs),
+           "a non-empty list")
+    for k in ch.rewind_epochs:
+        _check(_integer(k) and 0 <= k < config.training.epochs, "characterization.rewind_epochs",
+               k, "integers in [0, training.epochs)")
     mc = config.metrics
     _check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
            mc.n_bootstrap, "an integer >= 10")

@@ -167,17 +167,18 @@ def load_model(config: Config, state: dict, *, cost: float) -> DeepHedgingNetwor
 
 
 @torch.no_grad()
+def deep_hedge_positions(model: DeepHedgingNetwork, data: HedgingData) -> torch.Tensor:
+    return model(data.features)[0]
+
+
 def deep_hedge_pnl(model: DeepHedgingNetwork, data: HedgingData, cost: float) -> torch.Tensor:
-    deltas, _ = model(data.features)
-    return compute_pnl(deltas, data.S, data.Z, cost)
+    return compute_pnl(deep_hedge_positions(model, data), data.S, data.Z, cost)
 
 
-def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, ...],
-                   store: Store | None = None) -> dict[float, dict[str, torch.Tensor]]:
-    """P&L of every classical strategy on ``split`` at each cost: ``{cost: {name: pnl}}``.
-
-    The Heston deltas of every path and date are the expensive part; they are stored.
-    """
+def reference_positions(config: Config, split: str = "test",
+                        store: Store | None = None) -> dict[str, torch.Tensor]:
+    """Every classical strategy's position on each path and date of ``split`` (stored: the
+    Heston deltas are the expensive part)."""
     store = store or open_store(config)
     key = stage_key(config, "reference_hedges", ("data",), split=split)
 
@@ -187,9 +188,14 @@ def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, .
         deltas = reference_deltas(config, S, v)
         return {"deltas.pt": deltas, "summary.json": {"seconds": time.perf_counter() - start}}
 
-    files, _ = store.cached("reference_hedges", key, compute)
+    return store.cached("reference_hedges", key, compute)[0]["deltas.pt"]
+
+
+def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, ...],
+                   store: Store | None = None) -> dict[float, dict[str, torch.Tensor]]:
+    """P&L of every classical strategy on ``split`` at each cost: ``{cost: {name: pnl}}``."""
+    deltas = reference_positions(config, split, store)
     S, _, Z = get_or_generate_dataset(config, split)
-    deltas = files["deltas.pt"]
     return {c: {name: compute_pnl(deltas[name], S, Z, c) for name in STRATEGIES}
             for c in costs}
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from .characterize import seed_interval
 from .config import Config, resolve
 from .experiment import (
     DenseRun,
@@ -35,7 +34,7 @@ from .losses import empirical_cvar
 from .metrics import compute_all_metrics, epochs_to_threshold, paired_difference
 from .metrics import within_tolerance_level as level
 from .store import Store, atomic_write_bytes
-from .tickets import KINDS, Cell, CellResult, run_cells
+from .tickets import Cell, CellResult, run_cells
 
 REPORTED = ("cvar_05", "sharpe_ratio", "pnl_mean", "pnl_std")
 
@@ -186,58 +185,6 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
             "dense_same_lr": dense, "risk_level": risk_level, "sharpe_level": sharpe_level,
             "results": rows, "max_sparsity_risk": largest("keeps_risk"),
             "max_sparsity_sharpe": largest("keeps_sharpe")}
-
-
-def controls_over_seeds(config: Config, learning_rate: float, seeds: list[int],
-                        store: Store | None = None) -> dict:
-    """Ticket, random re-init and random mask at every ``pruning.sparsities`` level over
-    ``seeds``, beside the dense network from θ0 at the same learning rate.
-
-    Per seed, every network is judged against that seed's dense baseline (its θ0, the
-    configured learning rate): epochs to the baseline and test CVaR 5 %; per sparsity, the
-    mean over seeds with a Student-t interval, and the paired differences ticket − control
-    (the same test paths; per seed with a bootstrap interval, then over seeds).
-    """
-    store = store or open_store(config)
-    mask_lr, m = config.training.learning_rate, config.metrics
-    boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
-    cells = [Cell(kind, s, learning_rate, seed, mask_lr) for s in config.pruning.sparsities
-             for kind in KINDS for seed in seeds]
-    trained = dict(zip(cells, run_cells(config, cells, store)))
-    bases = {seed: Baseline(config, store, seed) for seed in seeds}
-    dense = {seed: bases[seed].describe_dense(train_dense(config, learning_rate=learning_rate,
-                                                          seed=seed, store=store))
-             for seed in seeds}
-
-    def summarise(rows: list[dict]) -> dict:
-        epochs = [r["epochs_to_baseline"] for r in rows]
-        return {"seeds": rows, "reached": sum(e is not None for e in epochs),
-                "epochs_to_baseline": seed_interval([math.nan if e is None else e
-                                                     for e in epochs], m.confidence),
-                "cvar_05": seed_interval([r["cvar_05"] for r in rows], m.confidence)}
-
-    def row(seed: int, described: dict) -> dict:
-        return {"seed": seed, **{k: described[k] for k in (
-            "epochs_to_baseline", "epochs_run", "best_val_loss", "cvar_05", "cvar_05_ci",
-            "val_curve")}}
-
-    levels = []
-    for s in config.pruning.sparsities:
-        out = {"sparsity": s, "dense": summarise([row(seed, dense[seed]) for seed in seeds])}
-        for kind in KINDS:
-            out[kind] = summarise([row(seed, bases[seed].describe_cell(
-                trained[Cell(kind, s, learning_rate, seed, mask_lr)])) for seed in seeds])
-        for control in KINDS[1:]:
-            diffs = [paired_difference(trained[Cell("ticket", s, learning_rate, seed, mask_lr)]
-                                       .test_pnl, trained[Cell(control, s, learning_rate, seed,
-                                                               mask_lr)].test_pnl,
-                                       "cvar_05", **boot) for seed in seeds]
-            out[f"ticket_minus_{control}"] = {
-                "per_seed": diffs,
-                "over_seeds": seed_interval([d["difference"] for d in diffs], m.confidence)}
-        levels.append(out)
-    return {"learning_rate": learning_rate, "mask_lr": mask_lr, "seeds": list(seeds),
-            "confidence": m.confidence, "levels": levels}
 
 
 def write_results(config: Config, name: str, results: dict) -> Path:

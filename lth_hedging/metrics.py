@@ -1,4 +1,5 @@
-"""P&L statistics with bootstrap confidence intervals, and convergence speed.
+"""P&L statistics with bootstrap confidence intervals, convergence speed, and intervals over
+seeds.
 
 Risk figures (``var_*``, ``cvar_*``) are of the loss −PnL, in money: lower is better, and
 ``cvar_05`` is the indifference price under CVaR 5 %. Sharpe is computed on the P&L charged
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy import stats
 
 from .losses import cvar_from_worst, worst_losses
 
@@ -100,3 +102,17 @@ def epochs_to_threshold(history: list[dict], threshold: float, consecutive: int 
 def within_tolerance_level(reference: float, tolerance: float) -> float:
     """The loss level within ``tolerance`` of ``reference``: reference + tolerance·|reference|."""
     return reference + tolerance * abs(reference)
+
+
+def seed_interval(values: list[float], confidence: float = 0.95) -> dict:
+    """Mean over seeds with a Student-t interval (NaN bounds with fewer than two seeds, or
+    when a value is missing: an unreached criterion has no mean)."""
+    x = torch.tensor(values, dtype=torch.float64)
+    n = len(values)
+    if n == 0 or not torch.isfinite(x).all():
+        return {"mean": math.nan, "ci": [math.nan, math.nan], "n": n}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "ci": [math.nan, math.nan], "n": n}
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std() / math.sqrt(n))
+    return {"mean": mean, "ci": [mean - half, mean + half], "n": n}

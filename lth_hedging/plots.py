@@ -9,10 +9,14 @@ import numpy as np
 import torch
 
 from .config import resolve
-from .hedges import LABELS
+from .hedges import LABELS, STRATEGIES
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "deep_hedge": "#dc2626"}
+KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
+               "dense": "#6b7280"}
+KIND_LABELS = {"ticket": "winning ticket", "reinit": "random re-init", "random_mask": "random mask",
+               "dense": "dense from θ0"}
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:
@@ -79,8 +83,11 @@ def plot_pnl_histograms(pnls: dict[float, dict[str, torch.Tensor]]) -> plt.Figur
     return fig
 
 
-def plot_hedge_ratios(slices: dict) -> plt.Figure:
-    """Network vs Heston deltas across moneyness: rows are variance levels, columns dates."""
+def plot_hedge_ratios(slices: dict, labels: dict[str, str] | None = None) -> plt.Figure:
+    """Network vs Heston deltas across moneyness: rows are variance levels, columns dates.
+    Further networks in ``slices`` (``labels``: key → legend) are drawn beside the first."""
+    labels = {**LABELS, **(labels or {})}
+    extra = [k for k in slices if k not in (*STRATEGIES, "deep_hedge") and k in labels]
     times, variances = slices["days_to_maturity"], slices["variances"]
     fig, axes = plt.subplots(len(variances), len(times), figsize=(4 * len(times),
                              3.2 * len(variances)), sharex=True, sharey=True, squeeze=False)
@@ -89,8 +96,9 @@ def plot_hedge_ratios(slices: dict) -> plt.Figure:
         for j, days in enumerate(times):
             ax = axes[i, j]
             for name, style in (("heston_delta", ":"), ("min_variance_delta", "--"),
-                                ("deep_hedge", "-")):
-                ax.plot(x, slices[name][i, j], style, color=COLORS[name], label=LABELS[name])
+                                ("deep_hedge", "-"), *((k, "-.") for k in extra)):
+                ax.plot(x, slices[name][i, j], style, color=COLORS.get(name, "k"),
+                        label=labels[name])
             ax.set_title(f"{days:g} days left, $\\sqrt{{v}}$ = {var**0.5:.0%}", fontsize=9)
             ax.grid(alpha=0.3)
     for ax in axes[-1]:
@@ -226,5 +234,225 @@ def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
         ax.set(xlabel="remaining weights (%)", ylabel=title, title=title)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- notebook 03
+
+
+def _interval(d: dict) -> tuple[float, list[float]]:
+    """Mean and errorbar lengths of a mean over seeds, its interval or its range (zero
+    lengths without either)."""
+    lo, hi = d["range"] if "range" in d else d["ci"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return d["mean"], [0.0, 0.0]
+    return d["mean"], [d["mean"] - lo, hi - d["mean"]]
+
+
+def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
+    means, errs = zip(*(_interval(d) for d in stats))
+    ax.errorbar(x, means, yerr=np.array(errs).T, capsize=3, **kwargs)
+
+
+def plot_controls(results: dict) -> plt.Figure:
+    """Test CVaR 5 % and epochs to the baseline (mean and interval over seeds) of the ticket,
+    both controls and the dense network from θ0, at each sparsity ("NC": not every seed
+    reached the baseline; its mean is undefined)."""
+    levels = results["levels"]
+    x = np.arange(len(levels))
+    kinds = ("ticket", "reinit", "random_mask", "dense")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for k, who in enumerate(kinds):
+        offset = (k - 1.5) * 0.12
+        _errorbars(axes[0], x + offset, [lv[who]["cvar_05"] for lv in levels], fmt="o",
+                   color=KIND_COLORS[who], label=KIND_LABELS[who])
+        _errorbars(axes[1], x + offset, [lv[who]["epochs_to_baseline"] for lv in levels],
+                   fmt="o", color=KIND_COLORS[who], label=KIND_LABELS[who])
+        for i, lv in enumerate(levels):
+            if lv[who]["reached"] < len(lv[who]["seeds"]):
+                axes[1].annotate(f"NC {lv[who]['reached']}/{len(lv[who]['seeds'])}",
+                                 (x[i] + offset, 0), xytext=(0, 4), textcoords="offset points",
+                                 rotation=90, fontsize=7, color=KIND_COLORS[who])
+    n = len(results["seeds"])
+    for ax, title in ((axes[0], "test CVaR 5% (lower is better)"),
+                      (axes[1], "epochs to the dense baseline")):
+        ax.set_xticks(x, [f"{lv['sparsity']:.0%}" for lv in levels])
+        ax.set(xlabel="sparsity", ylabel=title,
+               title=f"{title}: mean and {results['confidence']:.0%} interval over {n} seeds")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[1].set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+def _relative_curves(rows: list[dict], baselines: dict[int, float]) -> np.ndarray:
+    """Validation curves relative to each seed's baseline, (val − best) / |best|, cut to the
+    shortest run (every seed present at every plotted epoch)."""
+    n = min(len(r["val_curve"]) for r in rows)
+    return np.array([[(v - baselines[r["seed"]]) / abs(baselines[r["seed"]])
+                      for v in r["val_curve"][:n]] for r in rows])
+
+
+def _curve_band(ax, curves: np.ndarray, color: str, label: str, style: str = "-") -> None:
+    epochs = np.arange(1, curves.shape[1] + 1)
+    ax.plot(epochs, curves.mean(0), style, color=color, label=label)
+    ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.15, lw=0)
+
+
+def plot_convergence(results: dict, sparsity: float) -> plt.Figure:
+    """Validation loss over epochs relative to each seed's dense baseline (mean over seeds,
+    band: min to max) of the ticket, both controls and the dense network from θ0."""
+    level = next(lv for lv in results["levels"] if lv["sparsity"] == sparsity)
+    best = {b["seed"]: b["best_val_loss"] for b in results["baselines"]}
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    tops = []
+    for who in ("ticket", "reinit", "random_mask", "dense"):
+        curves = _relative_curves(level[who]["seeds"], best)
+        _curve_band(ax, curves, KIND_COLORS[who], KIND_LABELS[who],
+                    ":" if who == "dense" else "-")
+        tops.append(np.nanquantile(curves, 0.9))
+    ax.axhline(results["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
+    ax.set_ylim(-0.02, max(0.1, min(max(tops), 1.0)))
+    ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
+           title=f"Sparsity {sparsity:.0%}, LR {results['learning_rate']:g}: mean over "
+                 f"{len(results['seeds'])} seeds (band: min–max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mask_structure(structure: dict) -> plt.Figure:
+    """Density of each layer against the sparsity; overlap of different seeds' masks against
+    random masks of the same densities, and of consecutive sparsities of one seed."""
+    levels = structure["levels"]
+    x = np.array([lv["sparsity"] for lv in levels])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for i, name in enumerate(structure["layer_sizes"]):
+        _errorbars(axes[0], x, [lv["layer_density"][name] for lv in levels], fmt="o-",
+                   color=f"C{i}", label=f"{name.split('.')[1]} "
+                   f"({structure['layer_sizes'][name]} weights)")
+    axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
+    axes[0].set(xlabel="sparsity", ylabel="density kept", yscale="log",
+                title="Density per layer (one-shot masks of θ*; bars: range over seeds)")
+    _errorbars(axes[1], x, [lv["overlap_between_seeds"] for lv in levels], fmt="o-",
+               color=COLORS["deep_hedge"], label="masks of different seeds")
+    axes[1].plot(x, [lv["random_overlap"] for lv in levels], "k--", lw=1,
+                 label="random masks, same layer densities")
+    nest = structure["nesting"]
+    axes[1].plot([n["to"] for n in nest], [n["overlap"]["mean"] for n in nest], "s:",
+                 color=COLORS["min_variance_delta"],
+                 label="same seed, previous sparsity (nested)")
+    axes[1].set(xlabel="sparsity", ylabel="Jaccard overlap", title="Mask overlap")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_input_importance(structure: dict) -> plt.Figure:
+    """Per input feature of the first layer: the share of its connections kept and its share
+    of the kept weight mass, against the sparsity (mean and range over seeds)."""
+    levels = structure["levels"]
+    x = np.array([lv["sparsity"] for lv in levels])
+    names = list(levels[0]["inputs"])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, key, title in ((axes[0], "kept_fraction", "connections kept"),
+                           (axes[1], "mass_share", "share of the kept |w| mass")):
+        for i, name in enumerate(names):
+            _errorbars(ax, x + (i - 1.5) * 0.004, [lv["inputs"][name][key] for lv in levels],
+                       fmt="o-", color=f"C{i}", label=name)
+        ax.set(xlabel="sparsity", ylabel=title, title=f"First layer: {title} per input")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
+    fig.tight_layout()
+    return fig
+
+
+def plot_hedge_vs_sparsity(hedge: dict) -> plt.Figure:
+    """Test CVaR 5 % and the positions' RMS distance from the dense network and from the
+    min-variance delta against the remaining weights."""
+    rows = hedge["results"]
+    remaining = np.array([100 * (1 - r["sparsity"]) for r in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    values, err = _with_errors(rows, "cvar_05")
+    axes[0].errorbar(remaining, values, yerr=err, fmt="o-", color=COLORS["deep_hedge"],
+                     capsize=3, label="ticket")
+    for name, style in (("dense", "-"), ("min_variance_delta", "--")):
+        axes[0].axhline(hedge[name]["cvar_05"], color="k" if name == "dense" else
+                        COLORS["min_variance_delta"], ls=style, lw=1,
+                        label="dense deep hedge" if name == "dense" else LABELS[name])
+    axes[0].set(ylabel="test CVaR 5% (lower is better)", title="Risk against sparsity")
+    axes[1].plot(remaining, [r["position_rms_vs_dense"] for r in rows], "o-",
+                 color=COLORS["deep_hedge"], label="ticket vs dense network")
+    axes[1].plot(remaining, [r["position_rms_vs_min_variance"] for r in rows], "s-",
+                 color=COLORS["min_variance_delta"], label="ticket vs min-variance delta")
+    axes[1].axhline(hedge["dense"]["position_rms_vs_min_variance"], color="k", lw=1, ls="--",
+                    label="dense network vs min-variance delta")
+    axes[1].set(ylabel="RMS position difference (shares)", title="Positions against sparsity")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xticks(remaining, [f"{v:.3g}" for v in remaining], minor=False)
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.invert_xaxis()
+        ax.set_xlabel("remaining weights (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ticket_weights(weights: dict[str, torch.Tensor], sparsity: float) -> plt.Figure:
+    """Left: the kept weights' values in θ* against θ0 and against the trained ticket (on
+    the diagonal: equal). Right: |θ0| of the kept and of the pruned weights."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    star = weights["theta_star"].numpy()
+    axes[0].scatter(star, weights["theta0"].numpy(), s=3, alpha=0.4, color="#6b7280",
+                    label="θ0 (start)")
+    axes[0].scatter(star, weights["trained"].numpy(), s=3, alpha=0.4,
+                    color=COLORS["deep_hedge"], label="trained ticket")
+    lim = float(np.abs(star).max()) * 1.05
+    axes[0].plot([-lim, lim], [-lim, lim], "k--", lw=1)
+    axes[0].set(xlabel="weight in θ*", ylabel="weight", xlim=(-lim, lim),
+                title=f"Kept weights at {sparsity:.0%}: θ0 and the trained ticket vs θ*")
+    axes[0].legend(fontsize=8, markerscale=4)
+    kept, pruned = weights["theta0"].abs().numpy(), weights["theta0_pruned"].abs().numpy()
+    bins = np.linspace(0, max(kept.max(), pruned.max()), 60)
+    axes[1].hist(pruned, bins=bins, density=True, alpha=0.5, color="#6b7280", label="pruned")
+    axes[1].hist(kept, bins=bins, density=True, alpha=0.5, color=COLORS["deep_hedge"],
+                 label="kept")
+    axes[1].set(xlabel="|θ0|", ylabel="density", title="Initial magnitude of kept and pruned")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_imp(imp: dict, labels: list[str]) -> plt.Figure:
+    """One-shot vs IMP (each rewound to θ0 or an early epoch): validation curves relative to
+    the seed's baseline (mean over the IMP seeds, band min–max) and test CVaR 5 %."""
+    best = {b["seed"]: b["best_val_loss"] for b in imp["baselines"]}
+    fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for i, (v, label) in enumerate(zip(imp["variants"], labels)):
+        _curve_band(ax, _relative_curves(v["seeds"], best), f"C{i}", label,
+                    "-" if v["method"] == "IMP" else ":")
+        _errorbars(ax_c, [i], [v["cvar_05"]], fmt="o", color=f"C{i}")
+        for r in v["seeds"]:  # each seed's bootstrap interval
+            lo, hi = r["cvar_05_ci"]
+            ax_c.plot([i + 0.1] * 2, [lo, hi], color=f"C{i}", alpha=0.5)
+    ax.axhline(imp["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
+    ax.set_ylim(-0.02, 0.3)
+    ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
+           title=f"Sparsity {imp['sparsity']:.0%}, LR {imp['learning_rate']:g}")
+    ax.legend(fontsize=8)
+    ax_c.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
+    ax_c.set(ylabel="test CVaR 5%", title="Test risk (bars: bootstrap interval per seed)")
+    for a in (ax, ax_c):
+        a.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -82,13 +82,12 @@ class Cell:
         return replace(self, kind="ticket")
 
 
-def imp_cell(config: Config, kind: str, sparsity: float, learning_rate: float,
-             seed: int) -> Cell:
-    """A cell pruned iteratively as the config says (``pruning.imp_rounds`` rounds,
-    rewinding to ``pruning.rewind_epoch``), from θ* trained at ``training.learning_rate``."""
-    p = config.pruning
+def imp_cell(config: Config, kind: str, sparsity: float, learning_rate: float, seed: int,
+             rewind_epoch: int = 0) -> Cell:
+    """A cell pruned iteratively in ``pruning.imp_rounds`` rounds from θ* trained at
+    ``training.learning_rate``, every round retrained from ``rewind_epoch``."""
     return Cell(kind, sparsity, learning_rate, seed, config.training.learning_rate,
-                p.imp_rounds, p.rewind_epoch)
+                config.pruning.imp_rounds, rewind_epoch)
 
 
 @dataclass
@@ -172,9 +171,13 @@ def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
     return points
 
 
-def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+def one_shot_mask(config: Config, theta_star: dict, sparsity: float) -> Mask:
+    """The ticket's mask: magnitude pruning of θ* as ``pruning.scope`` and ``output_rate`` say."""
     p = config.pruning
-    kwargs = dict(scope=p.scope, output_rate=p.output_rate)
+    return magnitude_mask(theta_star, sparsity, scope=p.scope, output_rate=p.output_rate)
+
+
+def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
     if cell.kind == "random_mask":
         like = cell_mask(config, cell.as_ticket(), dense, store)
         seed = derived_seed("random_mask", *asdict(cell).values())
@@ -182,15 +185,21 @@ def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
         return random_mask(like, generator)
     parent = cell.parent()
     if parent is None:
-        theta_star = dense[(cell.seed, cell.mask_lr)].theta_star
-        return magnitude_mask(theta_star, cell.sparsity, **kwargs)
+        return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity)
     trained = load_cell(config, parent, store)
-    return imp_round(trained.state, trained.mask, cell.round_rate, **kwargs)
+    p = config.pruning
+    return imp_round(trained.state, trained.mask, cell.round_rate, scope=p.scope,
+                     output_rate=p.output_rate)
+
+
+def reinit_state(config: Config, seed: int) -> dict:
+    """The random re-init control's initialisation for ``seed`` (a stream of its own)."""
+    return create_model(config, derived_seed("reinit", seed)).state_dict()
 
 
 def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict) -> dict:
     if cell.kind == "reinit":
-        return create_model(config, derived_seed("reinit", cell.seed)).state_dict()
+        return reinit_state(config, cell.seed)
     if cell.rewind_epoch > 0:
         return rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
     return dense[(cell.seed, cell.mask_lr)].theta0

@@ -4,18 +4,21 @@ import pytest
 import torch
 
 from lth_hedging import create_model
-from lth_hedging.characterize import (
+from lth_hedging.anatomy import (
     PREVIOUS_POSITION,
+    complement,
     input_importance,
     input_names,
     is_nested,
     jaccard,
+    kept_magnitude,
     layer_density,
-    seed_interval,
+    random_jaccard,
     sign_agreement,
     weight_distance,
 )
 from lth_hedging.features import FEATURE_NAMES
+from lth_hedging.metrics import seed_interval
 from lth_hedging.pruning import expected_jaccard, magnitude_mask, random_mask
 
 
@@ -85,3 +88,22 @@ def test_seed_interval():
     assert out["mean"] == 2.0 and out["ci"] == pytest.approx([2 - half, 2 + half])
     assert math.isnan(seed_interval([1.0])["ci"][0]) and seed_interval([1.0])["mean"] == 1.0
     assert math.isnan(seed_interval([1.0, math.nan])["mean"])
+
+
+def test_random_jaccard_is_the_expectation_of_random_masks():
+    g = torch.Generator().manual_seed(0)
+    like = {"layers.0.weight": torch.rand(400, 500, generator=g) < 0.3,
+            "layers.1.weight": torch.rand(300, 400, generator=g) < 0.7}
+    a, b = random_mask(like, g), random_mask(like, g)
+    assert jaccard(a, b) == pytest.approx(random_jaccard(like), abs=2e-3)
+    one = {"layers.0.weight": like["layers.0.weight"]}
+    d = float(one["layers.0.weight"].float().mean())
+    assert random_jaccard(one) == pytest.approx(expected_jaccard(d))
+
+
+def test_kept_magnitude_and_complement(smoke_config):
+    state = create_model(smoke_config, 0).state_dict()
+    mask = magnitude_mask(state, 0.5, scope="layer", output_rate="same")
+    assert kept_magnitude(state, full(state)) == pytest.approx(1.0)
+    assert kept_magnitude(state, mask) > 1 > kept_magnitude(state, complement(mask))
+    assert all(torch.equal(complement(complement(mask))[n], mask[n]) for n in mask)

@@ -1,5 +1,5 @@
-"""What a ticket is: mask overlap, input-feature importance, weight geometry, and statistics
-over seeds. Plain functions of masks, state dicts and numbers (notebook 03 calls them).
+"""What a ticket is made of: mask overlap, input-feature importance, weight geometry. Plain
+functions of masks and state dicts (notebook 03's experiments call them).
 
 Overlaps are Jaccard indices |a ∧ b| / |a ∨ b| over every prunable weight; two independent
 random masks of density d overlap by d / (2 − d) on average (``pruning.expected_jaccard``).
@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy import stats
 
 from .features import FEATURE_NAMES
 from .pruning import Mask, prunable_names
@@ -80,15 +79,23 @@ def sign_agreement(a: dict, b: dict, mask: Mask) -> float:
     return float(same.float().mean()) if same.numel() else math.nan
 
 
-def seed_interval(values: list[float], confidence: float = 0.95) -> dict:
-    """Mean over seeds with a Student-t interval (NaN bounds with fewer than two seeds, or
-    when a value is missing: an unreached criterion has no mean)."""
-    x = torch.tensor(values, dtype=torch.float64)
-    n = len(values)
-    if n == 0 or not torch.isfinite(x).all():
-        return {"mean": math.nan, "ci": [math.nan, math.nan], "n": n}
-    mean = float(x.mean())
-    if n < 2:
-        return {"mean": mean, "ci": [math.nan, math.nan], "n": n}
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std() / math.sqrt(n))
-    return {"mean": mean, "ci": [mean - half, mean + half], "n": n}
+def random_jaccard(mask: Mask) -> float:
+    """Expected overlap of two independent random masks with ``mask``'s per-layer densities:
+    Σ n·d² / Σ n·d(2 − d) over layers of n weights at density d (d / (2 − d) for one d)."""
+    layers = [(mask[n].numel(), float(mask[n].float().mean())) for n in prunable_names(mask)]
+    union = sum(n * d * (2 - d) for n, d in layers)
+    return sum(n * d * d for n, d in layers) / union if union else math.nan
+
+
+def kept_magnitude(state: dict, mask: Mask) -> float:
+    """Mean |w| of the kept weights over the mean |w| of all prunable weights (1: the mask
+    ignores magnitude)."""
+    names = prunable_names(mask)
+    kept = torch.cat([state[n].abs()[mask[n]] for n in names])
+    every = torch.cat([state[n].abs().reshape(-1) for n in names])
+    return float(kept.mean() / every.mean()) if kept.numel() else math.nan
+
+
+def complement(mask: Mask) -> Mask:
+    """The pruned weights as a mask."""
+    return {n: ~m for n, m in mask.items()}
