@@ -278,6 +278,7 @@ def plot_controls(results: dict) -> plt.Figure:
     for ax, title in ((axes[0], "test CVaR 5% (lower is better)"),
                       (axes[1], "epochs to the dense baseline")):
         ax.set_xticks(x, [f"{lv['sparsity']:.0%}" for lv in levels])
+        ax.set_xlim(-0.5, len(levels) - 0.5)
         ax.set(xlabel="sparsity", ylabel=title,
                title=f"{title}: mean and {results['confidence']:.0%} interval over {n} seeds")
         ax.grid(alpha=0.3)
@@ -307,14 +308,16 @@ def plot_convergence(results: dict, sparsity: float) -> plt.Figure:
     level = next(lv for lv in results["levels"] if lv["sparsity"] == sparsity)
     best = {b["seed"]: b["best_val_loss"] for b in results["baselines"]}
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    tops = []
+    tops, bottoms = [], []
     for who in ("ticket", "reinit", "random_mask", "dense"):
         curves = _relative_curves(level[who]["seeds"], best)
         _curve_band(ax, curves, KIND_COLORS[who], KIND_LABELS[who],
                     ":" if who == "dense" else "-")
         tops.append(np.nanquantile(curves, 0.9))
+        bottoms.append(np.nanmin(curves))
     ax.axhline(results["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
-    ax.set_ylim(-0.02, max(0.1, min(max(tops), 1.0)))
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylim(min(-0.02, min(bottoms) - 0.01), max(0.1, min(max(tops), 1.0)))
     ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
            title=f"Sparsity {sparsity:.0%}, LR {results['learning_rate']:g}: mean over "
                  f"{len(results['seeds'])} seeds (band: min–max)")
@@ -360,6 +363,7 @@ def plot_input_importance(structure: dict) -> plt.Figure:
     x = np.array([lv["sparsity"] for lv in levels])
     names = list(levels[0]["inputs"])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
     for ax, key, title in ((axes[0], "kept_fraction", "connections kept"),
                            (axes[1], "mass_share", "share of the kept |w| mass")):
         for i, name in enumerate(names):
@@ -368,7 +372,6 @@ def plot_input_importance(structure: dict) -> plt.Figure:
         ax.set(xlabel="sparsity", ylabel=title, title=f"First layer: {title} per input")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
     fig.tight_layout()
     return fig
 
@@ -446,7 +449,8 @@ def plot_imp(imp: dict, labels: list[str]) -> plt.Figure:
             lo, hi = r["cvar_05_ci"]
             ax_c.plot([i + 0.1] * 2, [lo, hi], color=f"C{i}", alpha=0.5)
     ax.axhline(imp["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
-    ax.set_ylim(-0.02, 0.3)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylim(bottom=min(-0.02, ax.get_ylim()[0]), top=0.3)
     ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
            title=f"Sparsity {imp['sparsity']:.0%}, LR {imp['learning_rate']:g}")
     ax.legend(fontsize=8)
