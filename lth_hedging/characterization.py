@@ -72,6 +72,10 @@ def _over_seeds(values: list, confidence: float) -> dict:
     return seed_interval([math.nan if v is None else v for v in values], confidence)
 
 
+def _row(seed: int, described: dict, keys: tuple[str, ...] = ROW_KEYS) -> dict:
+    return {"seed": seed, **{k: described[k] for k in keys}}
+
+
 def _summarise(rows: list[dict], confidence: float) -> dict:
     return {"seeds": rows, "reached": sum(r["epochs_to_baseline"] is not None for r in rows),
             "epochs_to_baseline": _over_seeds([r["epochs_to_baseline"] for r in rows],
@@ -103,8 +107,8 @@ def controls_over_seeds(config: Config, learning_rate: float,
     against its own dense baseline. Per level: means over seeds with Student-t intervals and
     the paired differences ticket − control (per seed and over seeds)."""
     store = store or open_store(config)
-    seeds, mask_lr, confidence = study_seeds(config), config.training.learning_rate, \
-        config.metrics.confidence
+    seeds, mask_lr = study_seeds(config), config.training.learning_rate
+    confidence = config.metrics.confidence
 
     def cell(kind: str, sparsity: float, seed: int) -> Cell:
         return Cell(kind, sparsity, learning_rate, seed, mask_lr)
@@ -115,14 +119,12 @@ def controls_over_seeds(config: Config, learning_rate: float,
     bases = {seed: Baseline(config, store, seed) for seed in seeds}
     specs = [make_dense_spec(config, learning_rate=learning_rate, seed=seed) for seed in seeds]
     runs = dict(zip(seeds, train_dense_runs(config, specs, store)))
-    dense = [{"seed": seed, **{k: bases[seed].describe_dense(runs[seed])[k] for k in ROW_KEYS}}
-             for seed in seeds]
+    dense = [_row(seed, bases[seed].describe_dense(runs[seed])) for seed in seeds]
     dense_pnl = [bases[seed].dense_pnl(runs[seed]) for seed in seeds]
     levels = []
     for s in control_sparsities(config):
-        rows = {kind: [{"seed": seed, **{k: bases[seed].describe_cell(
-            trained[cell(kind, s, seed)])[k] for k in ROW_KEYS}} for seed in seeds]
-            for kind in KINDS}
+        rows = {kind: [_row(seed, bases[seed].describe_cell(trained[cell(kind, s, seed)]))
+                       for seed in seeds] for kind in KINDS}
         rows["dense"] = dense
         pnls = {kind: [trained[cell(kind, s, seed)].test_pnl for seed in seeds]
                 for kind in KINDS}
@@ -332,8 +334,7 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
     ch, p = config.characterization, config.pruning
     seeds, confidence = study_seeds(config)[:ch.imp_seeds], config.metrics.confidence
     mask_lr = config.training.learning_rate
-    variants = [("one-shot", k) for k in ch.rewind_epochs] + [("IMP", k)
-                                                              for k in ch.rewind_epochs]
+    variants = [(method, k) for method in ("one-shot", "IMP") for k in ch.rewind_epochs]
 
     def cell(method: str, k: int, seed: int) -> Cell:
         if method == "IMP":
@@ -350,8 +351,7 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
         rows, diffs = [], []
         for seed in seeds:
             result, ref = trained[cell(method, k, seed)], trained[reference[seed]]
-            row = {"seed": seed, **{key: bases[seed].describe_cell(result)[key]
-                                    for key in (*ROW_KEYS, "sparsity")}}
+            row = _row(seed, bases[seed].describe_cell(result), (*ROW_KEYS, "sparsity"))
             ref_epochs = bases[seed].convergence(ref.history)
             row["epochs_vs_one_shot"] = (None if row["epochs_to_baseline"] is None
                                          or ref_epochs is None
