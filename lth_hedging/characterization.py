@@ -38,6 +38,7 @@ from .experiment import (
     load_model,
     open_store,
     reference_positions,
+    train_dense,
     train_dense_runs,
 )
 from .experiment import dense_spec as make_dense_spec
@@ -255,9 +256,10 @@ def ticket_weights(config: Config, learning_rate: float, sparsity: float,
     """The kept weights of ``model.init_seed``'s ticket as flat vectors — θ0, θ*, trained —
     and θ0's pruned weights (for a scatter / histogram; not JSON)."""
     store = store or open_store(config)
-    seed = config.model.init_seed
-    theta0, theta_star = _dense_thetas(config, store)[seed]
-    cell = Cell("ticket", sparsity, learning_rate, seed, config.training.learning_rate)
+    dense = train_dense(config, store=store)
+    theta0, theta_star = dense.theta0, dense.theta_star
+    cell = Cell("ticket", sparsity, learning_rate, config.model.init_seed,
+                config.training.learning_rate)
     ticket = run_cells(config, [cell], store)[0]
     names = prunable_names(ticket.mask)
 

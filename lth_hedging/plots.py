@@ -10,13 +10,12 @@ import torch
 
 from .config import resolve
 from .hedges import LABELS, STRATEGIES
+from .tickets import KIND_LABELS
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "deep_hedge": "#dc2626"}
 KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
                "dense": "#6b7280"}
-KIND_LABELS = {"ticket": "winning ticket", "reinit": "random re-init", "random_mask": "random mask",
-               "dense": "dense from θ0"}
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:

@@ -13,6 +13,7 @@ from .config import Config, feller_ratio
 from .hedges import LABELS
 from .heston import discounted_strike
 from .pricing import heston_call
+from .tickets import KIND_LABELS
 
 COLUMNS = (("cvar_05", "CVaR 5%"), ("cvar_01", "CVaR 1%"), ("var_05", "VaR 5%"),
            ("pnl_mean", "mean P&L"), ("pnl_std", "std P&L"), ("sharpe_ratio", "Sharpe"))
@@ -42,18 +43,21 @@ def metrics_table(by_strategy: dict[str, dict], digits: int = 3) -> str:
     return _table(header, rows)
 
 
+def sign_of(d: dict) -> str | None:
+    """'lower' / 'higher' when the interval excludes 0, 'indistinguishable' when it holds
+    it, None when there is no interval (one seed, or a criterion not reached)."""
+    lo, hi = d["ci"]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return "lower" if hi < 0 else "higher" if lo > 0 else "indistinguishable"
+
+
 def compare_sentence(name_a: str, name_b: str, diff: dict, digits: int = 3) -> str:
     """'A's CVaR 5% is lower than B's by x [lo, hi]' — decided by the paired interval."""
-    lo, hi = diff["ci"]
     a, b = LABELS.get(name_a, name_a), LABELS.get(name_b, name_b)
-    interval = fmt_diff(diff, digits)
-    if hi < 0:
-        verdict = "lower (better)"
-    elif lo > 0:
-        verdict = "higher (worse)"
-    else:
-        verdict = "not distinguishable"
-    return f"{a} vs {b}: CVaR 5% difference {interval} → {verdict}"
+    verdict = {"lower": "lower (better)", "higher": "higher (worse)",
+               "indistinguishable": "not distinguishable"}[sign_of(diff)]
+    return f"{a} vs {b}: CVaR 5% difference {fmt_diff(diff, digits)} → {verdict}"
 
 
 def data_summary(config: Config, S: torch.Tensor, v: torch.Tensor, Z: torch.Tensor) -> str:
@@ -97,9 +101,8 @@ def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) 
                                   comp["min_variance_delta"]) + f" (at {study_cost})")
     if zero_cost is not None:
         diff = results["comparisons"][zero_cost]["min_variance_delta"]
-        lo, hi = diff["ci"]
-        verdict = ("matches it (the interval contains 0)" if lo <= 0 <= hi else
-                   "beats it" if hi < 0 else "falls short of it")
+        verdict = {"indistinguishable": "matches it (the interval contains 0)",
+                   "lower": "beats it", "higher": "falls short of it"}[sign_of(diff)]
         lines.append(f"At {zero_cost}: the deep hedge {verdict}: "
                      + compare_sentence("deep_hedge", "min_variance_delta", diff))
     return lines
@@ -215,10 +218,6 @@ def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
 
 # ----------------------------------------------------------------------------- notebook 03
 
-WHO = {"ticket": "ticket", "reinit": "random re-init", "random_mask": "random mask",
-       "dense": "dense from θ0"}
-
-
 def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
     """A mean over seeds with its interval, 'x [lo, hi]', or its range, 'x (lo–hi)'; 'n/a'
     when undefined."""
@@ -231,15 +230,6 @@ def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
         return f"{f(d['mean'])} ({f(lo)}–{f(hi)})"
     lo, hi = d["ci"]
     return f(d["mean"]) if not math.isfinite(lo) else f"{f(d['mean'])} [{f(lo)}, {f(hi)}]"
-
-
-def sign_of(d: dict) -> str | None:
-    """'lower' / 'higher' when the interval excludes 0, 'indistinguishable' when it holds
-    it, None when there is no interval (one seed, or a criterion not reached)."""
-    lo, hi = d["ci"]
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return None
-    return "lower" if hi < 0 else "higher" if lo > 0 else "indistinguishable"
 
 
 def _epochs_summary(s: dict) -> str:
@@ -257,7 +247,7 @@ def controls_table(results: dict) -> str:
     for level in results["levels"]:
         for who in ("ticket", "reinit", "random_mask", "dense"):
             s = level[who]
-            rows.append([f"{level['sparsity']:.0%}", WHO[who], _epochs_summary(s),
+            rows.append([f"{level['sparsity']:.0%}", KIND_LABELS[who], _epochs_summary(s),
                          fmt_interval(s["cvar_05"]), fmt_interval(s["pnl_std"]),
                          ", ".join(fmt(r["best_val_loss"]) for r in s["seeds"])])
     return _table(header, rows)
@@ -273,7 +263,7 @@ def paired_table(results: dict) -> str:
             p = level[f"ticket_minus_{other}"]
             per_epochs = ", ".join("NC" if e is None else f"{e:+d}"
                                    for e in p["epochs_to_baseline"]["per_seed"])
-            rows.append([f"{level['sparsity']:.0%}", WHO[other],
+            rows.append([f"{level['sparsity']:.0%}", KIND_LABELS[other],
                          fmt_interval(p["cvar_05"]["over_seeds"]),
                          ", ".join(fmt_diff(d) for d in p["cvar_05"]["per_seed"]),
                          fmt_interval(p["epochs_to_baseline"]["over_seeds"], 1), per_epochs])
@@ -394,9 +384,10 @@ def controls_conclusions(results: dict) -> list[str]:
             epochs[s] = sign_of(p["epochs_to_baseline"]["over_seeds"])
         reached = "; ".join(f"{s}: {lv['ticket']['reached']}/{n} vs {lv[other]['reached']}/{n}"
                             for s, lv in zip(levels, results["levels"]))
-        lines.append(f"Ticket vs {WHO[other]}: test CVaR 5% {_grouped(cvar, WORDS['cvar'])}. "
+        name = KIND_LABELS[other]
+        lines.append(f"Ticket vs {name}: test CVaR 5% {_grouped(cvar, WORDS['cvar'])}. "
                      f"Epochs to the baseline: {_grouped(epochs, WORDS['epochs'])}; seeds that "
-                     f"reached it (ticket vs {WHO[other]}) {reached}.")
+                     f"reached it (ticket vs {name}) {reached}.")
         beats[other] = {"cvar": [s for s in levels if cvar[s] == "lower"],
                         "epochs": [s for s in levels if epochs[s] == "lower"]}
     won = {other: set(b["cvar"]) | set(b["epochs"]) for other, b in beats.items()}
@@ -463,7 +454,7 @@ def hedge_conclusions(hedge: dict) -> list[str]:
     d, rows = hedge["dense"], hedge["results"]
     last = rows[-1]
     growth = "; ".join(f"{r['sparsity']:.0%}: {fmt_diff(r['cvar_05_vs_dense'])}" for r in rows)
-    worse = [f"{r['sparsity']:.0%}" for r in rows if r["cvar_05_vs_dense"]["ci"][0] > 0]
+    worse = [f"{r['sparsity']:.0%}" for r in rows if sign_of(r["cvar_05_vs_dense"]) == "higher"]
     largest = max(rows, key=lambda r: r["cvar_05_vs_dense"]["difference"])
     share = largest["cvar_05_vs_dense"]["difference"] / abs(d["cvar_05"])
     return [f"Test CVaR 5% minus the dense network's (paired): {growth}; significantly higher "

@@ -45,6 +45,8 @@ from .store import Store
 from .train import TrainResult
 
 KINDS = ("ticket", "reinit", "random_mask")
+KIND_LABELS = {"ticket": "ticket", "reinit": "random re-init", "random_mask": "random mask",
+               "dense": "dense from θ0"}  # the kinds, and the dense network beside them
 
 
 @dataclass(frozen=True)
