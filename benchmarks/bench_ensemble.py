@@ -11,14 +11,16 @@ from common import best_time, header
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split
+from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.pruning import magnitude_mask
+from lth_hedging.train import Schedule, steps_per_epoch
 
 
 def sweep(config, n_models):
     inits = [create_model(config, seed).state_dict() for seed in range(n_models)]
     masks = [magnitude_mask(state, 0.8) for state in inits]
-    lrs = [config.pruning.pruning_lr_candidates[i % 4] for i in range(n_models)]
+    candidates = config.pruning.pruning_lr_candidates
+    lrs = [candidates[i % len(candidates)] for i in range(n_models)]
     return inits, masks, lrs
 
 
@@ -26,15 +28,23 @@ def one_by_one(config, inits, masks, lrs, train, val, batch_size):
     for init, mask, lr in zip(inits, masks, lrs):
         model = create_model(config)
         model.load_state_dict(init)
-        Trainer(model, create_loss_function(config), cost=config.hedging.cost,
-                learning_rate=lr, batch_size=batch_size, epochs=1, patience=1,
-                mask=mask).fit(train, val)
+        Trainer(model, create_loss_function(config), risk_function(config),
+                cost=config.hedging.cost, learning_rate=lr, batch_size=batch_size,
+                schedule=one_epoch(config, train, batch_size), mask=mask).fit(train, val)
 
 
 def together(config, inits, masks, lrs, train, val, batch_size):
     fit_ensemble(inits, masks, lrs, train, val, loss_fn=create_loss_function(config),
-                 cost=config.hedging.cost, activation=config.model.activation,
-                 batch_size=batch_size, epochs=1, patience=1)
+                 risk_fn=risk_function(config), cost=config.hedging.cost,
+                 activation=config.model.activation, batch_size=batch_size,
+                 schedules=[one_epoch(config, train, batch_size)] * len(inits),
+                 shuffle_seeds=list(range(len(inits))))
+
+
+def one_epoch(config, train, batch_size):
+    """One epoch, evaluated at its start and end only."""
+    steps = steps_per_epoch(len(train), batch_size)
+    return Schedule(steps, frozenset({0, steps}))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ from pfhedge.instruments import EuropeanOption, HestonStock
 from pfhedge.nn import ExpectedShortfall, Hedger, MultiLayerPerceptron
 
 from lth_hedging import Trainer, compute_pnl, create_loss_function, create_model, load_config
-from lth_hedging.experiment import load_split
+from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.hedges import reference_deltas
 from lth_hedging.heston import get_or_generate_dataset
 from lth_hedging.losses import empirical_cvar
+from lth_hedging.train import Schedule
 
 CAP, TOLERANCE = 300.0, 0.01
 p = PFHEDGE_HESTON
@@ -37,8 +38,9 @@ def run_ours(c, target, S, Z):
     train, val, test = (load_split(c, s) for s in ("train", "val", "test"))
     model = create_model(c)
     t = c.training
-    trainer = Trainer(model, create_loss_function(c), cost=0.0, learning_rate=t.learning_rate,
-                      batch_size=t.batch_size, epochs=1, patience=1)
+    trainer = Trainer(model, create_loss_function(c), risk_function(c), cost=0.0,
+                      learning_rate=t.learning_rate, batch_size=t.batch_size,
+                      schedule=Schedule(1, frozenset({0, 1})))
     spent = 0.0
     while spent < CAP:
         start = time.perf_counter()

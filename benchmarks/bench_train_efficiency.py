@@ -11,7 +11,8 @@ import torch
 from common import best_time, header
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
-from lth_hedging.experiment import load_split
+from lth_hedging.experiment import load_split, risk_function
+from lth_hedging.train import Schedule
 
 
 def matmul_rate(n=2048, repeat=10):
@@ -24,9 +25,9 @@ def epoch_rate(config, cost):
     train = load_split(config, "train")
     model = create_model(config, cost=cost)
     t = config.training
-    trainer = Trainer(model, create_loss_function(config), cost=cost,
-                      learning_rate=t.learning_rate, batch_size=t.batch_size, epochs=1,
-                      patience=1)
+    trainer = Trainer(model, create_loss_function(config), risk_function(config), cost=cost,
+                      learning_rate=t.learning_rate, batch_size=t.batch_size,
+                      schedule=Schedule(1, frozenset({0, 1})))
     trainer.train_epoch(train)  # warm-up
     start = time.perf_counter()
     n_epochs = 3

@@ -58,27 +58,36 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    type: str = "cvar"  # "cvar" (OCE form, learned level y) or "entropic"
+    type: str = "cvar"  # "cvar" (OCE form) or "entropic"
     alpha: float = 0.05  # CVaR tail probability
     risk_aversion: float = 1.0  # entropic risk aversion λ
+    # how the CVaR's OCE level y is set while training: "batch" = at its exact optimum on
+    # each minibatch (the batch's empirical α-quantile: the loss is the batch's empirical
+    # CVaR); "learned" = an Adam parameter from the Black–Scholes price (it climbs to the
+    # VaR at about the learning rate per step, so the loss long reflects y, not the hedge)
+    oce_level: str = "batch"
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     learning_rate: float = 5e-3
     batch_size: int = 1024
-    epochs: int = 60
-    patience: int = 10  # epochs without a validation improvement before stopping
-    min_delta: float = 1e-4  # relative improvement that counts (of |best val loss|)
+    # the step budget: this many epochs at ``learning_rate``; a rate η trains
+    # ceil(epochs · learning_rate / η) epochs (Adam moves a weight by about η a step, so every
+    # rate gets the same distance to travel). Runs train their whole budget unless patience
+    # is set; the reported weights are those of the best validation risk.
+    epochs: int = 15
+    patience: int | None = None  # evaluations without improvement before stopping (None: off)
+    min_delta: float = 1e-4  # relative improvement that counts (of |best validation risk|)
     weight_decay: float = 0.0
-    shuffle_seed: int = 0
+    shuffle_seed: int = 0  # with a network's seed, draws its data order
 
 
 @dataclass(frozen=True)
 class PruningConfig:
-    sparsities: tuple = (0.5, 0.7, 0.8, 0.9, 0.95)
-    pruning_lr_candidates: tuple = (1e-2, 5e-3, 2e-3)  # retraining LRs tried
-    mask_lr_candidates: tuple = (1e-2, 5e-3, 2e-3)  # LRs that train θ* in the two-LR grid
+    sparsities: tuple = (0.5, 0.8, 0.9, 0.95, 0.98)
+    pruning_lr_candidates: tuple = (1e-2, 5e-3)  # retraining LRs tried
+    mask_lr_candidates: tuple = (1e-2, 5e-3)  # LRs that train θ* in the two-LR grid
     target_sparsity: float = 0.8  # the sparsity of the LR exploration
     scope: str = "global"  # magnitude ranking: "global" or per "layer"
     output_rate: str = "half"  # the output layer is pruned at "half" / the "same" / "none" rate
@@ -87,10 +96,15 @@ class PruningConfig:
 
 @dataclass(frozen=True)
 class CharacterizationConfig:
-    """Notebook 03: controls over seeds, one-shot vs iterative pruning."""
+    """Notebook 03: the controlled study over seeds (its confirmatory family is
+    learning_rates × sparsities × comparators at width 1), one-shot vs iterative pruning."""
 
-    n_seeds: int = 3  # θ0 seeds model.init_seed, +1, …: tickets and controls on each
-    sparsities: tuple = (0.8, 0.95)  # controls run here (and at pruning.target_sparsity)
+    n_seeds: int = 8  # seeds model.init_seed, +1, …: each draws θ0 and the data order
+    learning_rates: tuple = (1e-2,)  # mask LR = retraining LR (the grid's diagonal)
+    sparsities: tuple = (0.8, 0.98)
+    comparators: tuple = ("dense", "reinit", "rescaled_mask")  # what the ticket is paired with
+    primary: str = "T90"  # the primary endpoint, fixed before results are looked at
+    widths: tuple = (1.0,)  # capacity arm: multipliers of model.hidden (1.0: the network)
     imp_seeds: int = 1  # the first this many seeds also get IMP (target sparsity)
     rewind_epochs: tuple = (0, 1)  # retrain from θ0 (0) / from the dense weights after epoch k
 
@@ -100,8 +114,16 @@ class MetricsConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
     seed: int = 0
-    tolerance: float = 0.05  # "matches the dense network": risk within 5 %
-    consecutive: int = 5  # converged: validation loss within tolerance this many epochs running
+    # quality over training: the validation risk (y-free) every eval_every optimiser steps up
+    # to step eval_late_from, every eval_every_late steps after it, and at the budget
+    eval_every: int = 5
+    eval_every_late: int = 20
+    eval_late_from: int = 400
+    window: int = 3  # a curve reaches a level when the mean of this many evaluations is below
+    final_evals: int = 10  # a network's final risk: the mean of its last this many evaluations
+    # "matches the dense network": risk within this many units of money of the dense
+    # reference R_d (none: twice the dense networks' seed-to-seed standard deviation)
+    match_margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,9 @@ class Config:
 
 SPLITS = ("train", "val", "test")
 LOSSES = ("cvar", "entropic")
+OCE_LEVELS = ("batch", "learned")
+COMPARATORS = ("dense", "reinit", "random_mask", "rescaled_mask", "small_dense")
+ENDPOINTS = ("T50", "T75", "T90", "AUC")
 SCHEMES = ("qe", "euler")
 ACTIVATIONS = ("relu", "tanh", "silu")
 SCOPES = ("global", "layer")
@@ -246,7 +271,9 @@ def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
     for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
                 "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
-                "characterization.sparsities", "characterization.rewind_epochs"):
+                "characterization.sparsities", "characterization.rewind_epochs",
+                "characterization.learning_rates", "characterization.comparators",
+                "characterization.widths"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         _check(isinstance(value, tuple), key, value, "a list")
@@ -286,6 +313,7 @@ def validate(config: Config) -> None:
            "an integer >= 0")
     lo = config.loss
     _check(lo.type in LOSSES, "loss.type", lo.type, f"one of {LOSSES}")
+    _check(lo.oce_level in OCE_LEVELS, "loss.oce_level", lo.oce_level, f"one of {OCE_LEVELS}")
     _check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
     _check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
            lo.risk_aversion, "> 0")
@@ -295,8 +323,8 @@ def validate(config: Config) -> None:
     _check(_integer(t.batch_size) and t.batch_size >= 1, "training.batch_size", t.batch_size,
            "an integer >= 1")
     _check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
-    _check(_integer(t.patience) and t.patience >= 1, "training.patience", t.patience,
-           "an integer >= 1")
+    _check(t.patience is None or (_integer(t.patience) and t.patience >= 1),
+           "training.patience", t.patience, "null (off) or an integer >= 1 (evaluations)")
     _check(_number(t.min_delta) and 0 <= t.min_delta < 1, "training.min_delta", t.min_delta,
            "0 <= min_delta < 1")
     _check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
@@ -314,12 +342,26 @@ def validate(config: Config) -> None:
     _check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
            "an integer >= 1")
     ch = config.characterization
-    _check(_integer(ch.n_seeds) and ch.n_seeds >= 2, "characterization.n_seeds", ch.n_seeds,
-           "an integer >= 2 (intervals over seeds)")
+    _check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "characterization.n_seeds", ch.n_seeds,
+           "an integer >= 3 (intervals over seeds)")
     _check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
            "characterization.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
     for s in ch.sparsities:
         _check(_number(s) and 0 < s < 1, "characterization.sparsities", s, "sparsities in (0, 1)")
+    for lr in ch.learning_rates:
+        _check(_number(lr) and 0 < lr < 1, "characterization.learning_rates", lr,
+               "learning rates in (0, 1)")
+    for w in ch.widths:
+        _check(_number(w) and 0 < w <= 16, "characterization.widths", w,
+               "width multipliers in (0, 16]")
+    for key in ("learning_rates", "sparsities", "comparators", "widths"):
+        value = getattr(ch, key)
+        _check(len(value) >= 1 and len(set(value)) == len(value), f"characterization.{key}",
+               list(value), "a non-empty list without repeats")
+    for c in ch.comparators:
+        _check(c in COMPARATORS, "characterization.comparators", c, f"names in {COMPARATORS}")
+    _check(ch.primary in ENDPOINTS, "characterization.primary", ch.primary,
+           f"one of {ENDPOINTS}")
     _check(len(ch.rewind_epochs) >= 1, "characterization.rewind_epochs", list(ch.rewind_epochs),
            "a non-empty list")
     for k in ch.rewind_epochs:
@@ -330,10 +372,13 @@ def validate(config: Config) -> None:
            mc.n_bootstrap, "an integer >= 10")
     _check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
            mc.confidence, "0 < confidence < 1")
-    _check(_number(mc.tolerance) and 0 <= mc.tolerance < 1, "metrics.tolerance",
-           mc.tolerance, "0 <= tolerance < 1")
-    _check(_integer(mc.consecutive) and mc.consecutive >= 1, "metrics.consecutive",
-           mc.consecutive, "an integer >= 1")
+    for key in ("eval_every", "eval_every_late", "window", "final_evals"):
+        value = getattr(mc, key)
+        _check(_integer(value) and value >= 1, f"metrics.{key}", value, "an integer >= 1")
+    _check(_integer(mc.eval_late_from) and mc.eval_late_from >= 0, "metrics.eval_late_from",
+           mc.eval_late_from, "an integer >= 0 (a step)")
+    _check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
+           "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
     _check(_integer(config.runtime.ensemble_size) and config.runtime.ensemble_size >= 1,
            "runtime.ensemble_size", config.runtime.ensemble_size, "an integer >= 1")
     _check(_integer(config.runtime.num_threads) and config.runtime.num_threads >= 1,

@@ -7,6 +7,7 @@ cache hit. Stage hashes cover only the config sections a stage reads.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -20,15 +21,15 @@ import torch
 from .config import Config, config_hash, load_config, project_root, resolve
 from .ensemble import fit_ensemble
 from .features import HedgingData, make_hedging_data, state_features
-from .hedges import STRATEGIES, heston_deltas, reference_deltas
+from .hedges import STRATEGIES, bs_positions, heston_deltas, reference_deltas
 from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
-from .losses import compute_pnl, create_loss_function, empirical_cvar
+from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
 from .metrics import compute_all_metrics, paired_difference
 from .model import DeepHedgingNetwork, create_model, hedge_ratio
 from .store import Store
-from .train import TrainResult
+from .train import Schedule, TrainResult, evaluation_steps, fit_level_only, steps_per_epoch
 
-STAGE_VERSION = 2  # bump when a stage's code changes what it produces
+STAGE_VERSION = 3  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
 
 
@@ -72,9 +73,44 @@ def stage_key(config: Config, stage: str, sections: tuple[str, ...], **extra) ->
         "stage": stage, "version": STAGE_VERSION, "data_version": DATASET_VERSION, **extra})
 
 
+def training_key(config: Config, stage: str, **extra) -> str:
+    """``stage_key`` of a stage that trains: the training sections and the evaluation
+    schedule (which decides the reported weights)."""
+    m = config.metrics
+    return stage_key(config, stage, BASE_SECTIONS, evaluation=[
+        m.eval_every, m.eval_every_late, m.eval_late_from], **extra)
+
+
 def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -> str:
-    return stage_key(config, "dense", BASE_SECTIONS, cost=cost, learning_rate=learning_rate,
-                     seed=seed)
+    return training_key(config, "dense", cost=cost, learning_rate=learning_rate, seed=seed)
+
+
+def derived_seed(*parts) -> int:
+    """A seed of its own for each purpose (``derived_seed("reinit", 0)``), so that no two
+    random streams of a study coincide."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
+def data_order_seed(config: Config, seed: int) -> int:
+    """The minibatch order of every network of ``seed``: a seed draws θ0 *and* the data
+    order, and the networks compared on one seed (ticket, controls, dense) share both."""
+    return derived_seed("data_order", config.training.shuffle_seed, seed)
+
+
+def budget_steps(config: Config, learning_rate: float) -> int:
+    """``training.epochs`` at ``training.learning_rate``; ceil(epochs · lr₀ / η) epochs at
+    rate η (Adam moves a weight about η per step: every rate gets the same distance)."""
+    t = config.training
+    epochs = math.ceil(t.epochs * t.learning_rate / learning_rate - 1e-9)
+    return epochs * steps_per_epoch(config.data.n_paths["train"], t.batch_size)
+
+
+def schedule(config: Config, learning_rate: float, budget: int | None = None) -> Schedule:
+    """Budget and evaluation steps of a network trained at ``learning_rate``."""
+    m = config.metrics
+    budget = budget_steps(config, learning_rate) if budget is None else budget
+    return Schedule(budget, evaluation_steps(budget, m.eval_every, m.eval_every_late,
+                                             m.eval_late_from))
 
 
 @dataclass(frozen=True)
@@ -127,7 +163,7 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
                                       "history.json": result.history, "summary.json": summary})
 
         fit_stacks(config, inits, [None] * len(group), [s.learning_rate for s, _ in group],
-                   cost=cost, on_done=save)
+                   [s.seed for s, _ in group], cost=cost, on_done=save)
     trained = {key for _, key in missing}
     runs = []
     for spec, key in zip(specs, keys):
@@ -138,26 +174,34 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
     return runs
 
 
-def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float], *,
-               cost: float, on_done: Callable[[int, TrainResult], None],
-               epochs: int | None = None,
-               snapshot_epoch: int | None = None) -> None:
+def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float],
+               seeds: list[int], *, cost: float, on_done: Callable[[int, TrainResult], None],
+               budgets: list[int] | None = None, snapshot_step: int | None = None) -> None:
     """``fit_ensemble`` over stacks of at most ``runtime.ensemble_size`` networks, with the
-    config's training settings; ``on_done(i, result)`` gets the index into ``inits``."""
+    config's training settings: network i trains at ``learning_rates[i]`` for its budget
+    (``budget_steps`` unless ``budgets`` says), in the data order of ``seeds[i]``;
+    ``on_done(i, result)`` gets the index into ``inits``."""
     if not inits:
         return
     train, val = load_split(config, "train"), load_split(config, "val")
     t, size = config.training, config.runtime.ensemble_size
+    budgets = budgets or [None] * len(inits)
+    schedules = [schedule(config, lr, b) for lr, b in zip(learning_rates, budgets)]
     for start in range(0, len(inits), size):
         part = slice(start, start + size)
         fit_ensemble(inits[part], masks[part], learning_rates[part], train, val,
-                     loss_fn=create_loss_function(config), cost=cost,
-                     activation=config.model.activation, batch_size=t.batch_size,
-                     epochs=t.epochs if epochs is None else epochs, patience=t.patience,
-                     min_delta=t.min_delta, weight_decay=t.weight_decay,
-                     shuffle_seed=t.shuffle_seed, snapshot_epoch=snapshot_epoch,
-                     progress=progress_enabled(config),
+                     loss_fn=create_loss_function(config), risk_fn=risk_function(config),
+                     cost=cost, activation=config.model.activation, batch_size=t.batch_size,
+                     schedules=schedules[part],
+                     shuffle_seeds=[data_order_seed(config, s) for s in seeds[part]],
+                     patience=t.patience, min_delta=t.min_delta, weight_decay=t.weight_decay,
+                     snapshot_step=snapshot_step, progress=progress_enabled(config),
                      on_done=lambda i, result, start=start: on_done(start + i, result))
+
+
+def risk_function(config: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``risk(pnl (..., N)) -> (...)``: the configured risk measure, y at its optimum."""
+    return lambda pnl: risk_measure(pnl, config)
 
 
 def load_model(config: Config, state: dict, *, cost: float) -> DeepHedgingNetwork:
@@ -189,6 +233,31 @@ def reference_positions(config: Config, split: str = "test",
         return {"deltas.pt": deltas, "summary.json": {"seconds": time.perf_counter() - start}}
 
     return store.cached("reference_hedges", key, compute)[0]["deltas.pt"]
+
+
+def floor_risk(config: Config, cost: float | None = None, split: str = "val") -> float:
+    """R_BS: the risk of the Black–Scholes delta's P&L on ``split`` (default: the study cost
+    on the validation paths), the level of a hedge that learned nothing."""
+    cost = config.hedging.cost if cost is None else cost
+    S, v, Z = get_or_generate_dataset(config, split)
+    return float(risk_measure(compute_pnl(bs_positions(config, S, v), S, Z, cost), config))
+
+
+def floor_run(config: Config, strategy: str, learning_rate: float, seed: int | None = None,
+              store: Store | None = None) -> TrainResult:
+    """The floor control: the classical ``strategy``'s positions (a name of ``STRATEGIES``)
+    frozen on the training and validation paths, only the OCE level y trained, exactly as a
+    network of ``seed`` at ``learning_rate`` would be (same start, minibatches, schedule)."""
+    seed = config.model.init_seed if seed is None else seed
+    positions = tuple(reference_positions(config, split, store)[strategy]
+                      for split in ("train", "val"))
+    return fit_level_only(positions, load_split(config, "train"), load_split(config, "val"),
+                          loss_fn=create_loss_function(config), risk_fn=risk_function(config),
+                          cost=config.hedging.cost, learning_rate=learning_rate,
+                          batch_size=config.training.batch_size,
+                          schedule=schedule(config, learning_rate),
+                          y_init=float(create_model(config).y.detach()),
+                          shuffle_seed=data_order_seed(config, seed))
 
 
 def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, ...],

@@ -34,6 +34,15 @@ def heston_deltas(config: Config, S: torch.Tensor, v: torch.Tensor,
     return delta, delta + h.rho * h.xi / torch.as_tensor(S, dtype=torch.float64) * vega
 
 
+def bs_positions(config: Config, S: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The Black–Scholes delta at the current volatility √v_t (the floor of every speed
+    measure: a hedge that learned nothing). Shape: S, v (N, n_steps + 1) → (N, n_steps)."""
+    tau = time_to_maturity(S.shape[1] - 1, config.data.T)[None, :]
+    v_t = v[:, :-1].double()
+    return bs_delta(S[:, :-1].double(), discounted_strike(config), tau,
+                    v_t.clamp_min(0).sqrt()).float()
+
+
 def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
     """Positions of every reference strategy at the hedging dates.
 
@@ -43,8 +52,8 @@ def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[s
     tau = time_to_maturity(n_steps, config.data.T)[None, :]
     S_t, v_t = S[:, :-1].double(), v[:, :-1].double()
     heston, min_var = heston_deltas(config, S_t, v_t, tau)
-    bs = bs_delta(S_t, discounted_strike(config), tau, v_t.clamp_min(0).sqrt())
-    out = {"no_hedge": torch.zeros_like(S_t), "bs_delta": bs, "heston_delta": heston,
+    out = {"no_hedge": torch.zeros_like(S_t), "heston_delta": heston,
            "min_variance_delta": min_var}
-    return {name: value.float() for name, value in out.items()}
+    return {"bs_delta": bs_positions(config, S, v),
+            **{name: value.float() for name, value in out.items()}}
 

@@ -21,12 +21,13 @@ from .config import Config
 
 def compute_pnl(deltas: torch.Tensor, S: torch.Tensor, Z: torch.Tensor,
                 cost: float = 0.0) -> torch.Tensor:
-    """Shape: deltas (..., N, n_steps), S (N, n_steps + 1), Z (N,) → PnL (..., N)."""
-    gains = (deltas * (S[:, 1:] - S[:, :-1])).sum(-1)
+    """Shape: deltas (..., N, n_steps), S (..., N, n_steps + 1), Z (..., N) → PnL (..., N);
+    S and Z broadcast (one path set for many models, or one per model)."""
+    gains = (deltas * (S[..., 1:] - S[..., :-1])).sum(-1)
     pnl = gains - Z
     if cost > 0:
         trades = torch.diff(deltas, dim=-1, prepend=torch.zeros_like(deltas[..., :1]))
-        pnl = pnl - cost * (trades.abs() * S[:, :-1]).sum(-1)
+        pnl = pnl - cost * (trades.abs() * S[..., :-1]).sum(-1)
     return pnl
 
 
@@ -65,8 +66,15 @@ def empirical_cvar(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``loss(pnl, y) -> scalar`` for ``loss.type``; y is ignored by the entropic risk."""
+    """``loss(pnl (..., N), y (...)) -> (...)`` for ``loss.type``.
+
+    CVaR with ``loss.oce_level`` "learned": the OCE loss at the network's level y;
+    "batch": y at its exact optimum on the sample (the empirical CVaR: y is not used, as in
+    pfhedge's expected shortfall). The entropic risk has no level.
+    """
     spec = config.loss
+    if spec.type == "cvar" and spec.oce_level == "batch":
+        return lambda pnl, y: empirical_cvar(pnl, spec.alpha)
     if spec.type == "cvar":
         return lambda pnl, y: cvar_loss(pnl, y, spec.alpha)
     if spec.type == "entropic":

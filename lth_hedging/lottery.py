@@ -1,19 +1,22 @@
-"""The lottery-ticket experiments of notebook 02, as results (plain dicts, JSON-ready).
+"""Notebook 02's experiments (exploratory: one seed), as results (plain dicts, JSON-ready).
 
 - ``lr_exploration``: one mask at the target sparsity, every retraining learning rate, the
-  dense network from θ0 at the same rate beside it; then the grid mask LR × retraining LR.
-- ``sparsity_ablation``: the ticket at the chosen learning rate over the sparsities.
+  dense network from θ0 at the same rate beside it, and the floor controls (classical hedges
+  with only y trained); then the grid mask LR × retraining LR.
+- ``sparsity_ablation``: the ticket over the sparsities at one learning rate.
 
-"Reaches the baseline" is the sign-aware criterion of ``metrics.epochs_to_threshold``: the
-validation loss stays within ``metrics.tolerance`` of the dense baseline's best for
-``metrics.consecutive`` epochs. The dense baseline is notebook 01's network (the configured
-learning rate and seed). A speed-up is dense epochs / ticket epochs at the same learning rate.
+Every network is described by the measures of ``speed`` (steps to close 50/75/90 % of the gap
+from the Black–Scholes delta's validation risk to the dense reference, AUC, best step) and by
+its test metrics, paired with the dense network of the same seed and learning rate. The
+speed-up of a ticket is T_dense / T_ticket at the primary endpoint
+(``characterization.primary``); a network that never reaches a level counts at its budget,
+flagged. The matching margin is the study's (``study_margin``).
 """
 
 from __future__ import annotations
 
 import json
-import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -21,170 +24,214 @@ import torch
 from .config import Config, resolve
 from .experiment import (
     DenseRun,
+    budget_steps,
     deep_hedge_pnl,
+    floor_risk,
+    floor_run,
     load_model,
     load_split,
     open_store,
     stage_key,
-    train_dense,
     train_dense_runs,
 )
 from .experiment import dense_spec as make_dense_spec
 from .losses import empirical_cvar
-from .metrics import compute_all_metrics, epochs_to_threshold, paired_difference
-from .metrics import within_tolerance_level as level
+from .metrics import compute_all_metrics, paired_difference
+from .speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
 from .store import Store, atomic_write_bytes
 from .tickets import Cell, CellResult, run_cells
 
 REPORTED = ("cvar_05", "sharpe_ratio", "pnl_mean", "pnl_std")
+FLOORS = ("bs_delta", "min_variance_delta")  # classical hedges frozen, only y trained
 
 
-class Baseline:
-    """The dense baseline: its validation threshold, its test P&L and the premium.
+def study_seeds(config: Config) -> list[int]:
+    """``model.init_seed`` and the next ``characterization.n_seeds`` − 1 seeds."""
+    return [config.model.init_seed + i for i in range(config.characterization.n_seeds)]
 
-    By default notebook 01's network; with ``seed``, the dense network from that seed's θ0
-    (each seed's tickets are judged against their own dense network).
-    """
 
-    def __init__(self, config: Config, store: Store, seed: int | None = None):
-        self.config, self.store = config, store
-        self.run = train_dense(config, seed=seed, store=store)
-        m = config.metrics
-        self.threshold = level(self.run.summary["best_val_loss"], m.tolerance)
+def dense_runs(config: Config, learning_rate: float, seeds: list[int],
+               store: Store) -> list[DenseRun]:
+    specs = [make_dense_spec(config, learning_rate=learning_rate, seed=s) for s in seeds]
+    return train_dense_runs(config, specs, store)
+
+
+def study_margin(config: Config, store: Store | None = None) -> dict:
+    """The matching margin in money: ``metrics.match_margin``, or twice the seed-to-seed
+    standard deviation of the dense networks' final validation risk at the first
+    ``characterization.learning_rates`` over ``study_seeds`` (trained here if missing)."""
+    m, store = config.metrics, store or open_store(config)
+    lr = config.characterization.learning_rates[0]
+    finals = [final_risk(r.history, m.final_evals)
+              for r in dense_runs(config, lr, study_seeds(config), store)]
+    sd = statistics.stdev(finals)
+    configured = m.match_margin is not None
+    return {"margin": m.match_margin if configured else 2 * sd, "dense_sd": sd,
+            "source": "configured" if configured else "2 × dense seed-to-seed SD",
+            "learning_rate": lr, "n_seeds": len(finals)}
+
+
+def references(config: Config, runs: list[DenseRun], margin: float) -> References:
+    """R_d from the dense networks ``runs`` (one per seed), R_BS, and the margin."""
+    return reference_levels([r.history for r in runs], floor_risk(config),
+                            final_evals=config.metrics.final_evals, margin=margin)
+
+
+class Judge:
+    """Describes trained networks of one (config, learning rate) as JSON rows: speed against
+    ``refs``, test metrics with intervals, and the paired test CVaR difference to the dense
+    network of the same seed. Sharpe is charged notebook 01's network's indifference price."""
+
+    def __init__(self, config: Config, store: Store, refs: References, learning_rate: float):
+        self.config, self.store, self.refs = config, store, refs
+        self.budget = budget_steps(config, learning_rate)
         self.test = load_split(config, "test")
-        self.pnl = self.dense_pnl(self.run)
-        self.premium = float(empirical_cvar(self.pnl, config.loss.alpha))
-        self.metrics = self.test_metrics("dense", self.run.folder.name, self.pnl)
+        base = dense_runs(config, config.training.learning_rate, [config.model.init_seed],
+                          store)[0]
+        self.premium = float(empirical_cvar(self.dense_pnl(base), config.loss.alpha))
 
-    def dense_pnl(self, run: DenseRun) -> torch.Tensor:
-        model = load_model(self.config, run.theta_star, cost=run.cost)
+    def dense_pnl(self, run: DenseRun, config: Config | None = None) -> torch.Tensor:
+        model = load_model(config or self.config, run.theta_star, cost=run.cost)
         return deep_hedge_pnl(model, self.test, run.cost)
 
-    def test_metrics(self, stage: str, name: str, pnl: torch.Tensor) -> dict:
-        """Metrics with intervals and the paired CVaR difference to the baseline (stored)."""
+    def test_metrics(self, stage: str, name: str, pnl: torch.Tensor,
+                     dense: tuple[str, torch.Tensor] | None) -> dict:
+        """Metrics with intervals and the paired CVaR difference to ``dense`` = (its stored
+        folder's name, its test P&L) (stored)."""
         m = self.config.metrics
         boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
         key = stage_key(self.config, "test_metrics", ("metrics",), source=[stage, name],
-                        premium=self.premium, baseline=self.run.folder.name)
+                        premium=self.premium, dense=None if dense is None else dense[0])
 
         def compute() -> dict:
             metrics = compute_all_metrics(pnl, premium=self.premium, **boot)
-            metrics["vs_baseline"] = paired_difference(pnl, self.pnl, "cvar_05", **boot)
+            if dense is not None:
+                metrics["vs_dense"] = paired_difference(pnl, dense[1], "cvar_05", **boot)
             return {"metrics.json": metrics}
 
         return self.store.cached("test_metrics", key, compute)[0]["metrics.json"]
 
-    def convergence(self, history: list[dict]) -> int | None:
-        return epochs_to_threshold(history, self.threshold, self.config.metrics.consecutive)
-
     def describe(self, history: list[dict], summary: dict, pnl: torch.Tensor, stage: str,
-                 name: str) -> dict:
-        """One trained network as a JSON row: convergence, training and test metrics."""
-        metrics = self.test_metrics(stage, name, pnl)
-        return {"epochs_to_baseline": self.convergence(history),
-                "best_val_loss": summary["best_val_loss"], "best_epoch": summary["best_epoch"],
-                "epochs_run": summary["epochs_run"], "diverged": summary["diverged"],
-                "val_curve": [row["val_loss"] for row in history],
-                **{k: metrics[k] for k in REPORTED}, **{f"{k}_ci": metrics[f"{k}_ci"]
-                                                      for k in REPORTED},
-                "cvar_05_vs_baseline": metrics["vs_baseline"]}
+                 name: str, dense: tuple[str, torch.Tensor] | None = None) -> dict:
+        m = self.config.metrics
+        metrics = self.test_metrics(stage, name, pnl, dense)
+        row = {**speed(history, self.refs, budget=self.budget, window=m.window,
+                       final_evals=m.final_evals),
+               "best_val_risk": summary["best_val_risk"], "steps_run": summary["steps_run"],
+               "diverged": summary["diverged"],
+               "curve": [[r["step"], r["val_risk"]] for r in history],
+               **{k: metrics[k] for k in REPORTED},
+               **{f"{k}_ci": metrics[f"{k}_ci"] for k in REPORTED}}
+        if "vs_dense" in metrics:
+            row["cvar_05_vs_dense"] = metrics["vs_dense"]
+            row["test_matches"] = metrics["vs_dense"]["difference"] <= self.refs.margin
+        return row
 
-    def describe_cell(self, result: CellResult) -> dict:
+    def describe_cell(self, result: CellResult, dense: tuple[str, torch.Tensor]) -> dict:
         return {**self.describe(result.history, result.summary, result.test_pnl, "ticket",
-                                result.folder.name),
+                                result.folder.name, dense),
                 "sparsity": result.summary["mask"]["total"],
                 "effective_sparsity": result.summary["mask"]["effective"]}
 
-    def describe_dense(self, run: DenseRun) -> dict:
-        return self.describe(run.history, run.summary, self.dense_pnl(run), "dense",
-                             run.folder.name)
-
-    def header(self) -> dict:
-        return {"baseline": {"learning_rate": self.run.summary["learning_rate"],
-                             "best_val_loss": self.run.summary["best_val_loss"],
-                             "threshold": self.threshold, "premium": self.premium,
-                             "tolerance": self.config.metrics.tolerance,
-                             "consecutive": self.config.metrics.consecutive,
-                             **{k: self.metrics[k] for k in REPORTED}}}
+    def describe_dense(self, run: DenseRun, config: Config | None = None,
+                       dense: tuple[str, torch.Tensor] | None = None) -> dict:
+        return self.describe(run.history, run.summary, self.dense_pnl(run, config), "dense",
+                             run.folder.name, dense)
 
 
-def speedup(ticket: dict, dense: dict) -> float | None:
-    """Dense epochs / ticket epochs to the baseline; None unless both reach it."""
-    t, d = ticket["epochs_to_baseline"], dense["epochs_to_baseline"]
-    return d / t if t is not None and d is not None else None
+def speedups(ticket: dict, dense: dict) -> dict:
+    """T_dense / T_ticket at every endpoint; a level never reached counts at the budget and
+    is flagged (``ticket_censored`` / ``dense_censored``)."""
+    out = {}
+    for name in ENDPOINTS:
+        (t, tc), (d, dc) = censored(ticket[name], ticket["budget"]), \
+            censored(dense[name], dense["budget"])
+        out[name] = {"speedup": d / t, "ticket_censored": tc, "dense_censored": dc}
+    return out
+
+
+def floor_rows(config: Config, judge: Judge, learning_rate: float, store: Store) -> dict:
+    """The floor controls at ``learning_rate``: each classical hedge of ``FLOORS`` frozen,
+    only y trained, measured like a network (it must never look like one)."""
+    out = {}
+    for name in FLOORS:
+        result = floor_run(config, name, learning_rate, store=store)
+        m = config.metrics
+        out[name] = {**speed(result.history, judge.refs, budget=judge.budget, window=m.window,
+                             final_evals=m.final_evals),
+                     "curve": [[r["step"], r["val_risk"]] for r in result.history]}
+    return out
+
+
+def floor_reached(floors: dict) -> list[str]:
+    """The measures a floor control passes wrongly: every endpoint some floor model reaches,
+    and "matches" / "best step" where one matches the dense reference or gets a best step."""
+    out = [e for e in ENDPOINTS if any(f[e] is not None for f in floors.values())]
+    if any(f["matches"] for f in floors.values()):
+        out.append("matches")
+    if any(f["best_step"] is not None for f in floors.values()):
+        out.append("best step")
+    return out
 
 
 def lr_exploration(config: Config, store: Store | None = None) -> dict:
-    """Section 2.1: tickets at ``pruning.target_sparsity`` for every candidate learning rate,
-    with the dense network from θ0 at the same rate; then the mask-LR × retraining-LR grid."""
+    """Tickets at ``pruning.target_sparsity`` for every ``pruning.pruning_lr_candidates``
+    rate (mask from θ* at ``training.learning_rate``), each beside the dense network from θ0
+    at the same rate and the floor controls; then the mask-LR × retraining-LR grid. One seed:
+    exploratory. R_d at each rate is that seed's dense network."""
     store = store or open_store(config)
-    base = Baseline(config, store)
     p, seed = config.pruning, config.model.init_seed
+    primary = config.characterization.primary
+    margin = study_margin(config, store)
     lrs, mask_lr = list(p.pruning_lr_candidates), config.training.learning_rate
     mask_lrs = list(dict.fromkeys([mask_lr, *p.mask_lr_candidates]))
     cells = {(m, lr): Cell("ticket", p.target_sparsity, lr, seed, m) for m in mask_lrs
              for lr in lrs}
     tickets = dict(zip(cells, run_cells(config, list(cells.values()), store)))
-    specs = [make_dense_spec(config, learning_rate=lr) for lr in lrs]
-    dense = {lr: base.describe_dense(run)
-             for lr, run in zip(lrs, train_dense_runs(config, specs, store))}
-    rows = []
+    rows, grid = [], []
     for lr in lrs:
-        ticket = base.describe_cell(tickets[(mask_lr, lr)])
-        rows.append({"learning_rate": lr, "ticket": ticket, "dense": dense[lr],
-                     "speedup": speedup(ticket, dense[lr])})
-    grid = []
-    for m in sorted(mask_lrs, reverse=True):
-        for lr in lrs:
-            ticket = base.describe_cell(tickets[(m, lr)])
-            grid.append({"mask_lr": m, "learning_rate": lr,
-                         "epochs_to_baseline": ticket["epochs_to_baseline"],
-                         "dense_epochs_to_baseline": dense[lr]["epochs_to_baseline"],
-                         "best_val_loss": ticket["best_val_loss"],
-                         "speedup": speedup(ticket, dense[lr])})
-    best, rule = choose_lr(rows)
-    return {**base.header(), "sparsity": p.target_sparsity, "mask_lr": mask_lr, "seed": seed,
-            "results": rows, "best_lr": best, "best_lr_rule": rule, "grid": grid}
-
-
-def choose_lr(rows: list[dict]) -> tuple[float, str]:
-    """The sketch's rule: fewest epochs to the baseline among the tickets that reach it (ties:
-    lower validation loss); if none does, the lowest final validation loss."""
-    reached = [r for r in rows if r["ticket"]["epochs_to_baseline"] is not None]
-    if reached:
-        best = min(reached, key=lambda r: (r["ticket"]["epochs_to_baseline"],
-                                           r["ticket"]["best_val_loss"]))
-        return best["learning_rate"], "fewest epochs to the baseline"
-    finite = [r for r in rows if math.isfinite(r["ticket"]["best_val_loss"])]
-    best = min(finite or rows, key=lambda r: r["ticket"]["best_val_loss"])
-    return best["learning_rate"], "no ticket reached the baseline: lowest validation loss"
+        run = dense_runs(config, lr, [seed], store)[0]
+        judge = Judge(config, store, references(config, [run], margin["margin"]), lr)
+        pair = (run.folder.name, judge.dense_pnl(run))
+        dense = judge.describe_dense(run)
+        described = {m: judge.describe_cell(tickets[(m, lr)], pair) for m in mask_lrs}
+        ticket = described[mask_lr]
+        floors = floor_rows(config, judge, lr, store)
+        rows.append({"learning_rate": lr, "references": judge.refs.as_dict(),
+                     "ticket": ticket, "dense": dense, "speedup": speedups(ticket, dense),
+                     "floors": floors, "floor_reached": floor_reached(floors)})
+        for m in mask_lrs:
+            t = described[m]
+            grid.append({"mask_lr": m, "learning_rate": lr, primary: t[primary],
+                         f"dense_{primary}": dense[primary], "matches": t["matches"],
+                         "auc": t["auc"], "dense_auc": dense["auc"],
+                         "speedup": speedups(t, dense)[primary]})
+    return {"sparsity": p.target_sparsity, "mask_lr": mask_lr, "seed": seed, "primary": primary,
+            "margin": margin, "exploratory": True, "results": rows, "grid": grid}
 
 
 def sparsity_ablation(config: Config, learning_rate: float, store: Store | None = None) -> dict:
-    """Section 2.2: the ticket over ``pruning.sparsities`` at ``learning_rate``, against the
-    dense baseline; the largest sparsity kept by the risk and by the Sharpe criterion."""
+    """The ticket over ``pruning.sparsities`` at ``learning_rate`` (mask from θ* at the same
+    rate), against the dense network from θ0 at that rate (one seed: exploratory)."""
     store = store or open_store(config)
-    base = Baseline(config, store)
-    p, seed, tol = config.pruning, config.model.init_seed, config.metrics.tolerance
-    mask_lr = config.training.learning_rate
-    cells = [Cell("ticket", s, learning_rate, seed, mask_lr) for s in p.sparsities]
-    dense = base.describe_dense(train_dense(config, learning_rate=learning_rate, store=store))
+    p, seed = config.pruning, config.model.init_seed
+    primary = config.characterization.primary
+    margin = study_margin(config, store)
+    run = dense_runs(config, learning_rate, [seed], store)[0]
+    judge = Judge(config, store, references(config, [run], margin["margin"]), learning_rate)
+    pair = (run.folder.name, judge.dense_pnl(run))
+    dense = judge.describe_dense(run)
+    cells = [Cell("ticket", s, learning_rate, seed, learning_rate) for s in p.sparsities]
     rows = []
-    risk_level = level(base.metrics["cvar_05"], tol)
-    b_sharpe = base.metrics["sharpe_ratio"]
-    sharpe_level = b_sharpe - tol * abs(b_sharpe)
     for s, result in zip(p.sparsities, run_cells(config, cells, store)):
-        row = {"target_sparsity": s, **base.describe_cell(result)}
-        row["keeps_risk"] = row["cvar_05"] <= risk_level
-        row["keeps_sharpe"] = row["sharpe_ratio"] >= sharpe_level
-        row["speedup"] = speedup(row, dense)
+        row = {"target_sparsity": s, **judge.describe_cell(result, pair)}
+        row["speedup"] = speedups(row, dense)[primary]
         rows.append(row)
-    largest = lambda flag: max((r["target_sparsity"] for r in rows if r[flag]),  # noqa: E731
-                               default=None)
-    return {**base.header(), "learning_rate": learning_rate, "mask_lr": mask_lr, "seed": seed,
-            "dense_same_lr": dense, "risk_level": risk_level, "sharpe_level": sharpe_level,
-            "results": rows, "max_sparsity_risk": largest("keeps_risk"),
-            "max_sparsity_sharpe": largest("keeps_sharpe")}
+    kept = [r["target_sparsity"] for r in rows if r["matches"] and r["test_matches"]]
+    return {"learning_rate": learning_rate, "mask_lr": learning_rate, "seed": seed,
+            "primary": primary, "margin": margin, "references": judge.refs.as_dict(),
+            "exploratory": True, "dense": dense, "results": rows,
+            "max_sparsity_matching": max(kept, default=None)}
 
 
 def write_results(config: Config, name: str, results: dict) -> Path:

@@ -116,3 +116,60 @@ def seed_interval(values: list[float], confidence: float = 0.95) -> dict:
         return {"mean": mean, "ci": [math.nan, math.nan], "n": n}
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std() / math.sqrt(n))
     return {"mean": mean, "ci": [mean - half, mean + half], "n": n}
+
+
+def log_ratio_test(reference: list[tuple[int, bool]], other: list[tuple[int, bool]],
+                   confidence: float = 0.95) -> dict:
+    """Speed-up of ``other`` over ``reference`` from paired steps-to-reach, one pair per seed.
+
+    Each entry is (steps, censored) as ``speed.censored`` gives it: a run that never reached
+    the level enters at its budget, flagged, never dropped. Per seed r = log(T_ref / T_other);
+    the speed-up is exp(mean r) (a geometric mean) with a Student-t interval, and the paired
+    t-test of mean r = 0 gives the two-sided p-value. ``upper`` is the largest speed-up the
+    interval leaves open: a null result rules out boosts above it.
+    """
+    r = torch.tensor([math.log(a / b) for (a, _), (b, _) in zip(reference, other)],
+                     dtype=torch.float64)
+    n = len(r)
+    out = {"n": n, "log_ratios": [float(x) for x in r],
+           "censored_reference": sum(c for _, c in reference),
+           "censored_other": sum(c for _, c in other)}
+    if n < 2:
+        return {**out, "speedup": math.exp(float(r.mean())) if n else math.nan,
+                "ci": [math.nan, math.nan], "upper": math.nan, "p": math.nan}
+    mean, sd = float(r.mean()), float(r.std())
+    if sd == 0:
+        p = 1.0 if mean == 0 else 0.0
+        lo = hi = mean
+    else:
+        t = mean / (sd / math.sqrt(n))
+        p = float(2 * stats.t.sf(abs(t), n - 1))
+        half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
+        lo, hi = mean - half, mean + half
+    return {**out, "speedup": math.exp(mean), "ci": [math.exp(lo), math.exp(hi)],
+            "upper": math.exp(hi), "p": p}
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def paired_over_seeds(a: list[float], b: list[float], confidence: float = 0.95) -> dict:
+    """Mean of a − b over seeds with a Student-t interval and the paired t-test's p-value."""
+    diffs = [x - y for x, y in zip(a, b)]
+    out = seed_interval(diffs, confidence)
+    n, x = len(diffs), torch.tensor(diffs, dtype=torch.float64)
+    if n >= 2 and torch.isfinite(x).all() and float(x.std()) > 0:
+        t = float(x.mean()) / (float(x.std()) / math.sqrt(n))
+        out["p"] = float(2 * stats.t.sf(abs(t), n - 1))
+    else:
+        out["p"] = math.nan
+    out["per_seed"] = diffs
+    return out

@@ -10,12 +10,13 @@ import torch
 
 from .config import resolve
 from .hedges import LABELS, STRATEGIES
+from .speed import ENDPOINTS
 from .tickets import KIND_LABELS
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "deep_hedge": "#dc2626"}
 KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
-               "dense": "#6b7280"}
+               "rescaled_mask": "#0891b2", "small_dense": "#65a30d", "dense": "#6b7280"}
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:
@@ -48,19 +49,30 @@ def plot_paths(S: torch.Tensor, v: torch.Tensor, T: float, K: float,
 
 
 def plot_learning_curves(histories: dict[str, list[dict]]) -> plt.Figure:
+    """Validation risk (y-free) and the OCE loss at the network's y over optimiser steps."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for i, (label, history) in enumerate(histories.items()):
-        epochs = [row["epoch"] for row in history]
-        color = f"C{i}"
-        ax.plot(epochs, [row["train_loss"] for row in history], color=color, alpha=0.5,
-                ls="--", label=f"{label} (train)")
-        ax.plot(epochs, [row["val_loss"] for row in history], color=color,
-                label=f"{label} (validation)")
-    ax.set(xlabel="epoch", ylabel="OCE loss (money)", title="Dense deep hedge: learning curves")
+        steps = [row["step"] for row in history]
+        ax.plot(steps, [row["val_risk"] for row in history], color=f"C{i}",
+                label=f"{label}: validation risk")
+        ax.plot(steps, [row["val_loss"] for row in history], color=f"C{i}", ls=":", alpha=0.7,
+                label=f"{label}: OCE loss at the network's y")
+    _zoom(ax, [row["val_risk"] for h in histories.values() for row in h])
+    ax.set(xlabel="optimiser step", ylabel="validation CVaR 5% (money)",
+           title="Dense deep hedge: validation risk over training")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _zoom(ax, values: list[float], low: float | None = None) -> None:
+    """Y limits that show where curves settle, not their first steps from θ0."""
+    finite = [v for v in values if np.isfinite(v)]
+    if finite:
+        bottom = min(finite) if low is None else min(low, min(finite))
+        top = np.quantile(finite, 0.9)
+        ax.set_ylim(bottom - 0.05 * (top - bottom + 1e-9), top)
 
 
 def plot_pnl_histograms(pnls: dict[float, dict[str, torch.Tensor]]) -> plt.Figure:
@@ -116,123 +128,99 @@ def _with_errors(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     return values, np.stack([values - lo, hi - values])
 
 
-def _epochs_or_run(row: dict) -> tuple[int, bool]:
-    """Epochs to the baseline, or the run's length when it never got there (drawn hatched)."""
-    e = row["epochs_to_baseline"]
-    return (e, True) if e is not None else (row["epochs_run"], False)
+def _levels(ax, refs: dict) -> None:
+    """R_d, the T90 level and R_BS as horizontal lines."""
+    ax.axhline(refs["dense"], color="k", lw=1, label="R_d (dense reference)")
+    ax.axhline(refs["dense"] + 0.1 * (refs["floor"] - refs["dense"]), color="k", lw=1, ls="--",
+               label="T90 level")
+    ax.axhline(refs["floor"], color=COLORS["bs_delta"], lw=1, ls="-.",
+               label="R_BS (Black–Scholes delta)")
 
 
 def plot_lr_convergence(results: dict) -> plt.Figure:
-    """Epochs to the baseline per retraining LR, ticket beside the dense network from θ0 at
-    the same LR (hatched: never reached; the bar shows the epochs run), test CVaR on the right
-    axis; the chosen LR's ticket bar outlined. Right panel: the validation curves."""
+    """Per retraining rate: validation risk over steps of the ticket, the dense network from
+    θ0 at that rate and the floor controls (classical hedges, only y trained), with R_d, the
+    T90 level and R_BS."""
     rows = results["results"]
-    x = np.arange(len(rows))
-    fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(14, 5))
-    width = 0.38
-    for offset, who, color in ((-width / 2, "ticket", COLORS["deep_hedge"]),
-                               (width / 2, "dense", "#6b7280")):
-        values = [_epochs_or_run(r[who]) for r in rows]
-        bars = ax.bar(x + offset, [v for v, _ in values], width, color=color, alpha=0.8,
-                      label="ticket" if who == "ticket" else "dense from θ0, same LR")
-        for bar, (value, reached) in zip(bars, values):
-            if not reached:
-                bar.set_hatch("//")
-                bar.set_alpha(0.35)
-            ax.annotate(str(value) if reached else "NC", (bar.get_x() + bar.get_width() / 2,
-                        bar.get_height()), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize=9)
-        if who == "ticket":
-            chosen = [r["learning_rate"] for r in rows].index(results["best_lr"])
-            bars[chosen].set_edgecolor("#16a34a")
-            bars[chosen].set_linewidth(3)
-    ax.set_xticks(x, [f"{r['learning_rate']:g}" for r in rows])
-    ax.set(xlabel="retraining learning rate", ylabel="epochs to the dense baseline",
-           title=f"Sparsity {results['sparsity']:.0%}: convergence (green edge: chosen LR; "
-                 "NC: not reached)")
-    ax2 = ax.twinx()
-    cvar, err = _with_errors([r["ticket"] for r in rows], "cvar_05")
-    ax2.errorbar(x, cvar, yerr=err, fmt="o-", color="#2563eb", label="ticket test CVaR 5%")
-    ax2.axhline(results["baseline"]["cvar_05"], color="#2563eb", ls="--", lw=1,
-                label="dense baseline CVaR 5%")
-    ax2.set_ylabel("test CVaR 5% (lower is better)")
-    handles = [h for a in (ax, ax2) for h in a.get_legend_handles_labels()[0]]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, ncol=2,
-              loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # room for the labels above the bars
-    for i, r in enumerate(rows):
-        for who, style in (("ticket", "-"), ("dense", ":")):
-            curve = r[who]["val_curve"]
-            ax_c.plot(np.arange(1, len(curve) + 1), curve, style, color=f"C{i}",
-                      label=f"{who}, LR {r['learning_rate']:g}")
-    ax_c.axhline(results["baseline"]["threshold"], color="k", lw=1, ls="--",
-                 label="baseline threshold")
-    finite = [v for r in rows for who in ("ticket", "dense") for v in r[who]["val_curve"]
-              if np.isfinite(v)]
-    top = np.quantile(finite, 0.95) if finite else 1.0
-    ax_c.set_ylim(min(finite + [results["baseline"]["threshold"]]) * 0.98, top)
-    ax_c.set(xlabel="epoch", ylabel="validation loss", title="Validation curves")
-    ax_c.legend(fontsize=7, ncol=2)
-    ax_c.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 4.5), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        values = []
+        for who, color, style in (("ticket", KIND_COLORS["ticket"], "-"),
+                                  ("dense", KIND_COLORS["dense"], ":")):
+            steps, risk = np.array(r[who]["curve"]).T
+            ax.plot(steps, risk, style, color=color, label=KIND_LABELS[who])
+            values += list(risk)
+        for name, f in r["floors"].items():
+            steps, risk = np.array(f["curve"]).T
+            ax.plot(steps, risk, color=COLORS[name], lw=2, alpha=0.6,
+                    label=f"{LABELS[name]}, only y trained")
+        _levels(ax, r["references"])
+        _zoom(ax, values + [r["references"]["floor"]])
+        ax.set(xlabel="optimiser step", ylabel="validation CVaR 5%",
+               title=f"LR {r['learning_rate']:g}, sparsity {results['sparsity']:.0%}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_lr_grid(results: dict) -> plt.Figure:
-    """Heat-map of the speed-up over (mask LR, retraining LR); blank where undefined."""
+    """Heat-map of the ticket's speed-up at the primary endpoint over (mask LR, retraining
+    LR); a '>' marks a speed-up bounded by a censored run."""
+    p = results["primary"]
     mask_lrs = list(dict.fromkeys(g["mask_lr"] for g in results["grid"]))
     lrs = list(dict.fromkeys(g["learning_rate"] for g in results["grid"]))
     values = np.full((len(mask_lrs), len(lrs)), np.nan)
-    for g in results["grid"]:
-        if g["speedup"] is not None:
-            values[mask_lrs.index(g["mask_lr"]), lrs.index(g["learning_rate"])] = g["speedup"]
-    span = max(np.nanmax(np.abs(np.log2(values))), 0.1) if np.isfinite(values).any() else 1.0
     fig, ax = plt.subplots(figsize=(1.6 * len(lrs) + 3, 1.1 * len(mask_lrs) + 2))
     for g in results["grid"]:
         i, j = mask_lrs.index(g["mask_lr"]), lrs.index(g["learning_rate"])
-        if g["speedup"] is not None:
-            text = f"{g['speedup']:.2f}×"
-        else:
-            text = {(True, True): "both NC", (True, False): "ticket NC",
-                    (False, True): "dense NC"}[(g["epochs_to_baseline"] is None,
-                                                g["dense_epochs_to_baseline"] is None)]
-        dark = g["speedup"] is not None and abs(np.log2(g["speedup"])) > 0.6 * span
-        ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                color="white" if dark else "black")
+        s = g["speedup"]
+        values[i, j] = s["speedup"]
+        flag = "*" if s["ticket_censored"] or s["dense_censored"] else ""
+        ax.text(j, i, f"{s['speedup']:.2f}×{flag}", ha="center", va="center", fontsize=9)
+    span = max(float(np.nanmax(np.abs(np.log2(values)))), 0.1)
     image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
-    cbar = fig.colorbar(image, ax=ax)
-    cbar.set_label("log2 speed-up (dense epochs / ticket epochs)")
+    fig.colorbar(image, ax=ax).set_label(f"log2 speed-up (dense {p} / ticket {p})")
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
     ax.set_yticks(range(len(mask_lrs)), [f"{v:g}" for v in mask_lrs])
     ax.set(xlabel="retraining learning rate", ylabel="learning rate that trained θ* (mask)",
-           title=f"Ticket speed-up at {results['sparsity']:.0%} sparsity (NC: not reached)")
+           title=f"Ticket speed-up at {results['sparsity']:.0%}, one seed (*: censored)")
     fig.tight_layout()
     return fig
 
 
 def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
-    """Test CVaR and Sharpe (with intervals) against the remaining weights, the dense
-    baseline and the tolerance line that decides "keeps performance"."""
-    rows = results["results"]
+    """Final validation risk and test CVaR (with intervals) against the remaining weights,
+    beside the dense network and its matching margin; steps to the primary endpoint."""
+    rows, d, refs = results["results"], results["dense"], results["references"]
     remaining = np.array([100 * (1 - r["sparsity"]) for r in rows])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for ax, key, title, limit in ((axes[0], "cvar_05", "test CVaR 5% (lower is better)",
-                                   results["risk_level"]),
-                                  (axes[1], "sharpe_ratio", "Sharpe (premium charged)",
-                                   results["sharpe_level"])):
-        values, err = _with_errors(rows, key)
-        ax.errorbar(remaining, values, yerr=err, fmt="o-", color=COLORS["deep_hedge"],
-                    label=f"ticket (LR {results['learning_rate']:g})")
-        ax.axhline(results["baseline"][key], color="k", lw=1.5, label="dense baseline")
-        ax.axhline(limit, color="k", lw=1, ls="--",
-                   label=f"tolerance ({results['baseline']['tolerance']:.0%})")
+    ax = axes[0]
+    values, err = _with_errors(rows, "cvar_05")
+    ax.errorbar(remaining, values, yerr=err, fmt="o-", color=KIND_COLORS["ticket"],
+                label="ticket: test CVaR 5%")
+    ax.plot(remaining, [r["final_risk"] for r in rows], "s--", color=KIND_COLORS["ticket"],
+            alpha=0.6, label="ticket: final validation risk")
+    ax.axhline(d["cvar_05"], color="k", lw=1.5, label="dense: test CVaR 5%")
+    ax.axhspan(d["cvar_05"], d["cvar_05"] + refs["margin"], color="k", alpha=0.1,
+               label="matching margin")
+    ax.set(ylabel="CVaR 5% (lower is better)", title="Risk against sparsity")
+    p = results["primary"]
+    steps = [r[p] if r[p] is not None else r["budget"] for r in rows]
+    axes[1].plot(remaining, steps, "o-", color=KIND_COLORS["ticket"], label=f"ticket {p}")
+    axes[1].axhline(d[p] if d[p] is not None else d["budget"], color="k",
+                    label=f"dense {p}")
+    axes[1].set(ylabel=f"steps to {p}", title="Speed against sparsity")
+    axes[1].set_ylim(bottom=0)
+    for ax in axes:
         ax.set_xscale("log")
         ax.set_xticks(remaining, [f"{v:.3g}" for v in remaining], minor=False)
         ax.xaxis.set_minor_locator(plt.NullLocator())
         ax.invert_xaxis()
-        ax.set(xlabel="remaining weights (%)", ylabel=title, title=title)
+        ax.set_xlabel("remaining weights (%)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+    fig.suptitle(f"LR {results['learning_rate']:g}, one seed (exploratory)")
     fig.tight_layout()
     return fig
 
@@ -255,71 +243,70 @@ def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
 
 
 def plot_controls(results: dict) -> plt.Figure:
-    """Test CVaR 5 % and epochs to the baseline (mean and interval over seeds) of the ticket,
-    both controls and the dense network from θ0, at each sparsity ("NC": not every seed
-    reached the baseline; its mean is undefined)."""
-    levels = results["levels"]
-    x = np.arange(len(levels))
-    kinds = ("ticket", "reinit", "random_mask", "dense")
+    """The ticket's speed-up at the primary endpoint over each comparator (geometric mean and
+    interval over seeds; > 1: the ticket is faster), and ticket − comparator test CVaR 5 %,
+    per cell of the study."""
+    cells, p = results["cells"], results["primary"]
+    comparators = results["comparators"]
+    x = np.arange(len(cells))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for k, who in enumerate(kinds):
-        offset = (k - 1.5) * 0.12
-        _errorbars(axes[0], x + offset, [lv[who]["cvar_05"] for lv in levels], fmt="o",
-                   color=KIND_COLORS[who], label=KIND_LABELS[who])
-        _errorbars(axes[1], x + offset, [lv[who]["epochs_to_baseline"] for lv in levels],
-                   fmt="o", color=KIND_COLORS[who], label=KIND_LABELS[who])
-        for i, lv in enumerate(levels):
-            if lv[who]["reached"] < len(lv[who]["seeds"]):
-                axes[1].annotate(f"NC {lv[who]['reached']}/{len(lv[who]['seeds'])}",
-                                 (x[i] + offset, 0), xytext=(0, 4), textcoords="offset points",
-                                 rotation=90, fontsize=7, color=KIND_COLORS[who])
+    for k, who in enumerate(comparators):
+        offset = (k - (len(comparators) - 1) / 2) * 0.15
+        color = KIND_COLORS.get(who, f"C{k}")
+        if p in ENDPOINTS:
+            tests = [c["comparisons"][who][p] for c in cells]
+            means = np.array([t["speedup"] for t in tests])
+            lo, hi = np.array([t["ci"] for t in tests]).T
+            axes[0].errorbar(x + offset, means, yerr=[means - lo, hi - means], fmt="o",
+                             capsize=3, color=color, label=f"vs {KIND_LABELS[who]}")
+        _errorbars(axes[1], x + offset, [c["comparisons"][who]["test_cvar"] for c in cells],
+                   fmt="o", color=color, label=f"vs {KIND_LABELS[who]}")
+    axes[0].axhline(1, color="k", lw=1)
+    axes[0].set_yscale("log")
+    axes[1].axhline(0, color="k", lw=1)
+    axes[1].axhspan(-results["margin"]["margin"], results["margin"]["margin"], color="k",
+                    alpha=0.08, label="± matching margin")
+    labels = [f"LR {c['learning_rate']:g}\n{c['sparsity']:.0%}"
+              + ("" if c["width"] == 1.0 else f"\n×{c['width']:g}") for c in cells]
     n = len(results["seeds"])
-    for ax, title in ((axes[0], "test CVaR 5% (lower is better)"),
-                      (axes[1], "epochs to the dense baseline")):
-        ax.set_xticks(x, [f"{lv['sparsity']:.0%}" for lv in levels])
-        ax.set_xlim(-0.5, len(levels) - 0.5)
-        ax.set(xlabel="sparsity", ylabel=title,
-               title=f"{title}: mean and {results['confidence']:.0%} interval over {n} seeds")
+    for ax, title in ((axes[0], f"ticket speed-up at {p} (> 1: faster)"),
+                      (axes[1], "test CVaR 5%: ticket − comparator")):
+        ax.set_xticks(x, labels)
+        ax.set_xlim(-0.5, len(cells) - 0.5)
+        ax.set(ylabel=title, title=f"{title}\nmean and {results['confidence']:.0%} interval "
+                                   f"over {n} seeds")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    axes[1].set_ylim(bottom=0)
     fig.tight_layout()
     return fig
 
 
-def _relative_curves(rows: list[dict], baselines: dict[int, float]) -> np.ndarray:
-    """Validation curves relative to each seed's baseline, (val − best) / |best|, cut to the
-    shortest run (every seed present at every plotted epoch)."""
-    n = min(len(r["val_curve"]) for r in rows)
-    return np.array([[(v - baselines[r["seed"]]) / abs(baselines[r["seed"]])
-                      for v in r["val_curve"][:n]] for r in rows])
+def _normalised(rows: list[dict], refs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and (risk − R_d) / (R_BS − R_d) of every seed's curve (shared steps)."""
+    steps = np.array([s for s, _ in rows[0]["curve"]])
+    gap = refs["floor"] - refs["dense"]
+    return steps, np.array([[(v - refs["dense"]) / gap for _, v in r["curve"]] for r in rows])
 
 
-def _curve_band(ax, curves: np.ndarray, color: str, label: str, style: str = "-") -> None:
-    epochs = np.arange(1, curves.shape[1] + 1)
-    ax.plot(epochs, curves.mean(0), style, color=color, label=label)
-    ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.15, lw=0)
-
-
-def plot_convergence(results: dict, sparsity: float) -> plt.Figure:
-    """Validation loss over epochs relative to each seed's dense baseline (mean over seeds,
-    band: min to max) of the ticket, both controls and the dense network from θ0."""
-    level = next(lv for lv in results["levels"] if lv["sparsity"] == sparsity)
-    best = {b["seed"]: b["best_val_loss"] for b in results["baselines"]}
+def plot_convergence(results: dict, cell: dict) -> plt.Figure:
+    """One cell of the study: the normalised excess validation risk over steps (0: R_d,
+    1: R_BS) of the ticket, its comparators and the dense network — median over seeds,
+    band: interquartile range — with the T50/T75/T90 levels."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    tops, bottoms = [], []
-    for who in ("ticket", "reinit", "random_mask", "dense"):
-        curves = _relative_curves(level[who]["seeds"], best)
-        _curve_band(ax, curves, KIND_COLORS[who], KIND_LABELS[who],
-                    ":" if who == "dense" else "-")
-        tops.append(np.nanquantile(curves, 0.9))
-        bottoms.append(np.nanmin(curves))
-    ax.axhline(results["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylim(min(-0.02, min(bottoms) - 0.01), max(0.1, min(max(tops), 1.0)))
-    ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
-           title=f"Sparsity {sparsity:.0%}, LR {results['learning_rate']:g}: mean over "
-                 f"{len(results['seeds'])} seeds (band: min–max)")
+    for who, rows in cell["rows"].items():
+        steps, curves = _normalised(rows, cell["references"])
+        color = KIND_COLORS.get(who, "#111827")
+        ax.plot(steps, np.median(curves, 0), ":" if who == "dense" else "-", color=color,
+                label=KIND_LABELS[who])
+        ax.fill_between(steps, *np.quantile(curves, [0.25, 0.75], axis=0), color=color,
+                        alpha=0.15, lw=0)
+    for name, fraction in ENDPOINTS.items():
+        ax.axhline(1 - fraction, color="k", lw=0.8, ls="--")
+        ax.annotate(name, (steps[-1], 1 - fraction), fontsize=7, va="bottom", ha="right")
+    ax.set_ylim(-0.3, 1.2)
+    ax.set(xlabel="optimiser step", ylabel="(val risk − R_d) / (R_BS − R_d)",
+           title=f"{cell['sparsity']:.0%} sparsity, LR {cell['learning_rate']:g}: median over "
+                 f"{len(results['seeds'])} seeds (band: quartiles)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -436,22 +423,21 @@ def plot_ticket_weights(weights: dict[str, torch.Tensor], sparsity: float) -> pl
 
 
 def plot_imp(imp: dict, labels: list[str]) -> plt.Figure:
-    """One-shot vs IMP (each rewound to θ0 or an early epoch): validation curves relative to
-    the seed's baseline (mean over the IMP seeds, band min–max) and test CVaR 5 %."""
-    best = {b["seed"]: b["best_val_loss"] for b in imp["baselines"]}
+    """One-shot vs IMP (each rewound to θ0 or an early epoch): normalised validation risk
+    over steps (first seed) and test CVaR 5 % with each seed's bootstrap interval."""
     fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(13, 4.5))
     for i, (v, label) in enumerate(zip(imp["variants"], labels)):
-        _curve_band(ax, _relative_curves(v["seeds"], best), f"C{i}", label,
-                    "-" if v["method"] == "IMP" else ":")
-        _errorbars(ax_c, [i], [v["cvar_05"]], fmt="o", color=f"C{i}")
-        for r in v["seeds"]:  # each seed's bootstrap interval
+        steps, curves = _normalised(v["rows"], imp["references"])
+        ax.plot(steps, curves[0], "-" if v["method"] == "IMP" else ":", color=f"C{i}",
+                label=label)
+        for r in v["rows"]:
             lo, hi = r["cvar_05_ci"]
-            ax_c.plot([i + 0.1] * 2, [lo, hi], color=f"C{i}", alpha=0.5)
-    ax.axhline(imp["tolerance"], color="k", lw=1, ls="--", label="reached (tolerance)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylim(bottom=min(-0.02, ax.get_ylim()[0]), top=0.3)
-    ax.set(xlabel="epoch", ylabel="validation loss − baseline best (relative)",
-           title=f"Sparsity {imp['sparsity']:.0%}, LR {imp['learning_rate']:g}")
+            ax_c.errorbar([i], [r["cvar_05"]], yerr=[[r["cvar_05"] - lo], [hi - r["cvar_05"]]],
+                          fmt="o", capsize=3, color=f"C{i}")
+    ax.axhline(0.1, color="k", lw=0.8, ls="--", label="T90 level")
+    ax.set_ylim(-0.3, 1.2)
+    ax.set(xlabel="optimiser step", ylabel="(val risk − R_d) / (R_BS − R_d)",
+           title=f"Sparsity {imp['sparsity']:.0%}, LR {imp['learning_rate']:g} (exploratory)")
     ax.legend(fontsize=8)
     ax_c.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
     ax_c.set(ylabel="test CVaR 5%", title="Test risk (bars: bootstrap interval per seed)")

@@ -98,6 +98,19 @@ def random_mask(like: Mask, generator: torch.Generator) -> Mask:
     return out
 
 
+def rescale_kept(state: dict, mask: Mask) -> dict:
+    """``state`` with each masked layer's kept weights scaled by ‖W‖ / ‖W ⊙ m‖, so that the
+    layer keeps its initial norm (a random mask removes norm in proportion to what it
+    prunes; a magnitude mask keeps the large weights). Other entries are copied as they are.
+    """
+    out = {k: v.clone() for k, v in state.items()}
+    for name, m in mask.items():
+        kept = (state[name] * m).norm()
+        if kept > 0:
+            out[name] = state[name] * m * (state[name].norm() / kept)
+    return out
+
+
 def imp_round(state: dict, current: Mask, rate: float, **kwargs) -> Mask:
     """One round of iterative magnitude pruning: remove ``rate`` of the remaining weights.
 

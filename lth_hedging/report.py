@@ -13,7 +13,6 @@ from .config import Config, feller_ratio
 from .hedges import LABELS
 from .heston import discounted_strike
 from .pricing import heston_call
-from .tickets import KIND_LABELS
 
 COLUMNS = (("cvar_05", "CVaR 5%"), ("cvar_01", "CVaR 1%"), ("var_05", "VaR 5%"),
            ("pnl_mean", "mean P&L"), ("pnl_std", "std P&L"), ("sharpe_ratio", "Sharpe"))
@@ -83,9 +82,9 @@ def data_summary(config: Config, S: torch.Tensor, v: torch.Tensor, Z: torch.Tens
 
 def run_line(label: str, summary: dict) -> str:
     how = ("diverged" if summary["diverged"] else
-           "stopped early" if summary["stopped_early"] else "ran all epochs")
-    return (f"{label}: best validation loss {fmt(summary['best_val_loss'])} at epoch "
-            f"{summary['best_epoch']} of {summary['epochs_run']} ({how})")
+           "stopped early" if summary["stopped_early"] else "trained its whole budget")
+    return (f"{label}: best validation risk {fmt(summary['best_val_risk'])} at step "
+            f"{summary['best_step']} of {summary['steps_run']} ({how})")
 
 
 def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) -> list[str]:
@@ -112,111 +111,8 @@ def _names(names: list[str]) -> str:
     return ", ".join(LABELS[n] for n in names)
 
 
-def epochs_text(epochs: int | None, epochs_run: int) -> str:
-    return f"{epochs}" if epochs is not None else f"not within {epochs_run}"
-
-
-def speedup_text(ticket: dict, dense: dict) -> str:
-    t, d = ticket["epochs_to_baseline"], dense["epochs_to_baseline"]
-    if t is not None and d is not None:
-        return f"{d / t:.2f}×"
-    if t is not None:
-        return f"> {(dense['epochs_run'] + 1) / t:.2f}× (dense never reached it)"
-    return "neither reached" if d is None else "< 1 (only the dense network reached it)"
-
-
-def lr_table(results: dict) -> str:
-    """Section 2.1: ticket and dense-from-θ0 at each learning rate."""
-    header = ["LR", "ticket epochs", "dense epochs", "speed-up", "ticket val loss",
-              "ticket CVaR 5%", "ticket Sharpe", "dense CVaR 5%", ""]
-    rows = []
-    for r in results["results"]:
-        t, d = r["ticket"], r["dense"]
-        best = "← chosen" if r["learning_rate"] == results["best_lr"] else ""
-        rows.append([f"{r['learning_rate']:g}", epochs_text(t["epochs_to_baseline"],
-                                                            t["epochs_run"]),
-                     epochs_text(d["epochs_to_baseline"], d["epochs_run"]),
-                     speedup_text(t, d), fmt(t["best_val_loss"]), fmt_ci(t, "cvar_05"),
-                     fmt_ci(t, "sharpe_ratio"), fmt_ci(d, "cvar_05"), best])
-    return _table(header, rows)
-
-
-def sparsity_table(results: dict) -> str:
-    """Section 2.2: the ticket at each sparsity against the dense baseline."""
-    header = ["sparsity", "actual", "effective", "CVaR 5%", "Δ CVaR vs dense", "Sharpe", "mean P&L",
-              "std P&L", "epochs", "speed-up", "risk kept", "Sharpe kept"]
-    rows = [[f"{r['target_sparsity']:.0%}", f"{r['sparsity']:.1%}",
-             f"{r['effective_sparsity']:.1%}", fmt_ci(r, "cvar_05"),
-             fmt_diff(r["cvar_05_vs_baseline"]), fmt_ci(r, "sharpe_ratio"), fmt_ci(r, "pnl_mean"),
-             fmt_ci(r, "pnl_std"), epochs_text(r["epochs_to_baseline"], r["epochs_run"]),
-             speedup_text(r, results["dense_same_lr"]), "yes" if r["keeps_risk"] else "no",
-             "yes" if r["keeps_sharpe"] else "no"]
-            for r in results["results"]]
-    b = results["baseline"]
-    rows.append(["0 (dense)", "0.0%", "0.0%", fmt(b["cvar_05"]), "—", fmt(b["sharpe_ratio"]),
-                 fmt(b["pnl_mean"]), fmt(b["pnl_std"]), "—", "—", "—", "—"])
-    return _table(header, rows)
-
-
-def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
-    """Notebook 02's findings, every number read from the two results."""
-    b = lr["baseline"]
-    tol, k = f"{b['tolerance']:.0%}", b["consecutive"]
-    crit = (f"validation loss within {tol} of the dense baseline's best "
-            f"({fmt(b['best_val_loss'])}) for {k} epochs running")
-    reached = [r for r in lr["results"] if r["ticket"]["epochs_to_baseline"] is not None]
-    rates = ", ".join(f"{r['learning_rate']:g}" for r in reached)
-    s = f"{lr['sparsity']:.0%}"
-    lines = [f"Criterion: {crit}."]
-    lines.append(f"At {s} sparsity the ticket reached it at {len(reached)} of "
-                 f"{len(lr['results'])} learning rates" + (f" ({rates})." if reached else "."))
-    pace = "; ".join(f"LR {r['learning_rate']:g}: {speedup_text(r['ticket'], r['dense'])}"
-                     for r in lr["results"])
-    lines.append(f"Speed-up over the dense network from θ0 at the same LR (dense epochs / "
-                 f"ticket epochs): {pace}.")
-    boosts = [r for r in reached if _boosts(r["ticket"], r["dense"])]
-    if boosts:
-        best = max(boosts, key=lambda r: r["speedup"] or math.inf)
-        t, d = best["ticket"], best["dense"]
-        gap = (f"{d['epochs_to_baseline'] - t['epochs_to_baseline']} epochs fewer"
-               if d["epochs_to_baseline"] is not None else "the dense network never did")
-        lines.append(f"Faster than the dense network at {len(boosts)} of {len(lr['results'])} "
-                     f"LRs; the clearest at LR {best['learning_rate']:g}: "
-                     f"{t['epochs_to_baseline']} epochs vs "
-                     f"{epochs_text(d['epochs_to_baseline'], d['epochs_run'])} ({gap}). "
-                     "One seed: whether this exceeds seed-to-seed variation is tested over "
-                     "seeds and controls in notebook 03.")
-    else:
-        lines.append(f"No boosting ticket at {s} sparsity: no ticket reached the baseline "
-                     "faster than the dense network from θ0 at the same learning rate.")
-    lines.append(f"Chosen retraining LR: {lr['best_lr']:g} ({lr['best_lr_rule']}).")
-    grid = [g["speedup"] for g in lr["grid"] if g["speedup"] is not None]
-    if grid:
-        lines.append(f"Grid of mask LR × retraining LR: both reached the baseline in {len(grid)} "
-                     f"of {len(lr['grid'])} pairs; the ticket was faster in "
-                     f"{sum(v > 1 for v in grid)}, as fast in {sum(v == 1 for v in grid)}, "
-                     f"slower in {sum(v < 1 for v in grid)} (speed-ups {min(grid):.2f}× to "
-                     f"{max(grid):.2f}×).")
-    else:
-        lines.append(f"Grid of mask LR × retraining LR: in none of the {len(lr['grid'])} pairs "
-                     "did both the ticket and the dense network reach the baseline.")
-    a = ablation
-    dense = a["dense_same_lr"]
-    faster = [f"{r['target_sparsity']:.0%}" for r in a["results"] if _boosts(r, dense)]
-    lines.append(f"Sparsity ablation at LR {a['learning_rate']:g}: faster than the dense "
-                 f"network from θ0 ({epochs_text(dense['epochs_to_baseline'], dense['epochs_run'])}"
-                 f" epochs) at " + (", ".join(faster) if faster else "no sparsity") + ".")
-    for flag, name in (("max_sparsity_risk", f"test CVaR 5% within {tol} of the dense "
-                        f"network's ({fmt(a['risk_level'])} or less)"),
-                       ("max_sparsity_sharpe", f"Sharpe within {tol} of the dense network's "
-                        f"({fmt(a['sharpe_level'])} or more)")):
-        value = a[flag]
-        lines.append(f"Largest sparsity with {name} at LR {a['learning_rate']:g}: "
-                     + (f"{value:.0%}." if value is not None else "none of those tried."))
-    return lines
-
-
 # ----------------------------------------------------------------------------- notebook 03
+# (its controlled study and notebook 02's tables are in ``findings``)
 
 def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
     """A mean over seeds with its interval, 'x [lo, hi]', or its range, 'x (lo–hi)'; 'n/a'
@@ -230,44 +126,6 @@ def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
         return f"{f(d['mean'])} ({f(lo)}–{f(hi)})"
     lo, hi = d["ci"]
     return f(d["mean"]) if not math.isfinite(lo) else f"{f(d['mean'])} [{f(lo)}, {f(hi)}]"
-
-
-def _epochs_summary(s: dict) -> str:
-    n = len(s["seeds"])
-    if s["reached"] < n:
-        return f"reached on {s['reached']}/{n} seeds"
-    return fmt_interval(s["epochs_to_baseline"], 1)
-
-
-def controls_table(results: dict) -> str:
-    """Section 3.1: every network over seeds, per sparsity (mean [Student-t interval])."""
-    header = ["sparsity", "network", "epochs to baseline", "test CVaR 5%", "std P&L",
-              "best val loss (per seed)"]
-    rows = []
-    for level in results["levels"]:
-        for who in ("ticket", "reinit", "random_mask", "dense"):
-            s = level[who]
-            rows.append([f"{level['sparsity']:.0%}", KIND_LABELS[who], _epochs_summary(s),
-                         fmt_interval(s["cvar_05"]), fmt_interval(s["pnl_std"]),
-                         ", ".join(fmt(r["best_val_loss"]) for r in s["seeds"])])
-    return _table(header, rows)
-
-
-def paired_table(results: dict) -> str:
-    """Section 3.1: ticket − control per sparsity: over seeds, and per seed (bootstrap)."""
-    header = ["sparsity", "ticket − …", "Δ CVaR 5% over seeds", "Δ CVaR per seed",
-              "Δ epochs over seeds", "Δ epochs per seed"]
-    rows = []
-    for level in results["levels"]:
-        for other in ("reinit", "random_mask", "dense"):
-            p = level[f"ticket_minus_{other}"]
-            per_epochs = ", ".join("NC" if e is None else f"{e:+d}"
-                                   for e in p["epochs_to_baseline"]["per_seed"])
-            rows.append([f"{level['sparsity']:.0%}", KIND_LABELS[other],
-                         fmt_interval(p["cvar_05"]["over_seeds"]),
-                         ", ".join(fmt_diff(d) for d in p["cvar_05"]["per_seed"]),
-                         fmt_interval(p["epochs_to_baseline"]["over_seeds"], 1), per_epochs])
-    return _table(header, rows)
 
 
 def structure_table(results: dict) -> str:
@@ -329,85 +187,6 @@ def weights_table(results: dict) -> str:
     return _table(header, rows)
 
 
-def variant_label(v: dict) -> str:
-    start = "θ0" if v["rewind_epoch"] == 0 else f"epoch {v['rewind_epoch']}"
-    how = "one-shot" if v["method"] == "one-shot" else f"IMP, {v['rounds']} rounds"
-    return f"{how}, from {start}"
-
-
-def imp_table(results: dict) -> str:
-    """Section 3.7: one-shot and iterative pruning, each rewound to θ0 or an early epoch."""
-    header = ["pruning", "sparsity", "epochs to baseline", "test CVaR 5%",
-              "Δ CVaR vs one-shot from θ0 (per seed)", "mask overlap with it"]
-    rows = []
-    for v in results["variants"]:
-        rows.append([variant_label(v), ", ".join(f"{r['sparsity']:.1%}" for r in v["seeds"]),
-                     ", ".join(epochs_text(r["epochs_to_baseline"], r["epochs_run"])
-                               for r in v["seeds"]),
-                     ", ".join(fmt_ci(r, "cvar_05") for r in v["seeds"]),
-                     ", ".join(fmt_diff(d) for d in v["cvar_05_vs_one_shot"]["per_seed"]),
-                     ", ".join(fmt(r["overlap_with_one_shot"]) for r in v["seeds"])])
-    return _table(header, rows)
-
-
-def _at(levels: list[str]) -> str:
-    return ", ".join(levels) if levels else "no sparsity"
-
-
-WORDS = {"cvar": {"lower": "lower", "higher": "higher",
-                  "indistinguishable": "indistinguishable", None: "no interval"},
-         "epochs": {"lower": "fewer", "higher": "more", "indistinguishable": "indistinguishable",
-                    None: "undecided (not every network reached the baseline)"}}
-
-
-def _grouped(verdicts: dict[str, str | None], words: dict) -> str:
-    """'lower at 80%, 90%; indistinguishable at 95%' (only the verdicts that occur)."""
-    order = list(dict.fromkeys(verdicts.values()))
-    return "; ".join(f"{words[v]} at {_at([s for s, w in verdicts.items() if w == v])}"
-                     for v in order)
-
-
-def controls_conclusions(results: dict) -> list[str]:
-    """Where the ticket beats its controls and the dense network, decided only by intervals
-    over seeds (Student-t on the paired per-seed differences); "reached" counts beside."""
-    n, conf = len(results["seeds"]), f"{results['confidence']:.0%}"
-    lines = [f"{n} seeds at LR {results['learning_rate']:g}; differences are ticket − other, "
-             f"paired per seed on the same test paths; {conf} Student-t intervals over seeds "
-             "decide every verdict."]
-    levels = [f"{lv['sparsity']:.0%}" for lv in results["levels"]]
-    beats = {}
-    for other in ("reinit", "random_mask", "dense"):
-        cvar, epochs = {}, {}
-        for s, level in zip(levels, results["levels"]):
-            p = level[f"ticket_minus_{other}"]
-            cvar[s] = sign_of(p["cvar_05"]["over_seeds"])
-            epochs[s] = sign_of(p["epochs_to_baseline"]["over_seeds"])
-        reached = "; ".join(f"{s}: {lv['ticket']['reached']}/{n} vs {lv[other]['reached']}/{n}"
-                            for s, lv in zip(levels, results["levels"]))
-        name = KIND_LABELS[other]
-        lines.append(f"Ticket vs {name}: test CVaR 5% {_grouped(cvar, WORDS['cvar'])}. "
-                     f"Epochs to the baseline: {_grouped(epochs, WORDS['epochs'])}; seeds that "
-                     f"reached it (ticket vs {name}) {reached}.")
-        beats[other] = {"cvar": [s for s in levels if cvar[s] == "lower"],
-                        "epochs": [s for s in levels if epochs[s] == "lower"]}
-    won = {other: set(b["cvar"]) | set(b["epochs"]) for other, b in beats.items()}
-    groups = {"both controls": [s for s in levels if s in won["reinit"] & won["random_mask"]],
-              "only the random re-init": [s for s in levels
-                                          if s in won["reinit"] - won["random_mask"]],
-              "only the random mask": [s for s in levels
-                                       if s in won["random_mask"] - won["reinit"]],
-              "neither control": [s for s in levels
-                                  if s not in won["reinit"] | won["random_mask"]]}
-    lines.append("The ticket beats (lower risk or fewer epochs, interval excluding 0) "
-                 + "; ".join(f"{who} at {_at(at)}" for who, at in groups.items() if at) + ".")
-    boosting = beats["dense"]["epochs"]
-    lines.append("Boosting over seeds (fewer epochs to the baseline than the dense network "
-                 "from θ0 at the same LR): " + (f"at {_at(boosting)}." if boosting else
-                                                "at no sparsity — no boosting ticket at this "
-                                                "setting."))
-    return lines
-
-
 def structure_conclusions(structure: dict) -> list[str]:
     n = len(structure["seeds"])
     lines = []
@@ -450,6 +229,10 @@ def inputs_conclusions(structure: dict) -> list[str]:
     return lines
 
 
+def _at(levels: list[str]) -> str:
+    return ", ".join(levels) if levels else "no sparsity"
+
+
 def hedge_conclusions(hedge: dict) -> list[str]:
     d, rows = hedge["dense"], hedge["results"]
     last = rows[-1]
@@ -484,43 +267,6 @@ def weights_conclusions(weights: dict, sparsity: float) -> list[str]:
             f"{lv['theta0_sign_theta_star_pruned']['mean']:.0%} on the pruned ones.",
             f"The mask keeps weights whose |θ0| is {lv['kept_magnitude_theta0']['mean']:.2f}× "
             f"the average (|θ*|: {lv['kept_magnitude_theta_star']['mean']:.2f}×)."]
-
-
-def imp_conclusions(imp: dict) -> list[str]:
-    if not imp["variants"]:
-        return ["IMP was not run (characterization.imp_seeds = 0)."]
-    n = len(imp["seeds"])
-    lines = [f"At {imp['sparsity']:.0%}, LR {imp['learning_rate']:g}, {n} seed"
-             f"{'s' if n > 1 else ''}: each variant − the one-shot ticket from θ0 (test CVaR 5%,"
-             " paired" + (", interval over seeds)." if n > 1 else ", bootstrap interval).")]
-    others = [v for v in imp["variants"] if (v["method"], v["rewind_epoch"]) != ("one-shot", 0)]
-    for v in others:
-        diffs = v["cvar_05_vs_one_shot"]
-        d = diffs["over_seeds"] if n > 1 else {"mean": diffs["per_seed"][0]["difference"],
-                                               "ci": diffs["per_seed"][0]["ci"]}
-        verdict = sign_of(d) or "undecided"
-        epochs = v["epochs_vs_one_shot"]["mean"]
-        pace = (f"{epochs:+.{1 if n > 1 else 0}f} epochs to the baseline"
-                if math.isfinite(epochs)
-                else "epochs not comparable (a network did not reach the baseline)")
-        lines.append(f"{variant_label(v)}: Δ CVaR {fmt_interval(d)} → {verdict}; {pace}.")
-    return lines
-
-
-def characterization_conclusions(controls: dict, structure: dict, hedge: dict, weights: dict,
-                                 imp: dict) -> dict[str, list[str]]:
-    """Notebook 03's findings by section, every number read from the five results."""
-    return {"Controls over seeds": controls_conclusions(controls),
-            "Mask structure": structure_conclusions(structure),
-            "Input features": inputs_conclusions(structure),
-            "The hedge": hedge_conclusions(hedge),
-            "Weights": weights_conclusions(weights, controls["target_sparsity"]),
-            "One-shot vs iterative pruning": imp_conclusions(imp)}
-
-
-def _boosts(ticket: dict, dense: dict) -> bool:
-    t, d = ticket["epochs_to_baseline"], dense["epochs_to_baseline"]
-    return t is not None and (d is None or t < d)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

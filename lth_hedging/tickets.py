@@ -8,7 +8,12 @@ rewind epoch):
   rate), applied to θ0 — or, with ``rewind_epoch`` k, to the dense weights after epoch k;
 - ``reinit``: the same mask on a fresh initialisation (random re-init control);
 - ``random_mask``: a random mask with the same per-layer density on the ticket's
-  initialisation (random mask control).
+  initialisation (random mask control);
+- ``rescaled_mask``: the same random mask with its kept weights rescaled so that every layer
+  keeps its initial norm (the ticket keeps large |θ0| weights; a plain random mask does not).
+
+A cell's ``seed`` draws θ0 and the data order: every network of one seed (ticket, controls,
+the dense network) sees the same minibatches, so comparisons are paired per seed.
 
 The dense network retrained from θ0 at the same learning rate is ``train_dense(seed, lr)``.
 With ``rounds`` R > 1 the mask comes from iterative magnitude pruning: R rounds at the
@@ -19,7 +24,6 @@ cells train together as stacks (``fit_ensemble``) and are saved as each one fini
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,25 +32,34 @@ import torch
 
 from .config import Config
 from .experiment import (
-    BASE_SECTIONS,
     DenseSpec,
     deep_hedge_pnl,
+    derived_seed,
     fit_stacks,
     load_model,
     load_split,
     open_store,
-    stage_key,
     train_dense_runs,
+    training_key,
 )
 from .losses import risk_measure
 from .model import create_model
-from .pruning import Mask, apply_mask, imp_round, magnitude_mask, random_mask, sparsity_report
+from .pruning import (
+    Mask,
+    apply_mask,
+    imp_round,
+    magnitude_mask,
+    random_mask,
+    rescale_kept,
+    sparsity_report,
+)
 from .store import Store
-from .train import TrainResult
+from .train import TrainResult, steps_per_epoch
 
-KINDS = ("ticket", "reinit", "random_mask")
+KINDS = ("ticket", "reinit", "random_mask", "rescaled_mask")
 KIND_LABELS = {"ticket": "ticket", "reinit": "random re-init", "random_mask": "random mask",
-               "dense": "dense from θ0"}  # the kinds, and the dense network beside them
+               "rescaled_mask": "rescaled random mask", "dense": "dense from θ0",
+               "small_dense": "small dense"}  # the kinds, and the dense networks beside them
 
 
 @dataclass(frozen=True)
@@ -87,9 +100,9 @@ class Cell:
 def imp_cell(config: Config, kind: str, sparsity: float, learning_rate: float, seed: int,
              rewind_epoch: int = 0) -> Cell:
     """A cell pruned iteratively in ``pruning.imp_rounds`` rounds from θ* trained at
-    ``training.learning_rate``, every round retrained from ``rewind_epoch``."""
-    return Cell(kind, sparsity, learning_rate, seed, config.training.learning_rate,
-                config.pruning.imp_rounds, rewind_epoch)
+    ``learning_rate`` (every round retrained at it, from ``rewind_epoch``)."""
+    return Cell(kind, sparsity, learning_rate, seed, learning_rate, config.pruning.imp_rounds,
+                rewind_epoch)
 
 
 @dataclass
@@ -105,14 +118,8 @@ class CellResult:
 
 def cell_key(config: Config, cell: Cell) -> str:
     p = config.pruning
-    return stage_key(config, "ticket", BASE_SECTIONS, cell=asdict(cell), scope=p.scope,
-                     output_rate=p.output_rate)
-
-
-def derived_seed(*parts) -> int:
-    """A seed of its own for each purpose (``derived_seed("reinit", 0)``), so that no two
-    random streams of a study coincide."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+    return training_key(config, "ticket", cell=asdict(cell), scope=p.scope,
+                        output_rate=p.output_rate)
 
 
 def run_cells(config: Config, cells: list[Cell], store: Store | None = None) -> list[CellResult]:
@@ -159,13 +166,14 @@ def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
     points = {}
     for seed, lr, k in sorted({(c.seed, c.mask_lr, c.rewind_epoch) for c in cells
                                if c.rewind_epoch > 0}):
-        key = stage_key(config, "rewind", BASE_SECTIONS, seed=seed, learning_rate=lr, epoch=k)
+        key = training_key(config, "rewind", seed=seed, learning_rate=lr, epoch=k)
 
         def compute(seed=seed, lr=lr, k=k) -> dict:
             out = {}
             init = create_model(config, seed).state_dict()
-            fit_stacks(config, [init], [None], [lr], cost=config.hedging.cost, epochs=k,
-                       snapshot_epoch=k,
+            step = k * steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
+            fit_stacks(config, [init], [None], [lr], [seed], cost=config.hedging.cost,
+                       budgets=[step], snapshot_step=step,
                        on_done=lambda i, result: out.update({"state.pt": result.snapshot}))
             return out
 
@@ -180,9 +188,9 @@ def one_shot_mask(config: Config, theta_star: dict, sparsity: float) -> Mask:
 
 
 def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
-    if cell.kind == "random_mask":
+    if cell.kind in ("random_mask", "rescaled_mask"):  # one random mask for both
         like = cell_mask(config, cell.as_ticket(), dense, store)
-        seed = derived_seed("random_mask", *asdict(cell).values())
+        seed = derived_seed("random_mask", *asdict(replace(cell, kind="random_mask")).values())
         generator = torch.Generator().manual_seed(seed)
         return random_mask(like, generator)
     parent = cell.parent()
@@ -199,19 +207,21 @@ def reinit_state(config: Config, seed: int) -> dict:
     return create_model(config, derived_seed("reinit", seed)).state_dict()
 
 
-def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict) -> dict:
+def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict, mask: Mask) -> dict:
     if cell.kind == "reinit":
         return reinit_state(config, cell.seed)
     if cell.rewind_epoch > 0:
-        return rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
-    return dense[(cell.seed, cell.mask_lr)].theta0
+        init = rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
+    else:
+        init = dense[(cell.seed, cell.mask_lr)].theta0
+    return rescale_kept(init, mask) if cell.kind == "rescaled_mask" else init
 
 
 def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store: Store) -> None:
     if not cells:
         return
     masks = [cell_mask(config, c, dense, store) for c in cells]
-    inits = [cell_init(config, c, dense, rewinds) for c in cells]
+    inits = [cell_init(config, c, dense, rewinds, m) for c, m in zip(cells, masks)]
     test, cost = load_split(config, "test"), config.hedging.cost
 
     def save(i: int, result: TrainResult) -> None:
@@ -227,4 +237,5 @@ def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store:
             "state.pt": model.state_dict(), "mask.pt": mask, "history.json": result.history,
             "summary.json": summary, "test_pnl.pt": pnl})
 
-    fit_stacks(config, inits, masks, [c.learning_rate for c in cells], cost=cost, on_done=save)
+    fit_stacks(config, inits, masks, [c.learning_rate for c in cells], [c.seed for c in cells],
+               cost=cost, on_done=save)

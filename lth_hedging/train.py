@@ -1,5 +1,12 @@
-"""One training loop: tensors in memory, seeded shuffles, minibatches by slicing, Adam,
-early stopping on the validation loss, a history row per epoch, best weights kept.
+"""One training loop: tensors in memory, seeded shuffles, minibatches by slicing, Adam, a
+fixed budget of optimiser steps, and the validation risk measured every few steps.
+
+Quality over training is the *validation risk*: the configured risk measure of the
+validation P&L at the network's positions, with the OCE level y at its exact optimum (for
+CVaR the empirical CVaR). Unlike the OCE loss at the network's current y, it says nothing
+about how far y has climbed: it measures the hedge. The OCE loss is recorded beside it
+(``val_loss``). The reported weights are those of the best validation risk; with
+``patience`` a run stops after that many evaluations without improvement.
 
 With a mask, the pruned weights are held at exactly zero (``pruning.apply_mask``).
 A non-finite loss stops the run and marks it diverged (the best weights so far are kept):
@@ -22,37 +29,73 @@ from .losses import compute_pnl
 from .pruning import Mask, apply_mask, validate_mask
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How long a network trains and when it is evaluated (optimiser steps; 0 = θ0)."""
+
+    budget: int
+    eval_steps: frozenset[int]
+
+    def __post_init__(self):
+        if self.budget < 1 or 0 not in self.eval_steps or self.budget not in self.eval_steps \
+                or max(self.eval_steps) > self.budget:
+            raise ValueError(f"schedule: budget {self.budget} >= 1 must be evaluated, and so "
+                             f"must step 0, and nothing after the budget")
+
+
+def evaluation_steps(budget: int, every: int, every_late: int, late_from: int) -> frozenset:
+    """Step 0, every ``every`` steps up to ``late_from``, every ``every_late`` steps after
+    it, and the budget itself."""
+    early = range(0, min(late_from, budget) + 1, every)
+    late = range(late_from, budget + 1, every_late)
+    return frozenset([*early, *late, budget])
+
+
 @dataclass
 class TrainResult:
-    history: list[dict] = field(default_factory=list)  # one row per epoch
+    history: list[dict] = field(default_factory=list)  # one row per evaluation
     best_state: dict | None = None
-    best_epoch: int = 0  # 1-based; 0 when no epoch finished
-    best_val_loss: float = math.inf
+    best_step: int = 0  # optimiser steps; 0 is the initialisation itself
+    best_val_risk: float = math.inf
+    best_index: int = 0  # the best evaluation's row in ``history``
     diverged: bool = False
     stopped_early: bool = False
-    snapshot: dict | None = None  # weights after a chosen epoch (``fit_ensemble``)
+    snapshot: dict | None = None  # weights after a chosen step (``snapshot_step``)
 
     def summary(self) -> dict:
-        return {"best_epoch": self.best_epoch, "best_val_loss": self.best_val_loss,
+        return {"best_step": self.best_step, "best_val_risk": self.best_val_risk,
                 "diverged": self.diverged, "stopped_early": self.stopped_early,
-                "epochs_run": len(self.history),
+                "steps_run": self.history[-1]["step"] if self.history else 0,
+                "evaluations": len(self.history),
                 "seconds": sum(row["seconds"] for row in self.history)}
 
 
-class Trainer:
-    """Trains one ``model`` on ``train`` with early stopping on ``val`` (``record_epoch``).
+def history_row(step: int, steps_per_epoch: int, train_loss: float | None, val_loss: float,
+                val_risk: float, y: float, seconds: float) -> dict:
+    return {"step": step, "epoch": step / steps_per_epoch, "train_loss": train_loss,
+            "val_loss": val_loss, "val_risk": val_risk, "y": y, "seconds": seconds}
 
+
+def steps_per_epoch(n_paths: int, batch_size: int) -> int:
+    return -(-n_paths // batch_size)
+
+
+class Trainer:
+    """Trains one ``model`` on ``train``, evaluated on ``val`` as ``schedule`` says.
+
+    ``loss_fn(pnl, y)`` is what is minimised, ``risk_fn(pnl)`` the y-free validation risk.
     The reference path: ``ensemble.fit_ensemble`` trains many networks at once and is tested
     to give the same results.
     """
 
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable, *, cost: float,
-                 learning_rate: float, batch_size: int, epochs: int, patience: int,
-                 min_delta: float = 0.0, weight_decay: float = 0.0, shuffle_seed: int = 0,
-                 mask: Mask | None = None, progress: bool = False):
-        self.model, self.loss_fn, self.cost = model, loss_fn, cost
-        self.batch_size, self.epochs, self.patience = batch_size, epochs, patience
-        self.min_delta, self.progress = min_delta, progress
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable, risk_fn: Callable, *,
+                 cost: float, learning_rate: float, batch_size: int, schedule: Schedule,
+                 patience: int | None = None, min_delta: float = 0.0,
+                 weight_decay: float = 0.0, shuffle_seed: int = 0, mask: Mask | None = None,
+                 snapshot_step: int | None = None, progress: bool = False):
+        self.model, self.loss_fn, self.risk_fn, self.cost = model, loss_fn, risk_fn, cost
+        self.batch_size, self.schedule, self.patience = batch_size, schedule, patience
+        self.min_delta, self.snapshot_step, self.progress = min_delta, snapshot_step, progress
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
                                           weight_decay=weight_decay)
         self.generator = torch.Generator().manual_seed(shuffle_seed)
@@ -65,68 +108,133 @@ class Trainer:
         return self.loss_fn(compute_pnl(deltas, data.S, data.Z, self.cost), y)
 
     @torch.no_grad()
-    def evaluate(self, data: HedgingData) -> float:
+    def evaluate(self, data: HedgingData) -> tuple[float, float]:
+        """(OCE loss at the current y, validation risk) on ``data``."""
         self.model.eval()
-        return float(self.loss(data))
+        deltas, y = self.model(data.features)
+        pnl = compute_pnl(deltas, data.S, data.Z, self.cost)
+        return float(self.loss_fn(pnl, y)), float(self.risk_fn(pnl))
+
+    def train_step(self, batch: HedgingData) -> float:
+        self.model.train()
+        loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            return math.nan
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.mask is not None:
+            apply_mask(self.model, self.mask)  # no gradient reaches a pruned weight...
+        self.optimizer.step()
+        if self.mask is not None:
+            apply_mask(self.model, self.mask)  # ...and nothing (eps, decay) moves it
+        return loss.item()
 
     def train_epoch(self, data: HedgingData) -> float:
-        self.model.train()
+        """One pass over shuffled minibatches, no evaluation (benchmarks): the mean loss."""
         order = torch.randperm(len(data), generator=self.generator)
-        shuffled = data.take(order)
-        total, n = 0.0, 0
-        for start in range(0, len(data), self.batch_size):
-            batch = shuffled.slice(start, start + self.batch_size)
-            loss = self.loss(batch)
-            if not torch.isfinite(loss):
-                return math.nan
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.mask is not None:
-                apply_mask(self.model, self.mask)  # no gradient reaches a pruned weight...
-            self.optimizer.step()
-            if self.mask is not None:
-                apply_mask(self.model, self.mask)  # ...and nothing (eps, decay) moves it
-            total += loss.item() * len(batch)
-            n += len(batch)
-        return total / n
+        losses = [self.train_step(data.take(order[start:start + self.batch_size]))
+                  for start in range(0, len(data), self.batch_size)]
+        return sum(losses) / len(losses)
 
     def fit(self, train: HedgingData, val: HedgingData) -> TrainResult:
-        result = TrainResult()
-        bar = tqdm(range(1, self.epochs + 1), disable=not self.progress, desc="epochs",
-                   leave=False)
-        for epoch in bar:
-            start = time.perf_counter()
-            train_loss = self.train_epoch(train)
-            val_loss = self.evaluate(val) if math.isfinite(train_loss) else math.nan
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   "y": self.model.y.item(), "seconds": time.perf_counter() - start}
-            if record_epoch(result, row, lambda: self.model.state_dict(),
-                            patience=self.patience, min_delta=self.min_delta):
-                break
-            bar.set_postfix(val=f"{val_loss:.4f}", best=f"{result.best_val_loss:.4f}")
+        result, budget = TrainResult(), self.schedule.budget
+        per_epoch = steps_per_epoch(len(train), self.batch_size)
+        bar = tqdm(total=budget, disable=not self.progress, desc="steps", leave=False)
+        step, total, seen, clock = 0, 0.0, 0, time.perf_counter()
+
+        def record(train_loss: float | None) -> bool:
+            nonlocal clock
+            val_loss, val_risk = self.evaluate(val) if train_loss is None or \
+                math.isfinite(train_loss) else (math.nan, math.nan)
+            row = history_row(step, per_epoch, train_loss, val_loss, val_risk,
+                              self.model.y.item(), time.perf_counter() - clock)
+            clock = time.perf_counter()
+            return record_evaluation(result, row, lambda: self.model.state_dict(),
+                                     patience=self.patience, min_delta=self.min_delta)
+
+        stop = record(None)
+        while not stop and step < budget:
+            order = torch.randperm(len(train), generator=self.generator)
+            for start in range(0, len(train), self.batch_size):
+                batch = train.take(order[start:start + self.batch_size])
+                loss = self.train_step(batch)
+                step += 1
+                total, seen = total + loss * len(batch), seen + len(batch)
+                bar.update(1)
+                if step == self.snapshot_step:
+                    result.snapshot = copy.deepcopy(self.model.state_dict())
+                if step in self.schedule.eval_steps or not math.isfinite(loss):
+                    stop = record(total / seen)
+                    total, seen = 0.0, 0
+                if stop or step == budget:
+                    break
+        bar.close()
         if result.best_state is not None:
             self.model.load_state_dict(result.best_state)
         return result
 
 
-def record_epoch(result: TrainResult, row: dict, state: Callable[[], dict], *, patience: int,
-                 min_delta: float) -> bool:
-    """Add an epoch's row to ``result``; keep a copy of ``state()`` when it improves.
+def record_evaluation(result: TrainResult, row: dict, state: Callable[[], dict], *,
+                      patience: int | None, min_delta: float) -> bool:
+    """Add an evaluation's row to ``result``; keep a copy of ``state()`` when the validation
+    risk improves (below best − min_delta·|best|, whatever its sign).
 
-    Returns True when training should stop: the loss is not finite (diverged), or
-    ``patience`` epochs have passed without an improvement (stopped early). An epoch improves
-    when its validation loss is below best − min_delta·|best|, whatever the loss's sign.
+    Returns True when training should stop: the risk is not finite (diverged), or
+    ``patience`` evaluations have passed without an improvement (stopped early).
     """
     result.history.append(row)
-    val_loss, epoch = row["val_loss"], row["epoch"]
-    if not math.isfinite(val_loss):
+    val_risk = row["val_risk"]
+    if not math.isfinite(val_risk):
         result.diverged = True
         return True
-    margin = min_delta * abs(result.best_val_loss) if result.best_epoch else 0.0
-    if val_loss < result.best_val_loss - margin:
-        result.best_val_loss, result.best_epoch = val_loss, epoch
+    margin = min_delta * abs(result.best_val_risk) if result.best_state is not None else 0.0
+    if val_risk < result.best_val_risk - margin:
+        result.best_val_risk, result.best_step = val_risk, row["step"]
         result.best_state = copy.deepcopy(state())
-    elif epoch - result.best_epoch >= patience:
+        result.best_index = len(result.history) - 1
+    elif patience is not None and len(result.history) - 1 - result.best_index >= patience:
         result.stopped_early = True
         return True
     return False
+
+
+def fit_level_only(positions: tuple[torch.Tensor, torch.Tensor], train: HedgingData,
+                   val: HedgingData, *, loss_fn: Callable, risk_fn: Callable, cost: float,
+                   learning_rate: float, batch_size: int, schedule: Schedule, y_init: float,
+                   shuffle_seed: int = 0) -> TrainResult:
+    """The floor control: positions frozen (``positions`` = (train, val), each (N, n_steps),
+    e.g. a classical hedge) and only the OCE level y trained — the same Adam, minibatches,
+    start and evaluations as a network. A measure that judges this model as good as, or as
+    fast as, a trained network measures y, not the hedge."""
+    y = torch.nn.Parameter(torch.tensor(float(y_init)))
+    optimizer = torch.optim.Adam([y], lr=learning_rate)
+    generator = torch.Generator().manual_seed(shuffle_seed)
+    pnl_train = compute_pnl(positions[0], train.S, train.Z, cost)
+    pnl_val = compute_pnl(positions[1], val.S, val.Z, cost)
+    val_risk = float(risk_fn(pnl_val))
+    result, per_epoch = TrainResult(), steps_per_epoch(len(train), batch_size)
+    step, total, seen = 0, 0.0, 0
+
+    def record(train_loss: float | None) -> None:
+        with torch.no_grad():
+            row = history_row(step, per_epoch, train_loss, float(loss_fn(pnl_val, y)), val_risk,
+                              y.item(), 0.0)
+        record_evaluation(result, row, lambda: {"y": y.detach()}, patience=None, min_delta=0.0)
+
+    record(None)
+    while step < schedule.budget:
+        order = torch.randperm(len(train), generator=generator)
+        for start in range(0, len(train), batch_size):
+            loss = loss_fn(pnl_train[order[start:start + batch_size]], y)
+            optimizer.zero_grad(set_to_none=True)
+            if loss.requires_grad:  # at the "batch" level the loss does not depend on y
+                loss.backward()
+                optimizer.step()
+            step += 1
+            total, seen = total + loss.item(), seen + 1
+            if step in schedule.eval_steps:
+                record(total / seen)
+                total, seen = 0.0, 0
+            if step == schedule.budget:
+                break
+    return result

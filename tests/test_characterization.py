@@ -2,6 +2,7 @@
 reference notebook printing exactly what its results say."""
 
 import json
+import math
 import warnings
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from test_tickets import printed_summary
 
 from lth_hedging import characterization as ch
-from lth_hedging import lottery, report
+from lth_hedging import findings, lottery
 from lth_hedging.anatomy import weight_distance
 from lth_hedging.config import load_config, project_root
 from lth_hedging.experiment import open_store, train_dense
@@ -32,43 +33,54 @@ def config(tmp_path_factory):
 def results(config):
     """The five results as notebook 03 writes them (through JSON, as a reader sees them)."""
     torch.set_num_threads(2)
-    lr = lottery.lr_exploration(config)["best_lr"]
-    out = {"controls": ch.controls_over_seeds(config, lr), "structure": ch.mask_structure(config),
-           "hedge": ch.hedge_vs_sparsity(config, lr), "weights": ch.weight_geometry(config, lr),
-           "imp": ch.one_shot_vs_imp(config, lr)}
-    return {"learning_rate": lr, **json.loads(json.dumps(out))}
+    rate = ch.study_rate(config)
+    out = {"controls": ch.controls_over_seeds(config),
+           "structure": ch.mask_structure(config, rate),
+           "hedge": ch.hedge_vs_sparsity(config, rate), "weights": ch.weight_geometry(config, rate),
+           "imp": ch.one_shot_vs_imp(config, rate)}
+    return {"learning_rate": rate, **json.loads(json.dumps(out))}
 
 
-def test_the_study_seeds_and_sparsities_come_from_the_config(config):
-    assert ch.study_seeds(config) == [0, 1, 2]
-    assert ch.control_sparsities(config) == [0.8, 0.95]  # the target 0.8 is among them
+def test_the_study_design_comes_from_the_config(config, results):
+    assert lottery.study_seeds(config) == [0, 1, 2]
+    cells = results["controls"]["cells"]
+    assert [(c["learning_rate"], c["sparsity"]) for c in cells] == [(0.01, 0.8), (0.01, 0.95)]
+    assert results["controls"]["family_size"] == 2 * 3  # sparsities × comparators
+    assert all(set(c["comparisons"]) == {"dense", "reinit", "rescaled_mask"} for c in cells)
 
 
-def test_each_ticket_is_paired_with_its_own_seeds_controls(results):
+def test_each_ticket_is_paired_with_its_own_seeds_comparators(config, results):
     controls = results["controls"]
-    assert [lv["sparsity"] for lv in controls["levels"]] == [0.8, 0.95]
-    for level in controls["levels"]:
-        for kind in ("ticket", "reinit", "random_mask", "dense"):
-            rows = level[kind]["seeds"]
-            assert [r["seed"] for r in rows] == [0, 1, 2]
-            assert all(len(r["val_curve"]) == r["epochs_run"] for r in rows)
-            assert level[kind]["cvar_05"]["mean"] == pytest.approx(
-                sum(r["cvar_05"] for r in rows) / 3)
-            assert level[kind]["reached"] == sum(r["epochs_to_baseline"] is not None
-                                                 for r in rows)
-        for other in ("reinit", "random_mask", "dense"):
-            paired = level[f"ticket_minus_{other}"]
-            for d, t, o in zip(paired["cvar_05"]["per_seed"], level["ticket"]["seeds"],
-                               level[other]["seeds"]):
-                assert d["difference"] == pytest.approx(t["cvar_05"] - o["cvar_05"], abs=1e-9)
-                assert d["ci"][0] <= d["difference"] <= d["ci"][1]
-            for e, t, o in zip(paired["epochs_to_baseline"]["per_seed"],
-                               level["ticket"]["seeds"], level[other]["seeds"]):
-                te, oe = t["epochs_to_baseline"], o["epochs_to_baseline"]
-                assert e == (None if te is None or oe is None else te - oe)
-    first = controls["levels"][0]["ticket"]["seeds"]
-    assert len({r["best_val_loss"] for r in first}) == 3  # own θ0, θ* and mask per seed
-    assert len({b["best_val_loss"] for b in controls["baselines"]}) == 3
+    p = controls["primary"]
+    for cell in controls["cells"]:
+        rows = cell["rows"]
+        for kind, net in rows.items():
+            assert [r["seed"] for r in net] == [0, 1, 2]
+            assert cell["networks"][kind]["cvar_05"]["mean"] == pytest.approx(
+                sum(r["cvar_05"] for r in net) / 3)
+            assert cell["networks"][kind][p]["reached"] == sum(r[p] is not None for r in net)
+            assert all(r["curve"][-1][0] == cell["budget"] for r in net)  # whole budget
+        for other, c in cell["comparisons"].items():
+            steps = [[r[p] if r[p] is not None else r["budget"] for r in rows[k]]
+                     for k in (other, "ticket")]
+            assert c[p]["log_ratios"] == pytest.approx(
+                [math.log(o / max(t, 1)) for o, t in zip(*steps)])
+            assert c[p]["censored_reference"] == sum(r[p] is None for r in rows[other])
+            assert c["test_cvar"]["per_seed"] == pytest.approx(
+                [t["cvar_05"] - o["cvar_05"] for t, o in zip(rows["ticket"], rows[other])])
+            assert c["p_holm"] >= c[p]["p"]  # Holm only ever raises a p-value
+            decided = c["p_holm"] < controls["alpha"]
+            assert (c["verdict"] != "indistinguishable") == decided
+        # the dense network from θ0 at the rate is the θ* whose magnitudes made the mask
+        for seed in (0, 1):
+            dense = train_dense(config, learning_rate=cell["learning_rate"], seed=seed,
+                                store=open_store(config))
+            ticket = run_cells(config, [Cell("ticket", cell["sparsity"], cell["learning_rate"],
+                                             seed, cell["learning_rate"])])[0]
+            mask = one_shot_mask(config, dense.theta_star, cell["sparsity"])
+            assert all(torch.equal(m, ticket.mask[k]) for k, m in mask.items())
+    first = controls["cells"][0]["rows"]["ticket"]
+    assert len({r["final_risk"] for r in first}) == 3  # own θ0, θ*, mask and data per seed
 
 
 def test_the_mask_structure_is_that_of_the_stored_masks(config, results):
@@ -76,7 +88,8 @@ def test_the_mask_structure_is_that_of_the_stored_masks(config, results):
     assert all(n["nested_seeds"] == 3 for n in s["nesting"])
     for n in s["nesting"]:  # nested masks overlap by the ratio of their densities
         assert n["overlap"]["mean"] == pytest.approx(n["overlap_if_nested"]["mean"])
-    theta_star = train_dense(config, seed=1, store=open_store(config)).theta_star
+    theta_star = train_dense(config, learning_rate=results["learning_rate"], seed=1,
+                             store=open_store(config)).theta_star
     for level in s["levels"]:
         report_1 = sparsity_report(one_shot_mask(config, theta_star, level["sparsity"]))
         for name, d in level["layer_density"].items():
@@ -88,10 +101,10 @@ def test_the_mask_structure_is_that_of_the_stored_masks(config, results):
         assert 0 < level["random_overlap"] < 1
 
 
-def test_the_hedge_rows_agree_with_the_baseline(config, results):
+def test_the_hedge_rows_agree_with_the_dense_network(config, results):
     h = results["hedge"]
-    base = lottery.Baseline(config, open_store(config))
-    assert h["dense"]["cvar_05"] == pytest.approx(base.metrics["cvar_05"])
+    controls = results["controls"]["cells"][0]["rows"]["dense"]
+    assert h["dense"]["cvar_05"] == pytest.approx(controls[0]["cvar_05"])  # seed 0, same rate
     assert h["min_variance_delta"]["position_rms_vs_min_variance"] == 0
     assert [r["sparsity"] for r in h["results"]] == list(config.pruning.sparsities)
     for r in h["results"]:
@@ -104,9 +117,10 @@ def test_weight_geometry_measures_the_stored_weights(config, results):
     level = results["weights"]["levels"][0]
     row = level["per_seed"][0]
     cell = Cell("ticket", level["sparsity"], results["learning_rate"], 0,
-                config.training.learning_rate)
+                results["learning_rate"])
     ticket = run_cells(config, [cell])[0]
-    dense = train_dense(config, seed=0, store=open_store(config))
+    dense = train_dense(config, learning_rate=results["learning_rate"], seed=0,
+                        store=open_store(config))
     assert row["ticket_to_theta_star"] == pytest.approx(
         weight_distance(ticket.state, dense.theta_star, ticket.mask))
     assert row["theta0_to_theta_star"] == pytest.approx(
@@ -120,41 +134,40 @@ def test_imp_is_compared_with_the_one_shot_ticket_from_theta0(config, results):
     variants = {(v["method"], v["rewind_epoch"]): v for v in imp["variants"]}
     assert set(variants) == {("one-shot", 0), ("one-shot", 1), ("IMP", 0), ("IMP", 1)}
     reference = variants[("one-shot", 0)]
-    assert reference["cvar_05_vs_one_shot"]["per_seed"][0]["difference"] == 0
-    assert reference["seeds"][0]["overlap_with_one_shot"] == 1
+    assert reference["cvar_05_vs_one_shot"][0]["difference"] == 0
+    assert reference["rows"][0]["overlap_with_one_shot"] == 1
+    assert reference["speedup_vs_one_shot"]["speedup"] == 1
     for key in (("IMP", 0), ("IMP", 1)):
-        row = variants[key]["seeds"][0]
+        row = variants[key]["rows"][0]
         assert row["sparsity"] == pytest.approx(0.8, abs=0.03)
         assert row["overlap_with_one_shot"] < 1  # iterative pruning found another mask
         assert variants[key]["rounds"] == config.pruning.imp_rounds
-    one_shot = variants[("one-shot", 1)]["seeds"][0]
+    one_shot = variants[("one-shot", 1)]["rows"][0]
     assert one_shot["overlap_with_one_shot"] == 1  # same mask, another starting point
 
 
 def test_notebook_03_prints_what_its_results_say(results):
     """The reference notebook's summary is ``characterization_conclusions`` of the results
     JSON, and the JSON's own numbers back the verdicts."""
-    findings = report.characterization_conclusions(
+    sections = findings.characterization_conclusions(
         results["controls"], results["structure"], results["hedge"], results["weights"],
         results["imp"])
-    lines = [line for section in findings.values() for line in section]
+    lines = [line for section in sections.values() for line in section]
     reference = project_root() / "tests" / "notebooks" / "03_characterization.ipynb"
     assert printed_summary(reference) == lines
     controls = results["controls"]
-    text = "\n".join(findings["Controls over seeds"])
-    boosting = [f"{lv['sparsity']:.0%}" for lv in controls["levels"]
-                if lv["ticket_minus_dense"]["epochs_to_baseline"]["over_seeds"]["ci"][1] < 0]
-    assert ("no boosting ticket" in text) == (not boosting)
-    for lv in controls["levels"]:
-        d = lv["ticket_minus_reinit"]["cvar_05"]["over_seeds"]
-        s = f"{lv['sparsity']:.0%}"
-        verdict = ("lower" if d["ci"][1] < 0 else "higher" if d["ci"][0] > 0
-                   else "indistinguishable")
-        line = next(x for x in findings["Controls over seeds"] if "random re-init:" in x)
-        risk = line.split("Epochs")[0]
-        assert f"{verdict} at" in risk and s in risk
-        assert f"{s}: {lv['ticket']['reached']}/3 vs {lv['reinit']['reached']}/3" in line
+    text = "\n".join(sections["Controlled study (confirmatory)"])
+    boosting = [c for c in controls["cells"] if c["verdict"]["boosting"]]
+    assert ("No boosting ticket" in text) == (not boosting)
+    if not boosting:
+        upper = max(c["comparisons"]["dense"][controls["primary"]]["upper"]
+                    for c in controls["cells"])
+        assert f"reaches above {upper:.2f}×" in text
+    for cell in controls["cells"]:
+        d = cell["comparisons"]["dense"]["test_cvar"]["ci"][1]
+        assert cell["verdict"]["matches_dense"] == (d <= controls["margin"]["margin"])
+        assert f"{findings.cell_label(cell)}: ticket speed-up" in text
     nested = sum(n["nested_seeds"] == 3 for n in results["structure"]["nesting"])
-    assert "nested (every weight" in findings["Mask structure"][0]
-    assert f"at {nested} of {len(results['structure']['nesting'])} steps" in \
-        findings["Mask structure"][0]
+    first = sections["Mask structure (exploratory)"][0]
+    assert "nested (every weight" in first
+    assert f"at {nested} of {len(results['structure']['nesting'])} steps" in first

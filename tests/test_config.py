@@ -25,7 +25,7 @@ def test_paper_config_has_the_original_scale():
         100, 100, 0.02, 0.0175, 1.5768, 0.0398, 0.5751, -0.5711)
     assert c.data.n_paths == {"train": 150000, "val": 15000, "test": 15000}
     assert c.model.hidden == (256, 256, 128) and c.hedging.cost == 0.001
-    assert (c.training.epochs, c.training.patience, c.training.batch_size) == (150, 30, 1024)
+    assert (c.training.epochs, c.training.patience, c.training.batch_size) == (150, None, 1024)
 
 
 def test_overrides_use_dotted_keys_and_merge_mappings():
@@ -47,11 +47,19 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
     ("training.batch_size", 0, ">= 1"), ("training.epochs", -3, ">= 1"),
     ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "[0, 1)"),
-    ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.consecutive", 0, ">= 1"),
+    ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.eval_every", 0, ">= 1"),
+    ("metrics.eval_late_from", -5, ">= 0"), ("metrics.match_margin", -0.1, "null"),
+    ("loss.oce_level", "exact", "one of"), ("training.patience", 0, "null (off)"),
+    ("characterization.comparators", ["cousin"], "names in"),
+    ("characterization.comparators", ["dense", "dense"], "without repeats"),
+    ("characterization.primary", "T99", "one of"),
+    ("characterization.learning_rates", [], "non-empty"),
+    ("characterization.learning_rates", [2.0], "(0, 1)"),
+    ("characterization.widths", [0], "(0, 16]"),
     ("pruning.scope", "both", "one of"), ("pruning.output_rate", "quarter", "one of"),
     ("pruning.imp_rounds", 0, ">= 1"),
-    ("characterization.rewind_epochs", [6], "[0, training.epochs)"),
-    ("characterization.n_seeds", 1, ">= 2"), ("characterization.imp_seeds", 4, "[0, n_seeds]"),
+    ("characterization.rewind_epochs", [40], "[0, training.epochs)"),
+    ("characterization.n_seeds", 2, ">= 3"), ("characterization.imp_seeds", 4, "[0, n_seeds]"),
     ("characterization.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
 ])
@@ -88,9 +96,9 @@ def test_hashes_are_pinned():
     # If a change is intended, bump a stage version rather than editing defaults silently.
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
-    assert config_hash(c) == "ceee9bbb78e8"  # the characterization section (notebook 03)
-    # stage version 2: dense networks are trained by the ensemble
-    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "450e7303fd88"
+    assert config_hash(c) == "1547b6b5f777"  # the confirmatory design (notebook 03)
+    # stage version 3: step budgets, the validation risk, one data order per seed
+    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "f044b753290c"
 
 
 def test_hash_ignores_sections_not_asked_for():

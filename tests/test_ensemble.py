@@ -5,9 +5,10 @@ import torch
 
 from lth_hedging import Trainer, create_loss_function, create_model
 from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split
+from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.features import HedgingData
 from lth_hedging.pruning import magnitude_mask
+from lth_hedging.train import Schedule, evaluation_steps
 
 
 def as_dtype(data, dtype):
@@ -15,65 +16,72 @@ def as_dtype(data, dtype):
 
 
 def setting(config, dtype=torch.float32):
-    """Four networks: different seeds, masks (one dense) and learning rates; one learning rate
-    too small to improve, so that its early stopping fires long before the others'."""
+    """Four networks: different seeds, data orders, masks (one dense), learning rates and
+    budgets (one a partial epoch); one learning rate too small to improve, so that its early
+    stopping fires long before the others'."""
     inits, masks = [], []
     for seed, sparsity in [(0, None), (1, 0.8), (2, 0.5), (0, 0.9)]:
         state = {k: v.to(dtype) for k, v in create_model(config, seed).state_dict().items()}
         inits.append(state)
         masks.append(magnitude_mask(state, sparsity) if sparsity else None)
-    return inits, masks, [5e-3, 1e-2, 1e-9, 2e-3]
+    schedules = [Schedule(b, evaluation_steps(b, 3, 5, 12)) for b in (28, 25, 28, 14)]
+    return inits, masks, [5e-3, 1e-2, 1e-9, 2e-3], dict(schedules=schedules,
+                                                        shuffle_seeds=[3, 4, 5, 3])
 
 
 def data(config, dtype=torch.float32):
     return [as_dtype(load_split(config, split), dtype) for split in ("train", "val")]
 
 
-KW = dict(cost=0.001, batch_size=500, epochs=7, patience=2, min_delta=1e-4, weight_decay=1e-3,
-          shuffle_seed=3)
+KW = dict(cost=0.001, batch_size=500, patience=2, min_delta=1e-4, weight_decay=1e-3)
+
+
+def fit(config, inits, masks, lrs, per_model, **kw):
+    return fit_ensemble(inits, masks, lrs, *kw.pop("data"), loss_fn=create_loss_function(config),
+                        risk_fn=risk_function(config), activation="relu", **per_model, **KW,
+                        **kw)
 
 
 def test_ensemble_equals_one_by_one_training(smoke_config):
     # float64, so that the only differences left are those of summation order
     train, val = data(smoke_config, torch.float64)
-    inits, masks, lrs = setting(smoke_config, torch.float64)
-    loss_fn = create_loss_function(smoke_config)
-    together = fit_ensemble(inits, masks, lrs, train, val, loss_fn=loss_fn, activation="relu",
-                            **KW)
+    inits, masks, lrs, per_model = setting(smoke_config, torch.float64)
+    together = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val))
     assert together[2].stopped_early and not together[0].stopped_early
+    assert together[1].history[-1]["step"] == 25  # its budget, mid-epoch
     for i in range(4):
         model = create_model(smoke_config).double()
         model.load_state_dict(inits[i])
-        alone = Trainer(model, loss_fn, learning_rate=lrs[i], mask=masks[i], **KW).fit(train, val)
+        alone = Trainer(model, create_loss_function(smoke_config), risk_function(smoke_config),
+                        learning_rate=lrs[i], mask=masks[i], schedule=per_model["schedules"][i],
+                        shuffle_seed=per_model["shuffle_seeds"][i], **KW).fit(train, val)
         ours = together[i]
-        assert (ours.best_epoch, ours.stopped_early, ours.diverged, len(ours.history)) == \
-               (alone.best_epoch, alone.stopped_early, alone.diverged, len(alone.history))
+        assert (ours.best_step, ours.stopped_early, ours.diverged, len(ours.history)) == \
+               (alone.best_step, alone.stopped_early, alone.diverged, len(alone.history))
         for a, b in zip(alone.history, ours.history):
-            assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-12)
-            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-12)
+            assert a["step"] == b["step"]
+            for key in ("val_loss", "val_risk", "train_loss"):  # no train_loss at step 0
+                assert b[key] == (None if a[key] is None else pytest.approx(a[key], rel=1e-12))
         for k, v in alone.best_state.items():
             torch.testing.assert_close(ours.best_state[k], v, rtol=1e-11, atol=1e-12)
 
 
 def test_a_models_result_does_not_depend_on_its_companions(smoke_config):
     train, val = data(smoke_config)
-    inits, masks, lrs = setting(smoke_config)
-    loss_fn = create_loss_function(smoke_config)
-    together = fit_ensemble(inits, masks, lrs, train, val, loss_fn=loss_fn, activation="relu",
-                            **KW)
-    alone = fit_ensemble(inits[1:2], masks[1:2], lrs[1:2], train, val, loss_fn=loss_fn,
-                         activation="relu", **KW)[0]
-    assert [r["val_loss"] for r in alone.history] == [r["val_loss"] for r in together[1].history]
+    inits, masks, lrs, per_model = setting(smoke_config)
+    together = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val))
+    one = {k: v[1:2] for k, v in per_model.items()}
+    alone = fit(smoke_config, inits[1:2], masks[1:2], lrs[1:2], one, data=(train, val))[0]
+    assert [r["val_risk"] for r in alone.history] == [r["val_risk"] for r in together[1].history]
     assert all(torch.equal(v, together[1].best_state[k]) for k, v in alone.best_state.items())
 
 
 def test_pruned_weights_stay_zero_and_done_models_are_reported_once(smoke_config):
     train, val = data(smoke_config)
-    inits, masks, lrs = setting(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
     done = []
-    results = fit_ensemble(inits, masks, lrs, train, val,
-                           loss_fn=create_loss_function(smoke_config), activation="relu",
-                           snapshot_epoch=1, on_done=lambda i, r: done.append((i, r)), **KW)
+    results = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val),
+                  snapshot_step=4, on_done=lambda i, r: done.append((i, r)))
     assert sorted(i for i, _ in done) == [0, 1, 2, 3]
     assert done[0][0] == 2  # the model that stopped early is handed over first
     assert all(r is results[i] for i, r in done)
@@ -87,20 +95,17 @@ def test_pruned_weights_stay_zero_and_done_models_are_reported_once(smoke_config
 
 def test_a_diverging_model_is_marked_and_the_others_train_on(smoke_config):
     train, val = data(smoke_config)
-    inits, masks, lrs = setting(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
     inits[1]["layers.2.weight"].fill_(math.inf)
-    loss_fn = create_loss_function(smoke_config)
-    results = fit_ensemble(inits, masks, lrs, train, val, loss_fn=loss_fn, activation="relu",
-                           **KW)
+    results = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val))
     assert results[1].diverged and results[1].best_state is None
-    alone = fit_ensemble(inits[:1], masks[:1], lrs[:1], train, val, loss_fn=loss_fn,
-                         activation="relu", **KW)[0]
-    assert [r["val_loss"] for r in alone.history] == [r["val_loss"] for r in results[0].history]
+    one = {k: v[:1] for k, v in per_model.items()}
+    alone = fit(smoke_config, inits[:1], masks[:1], lrs[:1], one, data=(train, val))[0]
+    assert [r["val_risk"] for r in alone.history] == [r["val_risk"] for r in results[0].history]
 
 
 def test_mismatched_arguments_are_rejected(smoke_config):
     train, val = data(smoke_config)
-    inits, masks, lrs = setting(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
     with pytest.raises(ValueError, match="as many masks"):
-        fit_ensemble(inits, masks[:2], lrs, train, val,
-                     loss_fn=create_loss_function(smoke_config), activation="relu", **KW)
+        fit(smoke_config, inits, masks[:2], lrs, per_model, data=(train, val))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.experiment import deep_hedge_pnl, load_split, train_dense
+from lth_hedging.experiment import deep_hedge_pnl, load_split, risk_function, schedule, train_dense
 from lth_hedging.losses import empirical_cvar
 from lth_hedging.model import hedge_ratio
 
@@ -41,13 +41,13 @@ def test_init_is_seeded_and_leaves_the_global_rng_alone(smoke_config):
             assert not torch.equal(pa, pc)
 
 
-def make_trainer(config, model, **kw):
+def make_trainer(config, model, steps=None, **kw):
     t = config.training
     args = dict(cost=config.hedging.cost, learning_rate=t.learning_rate,
-                batch_size=t.batch_size, epochs=t.epochs, patience=t.patience,
-                shuffle_seed=0)
+                batch_size=t.batch_size, schedule=schedule(config, t.learning_rate, steps),
+                patience=t.patience, shuffle_seed=0)
     args.update(kw)
-    return Trainer(model, create_loss_function(config), **args)
+    return Trainer(model, create_loss_function(config), risk_function(config), **args)
 
 
 def test_training_is_deterministic_and_beats_no_hedge(smoke_config):
@@ -55,13 +55,14 @@ def test_training_is_deterministic_and_beats_no_hedge(smoke_config):
     runs = []
     for _ in range(2):
         model = create_model(smoke_config)
-        result = make_trainer(smoke_config, model, epochs=8).fit(train, val)
+        result = make_trainer(smoke_config, model, steps=32).fit(train, val)
         runs.append((result, model))
     (r1, m1), (r2, m2) = runs
-    assert [h["val_loss"] for h in r1.history] == [h["val_loss"] for h in r2.history]
+    assert [h["val_risk"] for h in r1.history] == [h["val_risk"] for h in r2.history]
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
                                                  m2.state_dict().values()))
-    assert r1.history[-1]["val_loss"] < r1.history[0]["val_loss"]
+    assert [h["step"] for h in r1.history] == list(range(0, 33, 2))  # metrics.eval_every
+    assert r1.history[-1]["val_risk"] < r1.history[0]["val_risk"]
     test = load_split(smoke_config, "test")
     hedged = empirical_cvar(deep_hedge_pnl(m1, test, smoke_config.hedging.cost), 0.05)
     naked = empirical_cvar(-test.Z, 0.05)
@@ -80,18 +81,18 @@ def test_divergence_is_marked_not_raised(smoke_config):
 def test_early_stopping_fires_and_keeps_the_best_weights(smoke_config):
     train, val = load_split(smoke_config, "train"), load_split(smoke_config, "val")
     model = create_model(smoke_config)
-    # a learning rate this small cannot improve by min_delta = 50 % per epoch
-    trainer = make_trainer(smoke_config, model, learning_rate=1e-7, epochs=50, patience=2,
+    # a learning rate this small cannot improve by min_delta = 50 % per evaluation
+    trainer = make_trainer(smoke_config, model, learning_rate=1e-7, steps=200, patience=2,
                            min_delta=0.5)
     result = trainer.fit(train, val)
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+    assert result.stopped_early and len(result.history) == 3 and result.best_step == 0
     best = copy.deepcopy(model.state_dict())
     assert all(torch.equal(best[k], v) for k, v in result.best_state.items())
 
 
 def test_dense_stage_is_a_cache_hit_the_second_time(smoke_config, monkeypatch):
     first = train_dense(smoke_config)
-    assert not first.cached and first.summary["epochs_run"] >= 1
+    assert not first.cached and first.summary["steps_run"] >= 1
     import lth_hedging.experiment as experiment
 
     monkeypatch.setattr(experiment, "fit_ensemble", lambda *a, **k: pytest.fail("retrained"))
@@ -109,7 +110,7 @@ def test_every_activation_builds_and_trains(make_smoke_config, activation):
     model = create_model(config)
     train = load_split(config, "train")
     before = copy.deepcopy(model.state_dict())
-    make_trainer(config, model, epochs=1).train_epoch(train)
+    make_trainer(config, model).train_step(train.slice(0, 100))
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.experiment import load_split
+from lth_hedging.experiment import load_split, risk_function, schedule
 from lth_hedging.pruning import (
     apply_mask,
     density,
@@ -100,9 +100,9 @@ def test_pruned_weights_stay_exactly_zero_through_adam_and_weight_decay(smoke_co
     mask = magnitude_mask(create_model(smoke_config, seed=5).state_dict(), 0.8)
     train, val = load_split(smoke_config, "train"), load_split(smoke_config, "val")
     start = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = Trainer(model, create_loss_function(smoke_config), cost=smoke_config.hedging.cost,
-                      learning_rate=1e-2, batch_size=200, epochs=4, patience=10,
-                      weight_decay=1e-2, mask=mask)
+    trainer = Trainer(model, create_loss_function(smoke_config), risk_function(smoke_config),
+                      cost=smoke_config.hedging.cost, learning_rate=1e-2, batch_size=200,
+                      schedule=schedule(smoke_config, 1e-2, 40), weight_decay=1e-2, mask=mask)
     trainer.fit(train, val)
     state = model.state_dict()
     for name, m in mask.items():

@@ -5,17 +5,24 @@ import pytest
 import torch
 
 import lth_hedging.experiment as experiment
-from lth_hedging import Trainer, create_loss_function, create_model, lottery, report
+from lth_hedging import Trainer, create_loss_function, create_model, findings, lottery
 from lth_hedging.config import project_root
-from lth_hedging.experiment import load_split, open_store, train_dense
-from lth_hedging.pruning import density, magnitude_mask
+from lth_hedging.experiment import (
+    data_order_seed,
+    load_split,
+    open_store,
+    risk_function,
+    schedule,
+    train_dense,
+)
+from lth_hedging.pruning import density, magnitude_mask, rescale_kept
 from lth_hedging.store import Store
-from lth_hedging.tickets import Cell, cell_key, imp_cell, run_cells
+from lth_hedging.tickets import KINDS, Cell, cell_key, imp_cell, run_cells
 
 
 def cells_for(config):
     lr = config.training.learning_rate
-    one_shot = [Cell(kind, 0.8, lr, 0, lr) for kind in ("ticket", "reinit", "random_mask")]
+    one_shot = [Cell(kind, 0.8, lr, 0, lr) for kind in KINDS]
     return one_shot + [Cell("ticket", 0.8, 1e-2, 0, lr, rounds=2),
                        Cell("ticket", 0.8, lr, 0, lr, rounds=2, rewind_epoch=1)]
 
@@ -23,7 +30,7 @@ def cells_for(config):
 def test_imp_cells_follow_the_config(make_smoke_config):
     config = make_smoke_config({"pruning.imp_rounds": 4})
     cell = imp_cell(config, "reinit", 0.9, 1e-3, 5, rewind_epoch=2)
-    assert (cell.rounds, cell.rewind_epoch, cell.mask_lr) == (4, 2, 5e-3)
+    assert (cell.rounds, cell.rewind_epoch, cell.mask_lr) == (4, 2, 1e-3)  # the diagonal
     assert (1 - cell.round_rate) ** 4 == pytest.approx(0.1)
     chain = [cell.as_ticket()]
     while chain[-1].parent() is not None:
@@ -34,21 +41,27 @@ def test_imp_cells_follow_the_config(make_smoke_config):
 
 
 def test_masks_and_initialisations_of_each_kind(smoke_config):
-    ticket, reinit, rand, imp, rewound = run_cells(smoke_config, cells_for(smoke_config))
+    ticket, reinit, rand, rescaled, imp, rewound = run_cells(smoke_config,
+                                                             cells_for(smoke_config))
     dense = train_dense(smoke_config)
     assert all(torch.equal(m, ticket.mask[k])
                for k, m in magnitude_mask(dense.theta_star, 0.8).items())
     assert all(torch.equal(m, reinit.mask[k]) for k, m in ticket.mask.items())
     for k, m in ticket.mask.items():  # same per-layer density, other positions
         assert int(rand.mask[k].sum()) == int(m.sum())
+        assert torch.equal(rescaled.mask[k], rand.mask[k])  # the same random mask...
     assert any(not torch.equal(rand.mask[k], m) for k, m in ticket.mask.items())
-    for result in (ticket, reinit, rand, imp, rewound):
+    scaled = rescale_kept(dense.theta0, rand.mask)  # ...on θ0 with every layer's norm kept
+    for k, m in rand.mask.items():
+        assert scaled[k].norm() == pytest.approx(float(dense.theta0[k].norm()), rel=1e-5)
+        assert scaled[k][m].abs().mean() > dense.theta0[k][m].abs().mean()
+    for result in (ticket, reinit, rand, rescaled, imp, rewound):
         for k, m in result.mask.items():
             assert torch.all(result.state[k][~m] == 0.0)
         assert result.summary["mask"]["total"] == pytest.approx(1 - density(result.mask))
-    # the initialisations differ: the first epoch's validation loss tells them apart
-    firsts = {r.history[0]["val_loss"] for r in (ticket, reinit, rand)}
-    assert len(firsts) == 3
+    # the initialisations differ: the risk at step 0 tells them apart
+    firsts = {r.history[0]["val_risk"] for r in (ticket, reinit, rand, rescaled)}
+    assert len(firsts) == 4 and all(r.history[0]["step"] == 0 for r in (ticket, rescaled))
     # IMP: two rounds of p = 1 − √0.2 each; the second round prunes inside the first's mask
     p = 1 - 0.2 ** 0.5
     parent = run_cells(smoke_config, [imp.cell.parent()])[0]
@@ -64,18 +77,20 @@ def test_a_ticket_cell_is_the_one_by_one_training_of_its_mask(smoke_config):
     model = create_model(smoke_config)
     model.load_state_dict(dense.theta0)
     t = smoke_config.training
-    alone = Trainer(model, create_loss_function(smoke_config), cost=smoke_config.hedging.cost,
-                    learning_rate=cell.learning_rate, batch_size=t.batch_size, epochs=t.epochs,
-                    patience=t.patience, min_delta=t.min_delta, shuffle_seed=t.shuffle_seed,
+    alone = Trainer(model, create_loss_function(smoke_config), risk_function(smoke_config),
+                    cost=smoke_config.hedging.cost, learning_rate=cell.learning_rate,
+                    batch_size=t.batch_size, schedule=schedule(smoke_config, cell.learning_rate),
+                    patience=t.patience, min_delta=t.min_delta,
+                    shuffle_seed=data_order_seed(smoke_config, cell.seed),  # the seed's order
                     mask=result.mask).fit(load_split(smoke_config, "train"),
                                           load_split(smoke_config, "val"))
-    assert [r["val_loss"] for r in result.history] == pytest.approx(
-        [r["val_loss"] for r in alone.history], rel=1e-4)
-    assert result.summary["best_epoch"] == alone.best_epoch
+    assert [r["val_risk"] for r in result.history] == pytest.approx(
+        [r["val_risk"] for r in alone.history], rel=1e-4)
+    assert result.summary["best_step"] == alone.best_step
 
 
 def test_an_interrupted_sweep_resumes_where_it_stopped(smoke_config, monkeypatch):
-    cells = cells_for(smoke_config)[:3]
+    cells = cells_for(smoke_config)[:3]  # ticket, re-init, random mask
     open_store(smoke_config)  # same folder for both runs
     saved, real_save = [], Store.save
 
@@ -126,27 +141,34 @@ def printed_summary(path):
 
 def test_notebook_02_prints_what_its_results_say(smoke_config):
     """The reference notebook's summary is ``lottery_conclusions`` of the results JSON, and
-    the JSON's own numbers back each claim."""
+    the JSON's own numbers back each claim — the floor controls' included."""
     lr = json.loads(json.dumps(lottery.lr_exploration(smoke_config)))  # as written to disk
-    ablation = json.loads(json.dumps(lottery.sparsity_ablation(smoke_config, lr["best_lr"])))
-    lines = report.lottery_conclusions(lr, ablation)
+    rate = smoke_config.characterization.learning_rates[0]
+    ablation = json.loads(json.dumps(lottery.sparsity_ablation(smoke_config, rate)))
+    lines = findings.lottery_conclusions(lr, ablation)
     reference = project_root() / "tests" / "notebooks" / "02_lottery_tickets.ipynb"
     assert printed_summary(reference) == lines
     text = "\n".join(lines)
-    reached = [r for r in lr["results"] if r["ticket"]["epochs_to_baseline"] is not None]
-    assert f"reached it at {len(reached)} of {len(lr['results'])}" in text
-    assert f"Chosen retraining LR: {lr['best_lr']:g}" in text
-    kept = [r["target_sparsity"] for r in ablation["results"]
-            if r["cvar_05"] <= ablation["risk_level"]]
-    assert (f"{max(kept):.0%}." if kept else "none") in lines[-2]
-    faster = [r for r in reached if r["dense"]["epochs_to_baseline"] is None
-              or r["ticket"]["epochs_to_baseline"] < r["dense"]["epochs_to_baseline"]]
-    assert ("No boosting ticket" in text) == (not faster)
-    assert not faster or f"Faster than the dense network at {len(faster)} of" in text
+    p = lr["primary"]
+    for row in lr["results"]:  # what a floor model reaches, read off its own measures
+        reached = {e for f in row["floors"].values() for e in ("T50", "T75", "T90")
+                   if f[e] is not None}
+        assert reached == set(row["floor_reached"]) - {"matches", "best step"}
+        for f in row["floors"].values():  # positions frozen: a flat validation risk
+            assert f["curve"][0][1] == pytest.approx(f["final_risk"])
+    failed = any(p in row["floor_reached"] for row in lr["results"])
+    assert f"primary endpoint {p} {'fails' if failed else 'passes'}" in text
     for row in lr["results"]:
         t, d = row["ticket"], row["dense"]
-        if row["speedup"] is not None:
-            assert row["speedup"] == d["epochs_to_baseline"] / t["epochs_to_baseline"]
+        steps = [x[p] if x[p] is not None else x["budget"] for x in (t, d)]
+        assert row["speedup"][p]["speedup"] == pytest.approx(steps[1] / max(steps[0], 1))
+        assert row["speedup"][p]["ticket_censored"] == (t[p] is None)
+        assert d["matches"]  # the dense reference is one seed: its own final risk
+    ups = [g["speedup"]["speedup"] for g in lr["grid"]]
+    assert f"in {sum(u > 1 for u in ups)} of {len(ups)} pairs" in text
+    kept = [r["target_sparsity"] for r in ablation["results"]
+            if r["matches"] and r["test_matches"]]
+    assert (f"to {max(kept):.0%}." if kept else "to none") in lines[-1]
 
 
 def test_a_diverging_cell_is_stored_as_diverged(smoke_config, monkeypatch):
@@ -154,15 +176,15 @@ def test_a_diverging_cell_is_stored_as_diverged(smoke_config, monkeypatch):
 
     real_init = tickets.cell_init
 
-    def broken(config, cell, dense, rewinds):
-        state = {k: v.clone() for k, v in real_init(config, cell, dense, rewinds).items()}
+    def broken(config, cell, dense, rewinds, mask):
+        state = {k: v.clone() for k, v in real_init(config, cell, dense, rewinds, mask).items()}
         state["layers.2.weight"].fill_(float("inf"))
         return state
 
     monkeypatch.setattr(tickets, "cell_init", broken)
     cell = Cell("ticket", 0.5, 1e-3, 0, smoke_config.training.learning_rate)
     result = run_cells(smoke_config, [cell])[0]
-    assert result.summary["diverged"] and result.summary["best_epoch"] == 0
+    assert result.summary["diverged"] and result.summary["best_step"] == 0
     assert result.summary["test_risk"] != result.summary["test_risk"]  # NaN: nothing to test
 
 

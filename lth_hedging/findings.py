@@ -1,0 +1,300 @@
+"""Tables and sentences of notebooks 02 and 03, computed from their results (nothing typed
+in by hand): the speed measures of ``speed`` and the tests of ``metrics``.
+
+Every verdict sentence reads an interval or a (Holm-adjusted) p-value from the results; a
+null result states the largest speed-up its interval leaves open.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .report import (
+    _table,
+    fmt,
+    fmt_diff,
+    fmt_interval,
+    hedge_conclusions,
+    inputs_conclusions,
+    structure_conclusions,
+    weights_conclusions,
+)
+from .speed import ENDPOINTS
+from .tickets import KIND_LABELS
+
+FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, only y trained",
+                "min_variance_delta": "min-variance delta, only y trained"}
+
+
+def steps_text(value: int | None, budget: int) -> str:
+    return f"{value}" if value is not None else f"> {budget}"
+
+
+def speedup_text(s: dict) -> str:
+    """One seed's T_dense / T_ticket with what was censored."""
+    flags = [who for who, key in (("ticket", "ticket_censored"), ("dense", "dense_censored"))
+             if s[key]]
+    return f"{s['speedup']:.2f}×" + (f" ({' and '.join(flags)} censored)" if flags else "")
+
+
+def test_text(t: dict) -> str:
+    """A log-ratio test: 'geometric mean [interval], p'."""
+    if not math.isfinite(t["ci"][0]):
+        return f"{t['speedup']:.2f}× (one seed: no interval)"
+    return f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p = {t['p']:.3f}"
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+# ----------------------------------------------------------------------------- notebook 02
+
+
+def references_line(refs: dict, budget: int | None = None) -> str:
+    line = (f"R_d = {fmt(refs['dense'])} (dense, {refs['n_dense']} seed"
+            f"{'s' if refs['n_dense'] > 1 else ''}), R_BS = {fmt(refs['floor'])} (Black–Scholes "
+            f"delta), margin {fmt(refs['margin'])}")
+    return line + (f", budget {budget} steps" if budget else "")
+
+
+def lr_table(results: dict) -> str:
+    """2.1: ticket beside the dense network from θ0 at each retraining rate."""
+    p = results["primary"]
+    header = ["LR", "network", *ENDPOINTS, "AUC", "best step", "final val risk", "matches",
+              "test CVaR 5%", "Δ test CVaR vs dense", f"speed-up ({p})"]
+    rows = []
+    for r in results["results"]:
+        for who in ("ticket", "dense"):
+            x = r[who]
+            rows.append([f"{r['learning_rate']:g}", who,
+                         *(steps_text(x[e], x["budget"]) for e in ENDPOINTS), fmt(x["auc"]),
+                         steps_text(x["best_step"], x["budget"]) if x["best_step"] is not None
+                         else "—", fmt(x["final_risk"]), yes(x["matches"]),
+                         fmt(x["cvar_05"]),
+                         fmt_diff(x["cvar_05_vs_dense"]) if "cvar_05_vs_dense" in x else "—",
+                         speedup_text(r["speedup"][p]) if who == "ticket" else ""])
+    return _table(header, rows)
+
+
+def floor_table(results: dict) -> str:
+    """2.1: the floor controls, measured exactly like the networks."""
+    header = ["LR", "floor control", *ENDPOINTS, "AUC", "best step", "final val risk",
+              "matches"]
+    rows = [[f"{r['learning_rate']:g}", FLOOR_LABELS[name],
+             *(steps_text(f[e], f["budget"]) for e in ENDPOINTS), fmt(f["auc"]),
+             "—" if f["best_step"] is None else str(f["best_step"]), fmt(f["final_risk"]),
+             yes(f["matches"])]
+            for r in results["results"] for name, f in r["floors"].items()]
+    return _table(header, rows)
+
+
+def grid_table(results: dict) -> str:
+    """2.1: speed-up at the primary endpoint for every mask LR × retraining LR."""
+    p = results["primary"]
+    header = ["mask LR", "retraining LR", f"ticket {p}", f"dense {p}", "speed-up", "matches"]
+    rows = [[f"{g['mask_lr']:g}", f"{g['learning_rate']:g}", str(g[p]), str(g[f"dense_{p}"]),
+             speedup_text(g["speedup"]), yes(g["matches"])] for g in results["grid"]]
+    return _table(header, rows)
+
+
+def sparsity_table(results: dict) -> str:
+    """2.2: the ticket over sparsities at one rate."""
+    p, d = results["primary"], results["dense"]
+    header = ["sparsity", "effective", p, "speed-up", "AUC", "final val risk", "matches (val)",
+              "test CVaR 5%", "Δ test CVaR vs dense", "matches (test)"]
+    rows = [["dense", "0.0%", steps_text(d[p], d["budget"]), "", fmt(d["auc"]),
+             fmt(d["final_risk"]), "", fmt(d["cvar_05"]), "", ""]]
+    rows += [[f"{r['target_sparsity']:.0%}", f"{r['effective_sparsity']:.1%}",
+              steps_text(r[p], r["budget"]), speedup_text(r["speedup"]), fmt(r["auc"]),
+              fmt(r["final_risk"]), yes(r["matches"]), fmt(r["cvar_05"]),
+              fmt_diff(r["cvar_05_vs_dense"]), yes(r["test_matches"])]
+             for r in results["results"]]
+    return _table(header, rows)
+
+
+def floor_sentence(rows: list[dict], primary: str) -> str:
+    """What the floor controls (classical hedges frozen, only y trained) reach over the rates
+    of ``rows``; the measures they reach are no evidence of learning."""
+    failed = list(dict.fromkeys(m for r in rows for m in r["floor_reached"]))
+    clean = [e for e in ENDPOINTS if e not in failed]
+    worst = min(f["auc"] for r in rows for f in r["floors"].values())
+    text = ("Floor controls (classical hedges frozen, only y trained, at every rate): none "
+            f"reaches {' or '.join(clean) if clean else 'no level at all'}"
+            + ("" if "matches" in failed else ", none matches the dense reference")
+            + ("" if "best step" in failed else ", none gets a best step")
+            + f"; their AUC is at least {fmt(worst)}.")
+    if failed:
+        who = "; ".join(dict.fromkeys(f"LR {r['learning_rate']:g}: "
+                                      f"{', '.join(r['floor_reached'])}"
+                                      for r in rows if r["floor_reached"]))
+        text += (f" They do pass {', '.join(failed)} ({who}): a classical hedge already gets "
+                 "there, so those measures are no evidence of learning and no verdict rests "
+                 "on them.")
+    status = "fails" if primary in failed else "passes"
+    return text + f" The primary endpoint {primary} {status} its floor control."
+
+
+def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
+    """Notebook 02's findings: exploratory, one seed, each with its floor control."""
+    p, seed = lr["primary"], lr["seed"]
+    lines = [f"Exploratory: one seed ({seed}); speed is steps to {p} on the validation risk "
+             f"(y at its optimum), the matching margin is {fmt(lr['margin']['margin'])} "
+             f"({lr['margin']['source']})."]
+    lines.append(floor_sentence(lr["results"], p))
+    for r in lr["results"]:
+        t, d = r["ticket"], r["dense"]
+        lines.append(f"LR {r['learning_rate']:g}: ticket {p} {steps_text(t[p], t['budget'])} "
+                     f"vs dense {steps_text(d[p], d['budget'])} steps (speed-up "
+                     f"{speedup_text(r['speedup'][p])}); AUC {fmt(t['auc'])} vs {fmt(d['auc'])};"
+                     f" final validation risk {fmt(t['final_risk'])} vs {fmt(d['final_risk'])} "
+                     f"(matches: {yes(t['matches'])}).")
+    ups = [g["speedup"]["speedup"] for g in lr["grid"]]
+    quicker = sum(u > 1 for u in ups)
+    lines.append(f"Mask LR × retraining LR: the ticket is quicker than the dense network in "
+                 f"{quicker} of {len(ups)} pairs (speed-ups {min(ups):.2f}×–{max(ups):.2f}×); "
+                 "one seed, so no interval: notebook 03 tests it over seeds.")
+    top = ablation["max_sparsity_matching"]
+    lines.append(f"Sparsity at LR {ablation['learning_rate']:g}: the ticket matches the dense "
+                 "network (final validation risk and paired test CVaR within the margin) up "
+                 + (f"to {top:.0%}." if top is not None else "to none of the sparsities tried.")
+                 )
+    return lines
+
+
+# ----------------------------------------------------------------------------- notebook 03
+
+
+def cell_label(cell: dict) -> str:
+    width = "" if cell["width"] == 1.0 else f", width ×{cell['width']:g}"
+    return f"LR {cell['learning_rate']:g}, {cell['sparsity']:.0%}{width}"
+
+
+def controls_table(results: dict) -> str:
+    """3.1: every network over seeds per cell: reached/n and median steps (censored at the
+    budget) at each endpoint, mean AUC, final validation risk and test CVaR with intervals."""
+    header = ["cell", "network", *ENDPOINTS, "AUC", "final val risk", "test CVaR 5%",
+              "matches"]
+    rows = []
+    for cell in results["cells"]:
+        for who, s in cell["networks"].items():
+            rows.append([cell_label(cell), KIND_LABELS[who],
+                         *(f"{s[e]['reached']}/{s['n']}: {s[e]['median']:.0f}"
+                           for e in ENDPOINTS),
+                         fmt_interval(s["auc"]), fmt_interval(s["final_risk"]),
+                         fmt_interval(s["cvar_05"]), f"{s['matches']}/{s['n']}"])
+    return _table(header, rows)
+
+
+def comparisons_table(results: dict) -> str:
+    """3.1: the ticket against each comparator, paired per seed."""
+    p = results["primary"]
+    header = ["cell", "ticket vs", f"speed-up {p} [CI], p", "Holm p", "upper bound",
+              "censored (other/ticket)", "Δ AUC", "Δ test CVaR 5%", "verdict"]
+    rows = []
+    for cell in results["cells"]:
+        for who, c in cell["comparisons"].items():
+            t = c[p] if p in ENDPOINTS else None
+            rows.append([cell_label(cell), KIND_LABELS[who],
+                         test_text(t) if t else fmt_interval(c["AUC"]),
+                         f"{c['p_holm']:.3f}" if "p_holm" in c else "exploratory",
+                         f"{t['upper']:.2f}×" if t else "",
+                         f"{t['censored_reference']}/{t['censored_other']}" if t else "",
+                         fmt_interval(c["AUC"]), fmt_interval(c["test_cvar"]), c["verdict"]])
+    return _table(header, rows)
+
+
+def controls_conclusions(results: dict) -> list[str]:
+    """The verdict of the controlled study, cell by cell, then overall."""
+    p, n = results["primary"], len(results["seeds"])
+    m = results["margin"]
+    lines = [f"{n} seeds (each its own θ0, θ*, mask and data order); primary endpoint {p}; "
+             f"Holm over the confirmatory family of {results['family_size']} tests at "
+             f"α = {results['alpha']:g}; matching margin {fmt(m['margin'])} ({m['source']}; "
+             f"the dense networks' seed-to-seed SD is {fmt(m['dense_sd'])})."]
+    lines.append(floor_sentence(results["cells"], p))
+    boosting, uppers = [], []
+    for cell in results["cells"]:
+        kind = "" if cell["confirmatory"] else " (exploratory)"
+        parts = []
+        for who, c in cell["comparisons"].items():
+            t = c.get(p)
+            speed = test_text(t) if p in ENDPOINTS else fmt_interval(c["AUC"])
+            holm = f", Holm p = {c['p_holm']:.3f}" if "p_holm" in c else ""
+            parts.append(f"vs {KIND_LABELS[who]} {speed}{holm} → {c['verdict']}")
+            if who == "dense" and p in ENDPOINTS and cell["confirmatory"]:
+                uppers.append(t["upper"])
+        v = cell["verdict"]
+        match = ""
+        if "dense" in cell["comparisons"]:
+            d = cell["comparisons"]["dense"]["test_cvar"]
+            match = (f" Test CVaR ticket − dense {fmt_interval(d)}: "
+                     f"{'matches' if v['matches_dense'] else 'does not match'} within the "
+                     "margin.")
+            if v["boosting"]:
+                boosting.append(cell_label(cell))
+        lines.append(f"{cell_label(cell)}{kind}: ticket speed-up {'; '.join(parts)}.{match}")
+    if boosting:
+        lines.append("Boosting ticket (matches the dense network and is faster at the primary "
+                     f"endpoint after Holm): at {', '.join(boosting)}.")
+    elif uppers:
+        lines.append("No boosting ticket in the confirmatory family: the ticket is never "
+                     "significantly faster than the dense network from θ0 at the primary "
+                     f"endpoint, and no cell's interval reaches above {max(uppers):.2f}× "
+                     "(the largest speed-up the data leave open).")
+    beats = [cell_label(c) for c in results["cells"] if c["verdict"]["beats_controls"]]
+    lines.append("Faster than every random re-init / random-mask control: "
+                 + (f"at {', '.join(beats)}." if beats else "at no cell."))
+    return lines
+
+
+def variant_label(v: dict) -> str:
+    start = "θ0" if v["rewind_epoch"] == 0 else f"epoch {v['rewind_epoch']}"
+    how = "one-shot" if v["method"] == "one-shot" else f"IMP, {v['rounds']} rounds"
+    return f"{how}, from {start}"
+
+
+def imp_table(results: dict) -> str:
+    """3.7: one-shot and iterative pruning, each rewound to θ0 or an early epoch."""
+    p = results["primary"]
+    header = ["pruning", "sparsity", p, "final val risk", "test CVaR 5%",
+              "Δ CVaR vs one-shot from θ0", f"speed-up vs it ({p})", "mask overlap"]
+    rows = []
+    for v in results["variants"]:
+        rows.append([variant_label(v), ", ".join(f"{r['sparsity']:.1%}" for r in v["rows"]),
+                     ", ".join(steps_text(r[p], r["budget"]) for r in v["rows"]),
+                     ", ".join(fmt(r["final_risk"]) for r in v["rows"]),
+                     ", ".join(fmt(r["cvar_05"]) for r in v["rows"]),
+                     ", ".join(fmt_diff(d) for d in v["cvar_05_vs_one_shot"]),
+                     test_text(v["speedup_vs_one_shot"]),
+                     ", ".join(fmt(r["overlap_with_one_shot"]) for r in v["rows"])])
+    return _table(header, rows)
+
+
+def imp_conclusions(imp: dict) -> list[str]:
+    if not imp["variants"]:
+        return ["IMP was not run (characterization.imp_seeds = 0)."]
+    n = len(imp["seeds"])
+    lines = [f"Exploratory, {n} seed{'s' if n > 1 else ''}: at {imp['sparsity']:.0%}, LR "
+             f"{imp['learning_rate']:g}, each variant against the one-shot ticket from θ0 "
+             "(test CVaR 5 % paired on the same paths; speed-up at the primary endpoint)."]
+    for v in imp["variants"]:
+        if (v["method"], v["rewind_epoch"]) == ("one-shot", 0):
+            continue
+        diffs = "; ".join(fmt_diff(d) for d in v["cvar_05_vs_one_shot"])
+        lines.append(f"{variant_label(v)}: Δ CVaR {diffs}; speed-up "
+                     f"{test_text(v['speedup_vs_one_shot'])}; mask overlap "
+                     + ", ".join(fmt(r["overlap_with_one_shot"]) for r in v["rows"]) + ".")
+    return lines
+
+
+def characterization_conclusions(controls: dict, structure: dict, hedge: dict, weights: dict,
+                                 imp: dict) -> dict[str, list[str]]:
+    """Notebook 03's findings by section, every number read from the five results."""
+    sparsity = weights["levels"][0]["sparsity"]
+    return {"Controlled study (confirmatory)": controls_conclusions(controls),
+            "Mask structure (exploratory)": structure_conclusions(structure),
+            "Input features (exploratory, layer-wise masks)": inputs_conclusions(structure),
+            "The hedge (exploratory, one seed)": hedge_conclusions(hedge),
+            "Weights (exploratory)": weights_conclusions(weights, sparsity),
+            "One-shot vs iterative pruning (exploratory)": imp_conclusions(imp)}

@@ -1,0 +1,110 @@
+"""Convergence speed on the validation risk, in optimiser steps — defined once.
+
+Every measure reads a training history's ``step`` and ``val_risk`` (the y-free risk of the
+validation P&L, ``train``) against two reference levels of one (learning rate, width):
+
+- R_d, the dense reference: the median over seeds of the dense networks' final risk (the
+  mean of their last ``final_evals`` evaluations);
+- R_BS, the floor: the Black–Scholes delta's validation risk (a hedge that learned nothing).
+
+A curve *reaches* a level at the first evaluation where the mean of the last ``window``
+evaluations is at or below it. T_x is the step at which it reaches R_d + (1 − x)(R_BS − R_d),
+i.e. closes the fraction x of the gap from the floor to the dense reference; a curve that
+never does is *censored* at its budget. AUC is the mean over [0, budget] of the clipped
+normalised excess risk clip((risk − R_d) / (R_BS − R_d), 0, 1), each evaluation's value held
+until the next (0: at the dense reference from the start; 1: never better than the floor).
+A network *matches* the dense reference when its final risk is within ``margin`` of R_d;
+its *best step* (Frankle & Carbin's early-stopping iteration) is reported only then.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+
+ENDPOINTS = {"T50": 0.5, "T75": 0.75, "T90": 0.9}  # the gap fraction each closes
+
+
+@dataclass(frozen=True)
+class References:
+    """Reference levels of one (learning rate, width), in money."""
+
+    dense: float  # R_d
+    floor: float  # R_BS
+    margin: float  # "matches": final risk ≤ R_d + margin
+    dense_sd: float  # the dense networks' seed-to-seed standard deviation (NaN for one)
+    n_dense: int
+
+    def level(self, fraction: float) -> float:
+        return self.dense + (1 - fraction) * (self.floor - self.dense)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def final_risk(history: list[dict], final_evals: int) -> float:
+    """Mean validation risk of the last ``final_evals`` evaluations."""
+    tail = [row["val_risk"] for row in history[-final_evals:]]
+    return sum(tail) / len(tail)
+
+
+def reference_levels(dense_histories: list[list[dict]], floor: float, *, final_evals: int,
+                     margin: float | None = None) -> References:
+    """R_d from the dense networks' histories (one per seed), R_BS = ``floor``; the matching
+    margin is ``margin`` or, when None, twice the dense networks' seed-to-seed SD."""
+    finals = [final_risk(h, final_evals) for h in dense_histories]
+    sd = statistics.stdev(finals) if len(finals) >= 2 else math.nan
+    if margin is None:
+        if len(finals) < 2:
+            raise ValueError("metrics.match_margin = null needs dense networks on at least two "
+                             "seeds (their spread sets the margin); set a margin in money")
+        margin = 2 * sd
+    dense = statistics.median(finals)
+    if not floor > dense:
+        raise ValueError(f"the floor (Black–Scholes delta's risk {floor:.4f}) must lie above the "
+                         f"dense reference ({dense:.4f}) for gap fractions to mean anything")
+    return References(dense, floor, margin, sd, len(finals))
+
+
+def reach_step(history: list[dict], level: float, window: int) -> int | None:
+    """First step where the mean of the last ``window`` evaluations is ≤ ``level``."""
+    risks = [row["val_risk"] for row in history]
+    for i in range(window - 1, len(risks)):
+        if sum(risks[i - window + 1:i + 1]) / window <= level:
+            return history[i]["step"]
+    return None
+
+
+def auc(history: list[dict], refs: References, budget: int) -> float:
+    """Mean over [0, budget] of clip((risk − R_d) / (R_BS − R_d), 0, 1), piecewise constant
+    from each evaluation to the next (a run stopped early holds its last value)."""
+    gap = refs.floor - refs.dense
+    area = 0.0
+    for row, nxt in zip(history, [*history[1:], None]):
+        end = budget if nxt is None else min(nxt["step"], budget)
+        value = min(max((row["val_risk"] - refs.dense) / gap, 0.0), 1.0)
+        area += value * max(end - row["step"], 0)
+    return area / budget
+
+
+def best_step(history: list[dict], refs: References) -> int | None:
+    """The step of the lowest validation risk, where that risk is within the margin of R_d."""
+    best = min(history, key=lambda row: row["val_risk"])
+    return best["step"] if best["val_risk"] <= refs.dense + refs.margin else None
+
+
+def speed(history: list[dict], refs: References, *, budget: int, window: int,
+          final_evals: int) -> dict:
+    """Every speed measure of one curve: T50/T75/T90 (None: censored at ``budget``), AUC,
+    best step, final risk and whether it matches the dense reference."""
+    out = {name: reach_step(history, refs.level(x), window) for name, x in ENDPOINTS.items()}
+    final = final_risk(history, final_evals)
+    out.update(auc=auc(history, refs, budget), best_step=best_step(history, refs),
+               final_risk=final, matches=final <= refs.dense + refs.margin, budget=budget)
+    return out
+
+
+def censored(value: int | None, budget: int) -> tuple[int, bool]:
+    """A step to reach, or the budget and a flag where it was never reached."""
+    return (budget, True) if value is None else (max(value, 1), False)

@@ -1,0 +1,167 @@
+"""The speed measures, their statistics, and the floor control that every measure must pass:
+a hedge that learned nothing (classical positions frozen, only y trained) is never judged as
+good as, or as fast as, a trained network."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from lth_hedging import experiment as ex
+from lth_hedging import load_config
+from lth_hedging.metrics import (
+    epochs_to_threshold,
+    holm,
+    log_ratio_test,
+    paired_over_seeds,
+    within_tolerance_level,
+)
+from lth_hedging.speed import (
+    References,
+    auc,
+    best_step,
+    censored,
+    reach_step,
+    reference_levels,
+    speed,
+)
+
+
+def curve(*risks, every=10):
+    return [{"step": every * i, "val_risk": r} for i, r in enumerate(risks)]
+
+
+REFS = References(dense=1.0, floor=2.0, margin=0.05, dense_sd=0.02, n_dense=5)
+
+
+def test_a_level_is_reached_by_the_trailing_mean_not_one_lucky_evaluation():
+    h = curve(3.0, 1.05, 2.0, 1.1, 1.1, 1.1, 1.0)
+    assert reach_step(h, 1.1, window=1) == 10  # one evaluation would do
+    assert reach_step(h, 1.1, window=3) == 50  # three in a row: (1.1 + 1.1 + 1.1) / 3
+    assert reach_step(h, 0.5, window=3) is None
+    assert REFS.level(0.9) == pytest.approx(1.1) and REFS.level(0.5) == pytest.approx(1.5)
+
+
+def test_auc_is_the_mean_clipped_normalised_excess_risk_over_the_budget():
+    h = curve(3.0, 1.5, 0.8)  # steps 0, 10, 20: clipped values 1, 0.5, 0
+    assert auc(h, REFS, budget=40) == pytest.approx((1 * 10 + 0.5 * 10 + 0 * 20) / 40)
+    assert auc(curve(2.5), REFS, budget=40) == 1.0  # never better than the floor
+
+
+def test_best_step_only_where_the_best_risk_matches():
+    assert best_step(curve(3.0, 1.04, 1.2), REFS) == 10
+    assert best_step(curve(3.0, 1.06, 1.2), REFS) is None
+
+
+def test_reference_levels_take_the_median_and_twice_the_seed_spread():
+    histories = [curve(*([5.0] + [v] * 10)) for v in (1.0, 1.2, 1.1)]
+    refs = reference_levels(histories, 2.0, final_evals=10)
+    assert refs.dense == pytest.approx(1.1) and refs.margin == pytest.approx(2 * 0.1)
+    assert reference_levels(histories, 2.0, final_evals=10, margin=0.3).margin == 0.3
+    with pytest.raises(ValueError, match="floor"):
+        reference_levels(histories, 1.0, final_evals=10)
+    with pytest.raises(ValueError, match="match_margin"):
+        reference_levels(histories[:1], 2.0, final_evals=10)
+
+
+def test_censored_runs_enter_at_the_budget_and_are_flagged():
+    assert censored(None, 300) == (300, True) and censored(40, 300) == (40, False)
+    ref = [(100, False), (120, False), (300, True)]
+    other = [(50, False), (60, False), (150, False)]
+    t = log_ratio_test(ref, other)
+    assert t["speedup"] == pytest.approx(2.0) and t["censored_reference"] == 1
+    assert t["p"] == 0.0 and t["ci"] == pytest.approx([2.0, 2.0])  # no spread at all
+    noisy = log_ratio_test([(100, False)] * 4, [(90, False), (110, False), (80, False),
+                                                (125, False)])
+    r = [math.log(100 / x) for x in (90, 110, 80, 125)]
+    assert noisy["speedup"] == pytest.approx(math.exp(sum(r) / 4))
+    assert noisy["ci"][0] < noisy["speedup"] < noisy["ci"][1] == noisy["upper"]
+    assert 0.5 < noisy["p"] <= 1
+
+
+def test_holm_and_paired_t_over_seeds():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    d = paired_over_seeds([1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 2.0, 3.5])
+    assert d["mean"] == pytest.approx(0.75) and d["per_seed"] == [0.5, 1.0, 1.0, 0.5]
+    assert d["ci"][0] > 0 and d["p"] < 0.05
+
+
+def test_eight_seeds_can_reject_a_consistent_boost():
+    """With ≥ 8 seeds the confirmatory test has the power to see a 1.3× speed-up."""
+    ref = [(130 + 3 * (i % 3), False) for i in range(8)]
+    other = [(100 + 2 * (i % 4), False) for i in range(8)]
+    t = log_ratio_test(ref, other)
+    assert t["p"] < 0.05 / 6 and t["ci"][0] > 1.2  # rejects even under Holm over 6
+
+
+@pytest.fixture(scope="module")
+def floor_setting(tmp_path_factory):
+    """10 bps on enough paths and dates that a trained network beats the min-variance delta:
+    dense networks on three seeds, at the default ("batch") OCE level and at the old learned
+    level, and the floor model (min-variance delta frozen, only y trained) beside them."""
+    tmp = tmp_path_factory.mktemp("floor")
+    torch.set_num_threads(2)
+
+    def config(level):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load_config("configs/smoke.yaml", {
+                "caching.directory": str(tmp / "cache"),
+                "experiments.directory": str(tmp / "experiments"), "runtime.progress": False,
+                "hedging.cost": 0.001, "data.n_steps": 30, "model.hidden": [32, 32],
+                "data.n_paths": {"train": 10000, "val": 4000, "test": 2000},
+                "training.learning_rate": 0.01, "training.batch_size": 500,
+                "training.epochs": 15, "loss.oce_level": level})
+
+    out = {}
+    for level, seeds in (("batch", (0, 1, 2)), ("learned", (0,))):
+        c = config(level)
+        runs = ex.train_dense_runs(c, [ex.dense_spec(c, seed=s) for s in seeds])
+        out[level] = (c, runs, ex.floor_run(c, "min_variance_delta", 0.01))
+    return out
+
+
+def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
+    config, runs, floor = floor_setting["batch"]
+    m = config.metrics
+    refs = reference_levels([r.history for r in runs], ex.floor_risk(config),
+                            final_evals=m.final_evals)
+    budget = ex.budget_steps(config, 0.01)
+    kw = dict(budget=budget, window=m.window, final_evals=m.final_evals)
+    frozen = speed(floor.history, refs, **kw)
+    dense = [speed(r.history, refs, **kw) for r in runs]
+    assert all(frozen[e] is None for e in ("T50", "T75", "T90"))
+    assert not frozen["matches"] and frozen["best_step"] is None
+    assert all(d["T90"] is not None and d["matches"] for d in dense)
+    assert frozen["auc"] > max(d["auc"] for d in dense)
+    # its validation risk is the min-variance delta's, whatever y does
+    assert len({row["val_risk"] for row in floor.history}) == 1
+
+
+def test_under_the_old_criterion_the_floor_model_matches_the_dense_network(floor_setting):
+    """The first study's measure — epochs until the OCE validation loss (y learned) stays
+    within 5 % of the dense network's best for 5 epochs — passes the floor model: it timed y."""
+    config, (run,), floor = floor_setting["learned"]
+    per_epoch = ex.steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
+
+    def epochs(history):
+        return [row for row in history if row["step"] and row["step"] % per_epoch == 0]
+
+    threshold = within_tolerance_level(min(r["val_loss"] for r in epochs(run.history)), 0.05)
+    assert epochs_to_threshold(epochs(floor.history), threshold, consecutive=5) is not None
+    assert epochs_to_threshold(epochs(run.history), threshold, consecutive=5) is not None
+    # ...while on the y-free validation risk it stays where the min-variance delta is
+    assert floor.history[-1]["val_risk"] > run.summary["best_val_risk"] + 0.05
+
+
+def test_a_stored_validation_risk_is_that_of_the_stored_weights(floor_setting):
+    config, runs, _ = floor_setting["batch"]
+    val = ex.load_split(config, "val")
+    for run in runs:
+        model = ex.load_model(config, run.theta_star, cost=config.hedging.cost)
+        risk = float(ex.risk_function(config)(ex.deep_hedge_pnl(model, val, run.cost)))
+        row = next(r for r in run.history if r["step"] == run.summary["best_step"])
+        assert risk == pytest.approx(row["val_risk"], rel=1e-6)
+        assert all({"step", "val_risk", "val_loss", "y"} <= set(r) for r in run.history)
