@@ -48,7 +48,14 @@ from .lottery import (
     study_margin,
     study_seeds,
 )
-from .metrics import holm, log_ratio_test, paired_difference, paired_over_seeds, seed_interval
+from .metrics import (
+    detectable_speedup,
+    holm,
+    log_ratio_test,
+    paired_difference,
+    paired_over_seeds,
+    seed_interval,
+)
 from .pruning import magnitude_mask, prunable_names, sparsity_report
 from .speed import ENDPOINTS, censored
 from .store import Store
@@ -78,14 +85,19 @@ def _n_weights(config: Config, hidden: tuple[int, ...]) -> int:
 
 def small_dense_config(config: Config, sparsity: float) -> Config:
     """The dense network with (about) as many weights as the ticket at ``sparsity`` keeps:
-    every hidden width scaled by the same factor, found by bisection."""
+    every hidden width scaled by one factor, found by bisection (the closer of the two
+    integer-width neighbours)."""
     target = (1 - sparsity) * _n_weights(config, config.model.hidden)
+
+    def count(factor: float) -> int:
+        return _n_weights(config, widened(config, factor).model.hidden)
+
     lo, hi = 0.0, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        hidden = tuple(max(1, round(h * mid)) for h in config.model.hidden)
-        lo, hi = (mid, hi) if _n_weights(config, hidden) < target else (lo, mid)
-    return widened(config, hi)
+        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
+    best = min((lo, hi), key=lambda f: abs(count(f) - target)) if lo > 0 else hi
+    return widened(config, best)
 
 
 def _summary(rows: list[dict], confidence: float) -> dict:
@@ -114,10 +126,17 @@ def compare(ticket: list[dict], other: list[dict], confidence: float) -> dict:
     return out
 
 
-def faster(comparison: dict, endpoint: str, p: float) -> str:
+def faster(comparison: dict, endpoint: str, p: float, n: int) -> str:
     """'faster' / 'slower' when the endpoint's test rejects at ``ALPHA`` (p adjusted or not),
-    else 'indistinguishable'."""
+    else 'indistinguishable'; at a T endpoint, 'neither reaches' / 'never reaches' /
+    'only the ticket reaches' where every run on a side is censored (then the ratios only
+    bound the speed-up by the budget: a difference of quality more than of speed)."""
     c = comparison[endpoint]
+    if endpoint in ENDPOINTS:
+        other_out, ticket_out = c["censored_reference"] == n, c["censored_other"] == n
+        if other_out or ticket_out:
+            return {(True, True): "neither reaches", (False, True): "never reaches",
+                    (True, False): "only the ticket reaches"}[(other_out, ticket_out)]
     if not p < ALPHA:
         return "indistinguishable"
     better = c["speedup"] > 1 if endpoint in ENDPOINTS else c["mean"] < 0
@@ -163,17 +182,25 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
                     "comparisons": {c: compare(rows["ticket"], rows[c], confidence)
                                     for c in ch.comparators}})
     family = [(cell, c) for cell in cells if cell["confirmatory"] for c in ch.comparators]
-    adjusted = holm([cell["comparisons"][c][ch.primary]["p"] for cell, c in family])
+    adjusted = holm([_p(cell["comparisons"][c][ch.primary]["p"]) for cell, c in family])
     for (cell, c), p in zip(family, adjusted):
         cell["comparisons"][c]["p_holm"] = p
     for cell in cells:
         for comparison in cell["comparisons"].values():
             p = comparison.get("p_holm", comparison[ch.primary]["p"])
-            comparison["verdict"] = faster(comparison, ch.primary, p)
+            comparison["verdict"] = faster(comparison, ch.primary, p, len(seeds))
+            if ch.primary in ENDPOINTS:  # power: what the worst Holm level could detect
+                comparison["detectable"] = detectable_speedup(
+                    comparison[ch.primary]["sd"], len(seeds), ALPHA / max(len(family), 1))
         cell["verdict"] = _verdict(cell, ch.primary, margin["margin"])
     return {"seeds": seeds, "primary": ch.primary, "alpha": ALPHA, "confidence": confidence,
             "margin": margin, "comparators": list(ch.comparators),
             "family_size": len(family), "cells": cells}
+
+
+def _p(p: float) -> float:
+    """An undefined p-value (no spread at all) enters Holm's family as 1: it rejects nothing."""
+    return p if math.isfinite(p) else 1.0
 
 
 def _verdict(cell: dict, primary: str, margin: float) -> dict:
@@ -190,7 +217,7 @@ def _verdict(cell: dict, primary: str, margin: float) -> dict:
                            and comparisons["dense"]["verdict"] == "faster")
     controls = [c for c in comparisons if c != "dense"]
     out["beats_controls"] = bool(controls) and out["primary_passes_floor"] and all(
-        comparisons[c]["verdict"] == "faster" for c in controls)
+        comparisons[c]["verdict"] in ("faster", "only the ticket reaches") for c in controls)
     return out
 
 

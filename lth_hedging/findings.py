@@ -22,8 +22,8 @@ from .report import (
 from .speed import ENDPOINTS
 from .tickets import KIND_LABELS
 
-FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, only y trained",
-                "min_variance_delta": "min-variance delta, only y trained"}
+FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, frozen",
+                "min_variance_delta": "min-variance delta, frozen"}
 
 
 def steps_text(value: int | None, budget: int) -> str:
@@ -37,11 +37,21 @@ def speedup_text(s: dict) -> str:
     return f"{s['speedup']:.2f}×" + (f" ({' and '.join(flags)} censored)" if flags else "")
 
 
+def p_text(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def times(value: float) -> str:
+    return f"{value:.2f}×" if math.isfinite(value) else "—"
+
+
 def test_text(t: dict) -> str:
     """A log-ratio test: 'geometric mean [interval], p'."""
-    if not math.isfinite(t["ci"][0]):
+    if t["n"] < 2:
         return f"{t['speedup']:.2f}× (one seed: no interval)"
-    return f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p = {t['p']:.3f}"
+    if not math.isfinite(t["ci"][0]):
+        return f"{t['speedup']:.2f}× (every seed the same ratio: no interval)"
+    return f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}], p {p_text(t['p'])}"
 
 
 def yes(flag: bool) -> str:
@@ -114,12 +124,13 @@ def sparsity_table(results: dict) -> str:
 
 
 def floor_sentence(rows: list[dict], primary: str) -> str:
-    """What the floor controls (classical hedges frozen, only y trained) reach over the rates
-    of ``rows``; the measures they reach are no evidence of learning."""
+    """What the floor controls (classical hedges frozen; only y may train) reach over the
+    rates of ``rows``; the measures they reach are no evidence of learning."""
     failed = list(dict.fromkeys(m for r in rows for m in r["floor_reached"]))
     clean = [e for e in ENDPOINTS if e not in failed]
     worst = min(f["auc"] for r in rows for f in r["floors"].values())
-    text = ("Floor controls (classical hedges frozen, only y trained, at every rate): none "
+    text = ("Floor controls (classical hedges with frozen positions, only the OCE level y free "
+            "to train, at every rate): none "
             f"reaches {' or '.join(clean) if clean else 'no level at all'}"
             + ("" if "matches" in failed else ", none matches the dense reference")
             + ("" if "best step" in failed else ", none gets a best step")
@@ -156,7 +167,7 @@ def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
                  "one seed, so no interval: notebook 03 tests it over seeds.")
     top = ablation["max_sparsity_matching"]
     lines.append(f"Sparsity at LR {ablation['learning_rate']:g}: the ticket matches the dense "
-                 "network (final validation risk and paired test CVaR within the margin) up "
+                 "network (paired test CVaR within the margin; one seed) up "
                  + (f"to {top:.0%}." if top is not None else "to none of the sparsities tried.")
                  )
     return lines
@@ -190,15 +201,15 @@ def comparisons_table(results: dict) -> str:
     """3.1: the ticket against each comparator, paired per seed."""
     p = results["primary"]
     header = ["cell", "ticket vs", f"speed-up {p} [CI], p", "Holm p", "upper bound",
-              "censored (other/ticket)", "Δ AUC", "Δ test CVaR 5%", "verdict"]
+              "80% power at", "censored (other/ticket)", "Δ AUC", "Δ test CVaR 5%", "verdict"]
     rows = []
     for cell in results["cells"]:
         for who, c in cell["comparisons"].items():
             t = c[p] if p in ENDPOINTS else None
             rows.append([cell_label(cell), KIND_LABELS[who],
                          test_text(t) if t else fmt_interval(c["AUC"]),
-                         f"{c['p_holm']:.3f}" if "p_holm" in c else "exploratory",
-                         f"{t['upper']:.2f}×" if t else "",
+                         p_text(c["p_holm"]) if "p_holm" in c else "exploratory",
+                         times(t["upper"]) if t else "", times(c["detectable"]) if t else "",
                          f"{t['censored_reference']}/{t['censored_other']}" if t else "",
                          fmt_interval(c["AUC"]), fmt_interval(c["test_cvar"]), c["verdict"]])
     return _table(header, rows)
@@ -213,38 +224,50 @@ def controls_conclusions(results: dict) -> list[str]:
              f"α = {results['alpha']:g}; matching margin {fmt(m['margin'])} ({m['source']}; "
              f"the dense networks' seed-to-seed SD is {fmt(m['dense_sd'])})."]
     lines.append(floor_sentence(results["cells"], p))
-    boosting, uppers = [], []
+    boosting, faster_only, uppers, detectable = [], [], [], []
     for cell in results["cells"]:
         kind = "" if cell["confirmatory"] else " (exploratory)"
         parts = []
         for who, c in cell["comparisons"].items():
             t = c.get(p)
             speed = test_text(t) if p in ENDPOINTS else fmt_interval(c["AUC"])
-            holm = f", Holm p = {c['p_holm']:.3f}" if "p_holm" in c else ""
+            holm = f", Holm p {p_text(c['p_holm'])}" if "p_holm" in c else ""
             parts.append(f"vs {KIND_LABELS[who]} {speed}{holm} → {c['verdict']}")
-            if who == "dense" and p in ENDPOINTS and cell["confirmatory"]:
-                uppers.append(t["upper"])
+            if who == "dense" and p in ENDPOINTS and cell["confirmatory"] \
+                    and c["verdict"] in ("faster", "slower", "indistinguishable"):
+                uppers.append(t["upper"])  # only where both sides reach the level
+                detectable.append(c["detectable"])
         v = cell["verdict"]
         match = ""
         if "dense" in cell["comparisons"]:
             d = cell["comparisons"]["dense"]["test_cvar"]
             match = (f" Test CVaR ticket − dense {fmt_interval(d)}: "
                      f"{'matches' if v['matches_dense'] else 'does not match'} within the "
-                     "margin.")
+                     "margin (upper bound).")
             if v["boosting"]:
                 boosting.append(cell_label(cell))
+            elif cell["comparisons"]["dense"]["verdict"] == "faster" and cell["confirmatory"]:
+                faster_only.append(cell_label(cell))
         lines.append(f"{cell_label(cell)}{kind}: ticket speed-up {'; '.join(parts)}.{match}")
     if boosting:
         lines.append("Boosting ticket (matches the dense network and is faster at the primary "
                      f"endpoint after Holm): at {', '.join(boosting)}.")
-    elif uppers:
-        lines.append("No boosting ticket in the confirmatory family: the ticket is never "
-                     "significantly faster than the dense network from θ0 at the primary "
-                     f"endpoint, and no cell's interval reaches above {max(uppers):.2f}× "
-                     "(the largest speed-up the data leave open).")
+    else:
+        lines.append("No boosting ticket in the confirmatory family"
+                     + (f": faster than the dense network at {', '.join(faster_only)} but "
+                        "without matching it or without a primary endpoint that passed its "
+                        "floor control." if faster_only else
+                        ": the ticket is never significantly faster than the dense network "
+                        "from θ0 at the primary endpoint."))
+    if uppers:
+        lines.append(f"Power (cells where both reach the level): the largest speed-up over "
+                     f"the dense network the intervals leave open is {times(max(uppers))}; "
+                     f"with the observed seed-to-seed spread of the log ratios, "
+                     f"{len(results['seeds'])} seeds give 80 % power at the strictest Holm "
+                     f"level only for speed-ups of at least {times(min(detectable))}.")
     beats = [cell_label(c) for c in results["cells"] if c["verdict"]["beats_controls"]]
-    lines.append("Faster than every random re-init / random-mask control: "
-                 + (f"at {', '.join(beats)}." if beats else "at no cell."))
+    lines.append("Faster than every random re-init / random-mask control (or the only one to "
+                 "reach the level): " + (f"at {', '.join(beats)}." if beats else "at no cell."))
     return lines
 
 

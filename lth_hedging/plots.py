@@ -139,7 +139,7 @@ def _levels(ax, refs: dict) -> None:
 
 def plot_lr_convergence(results: dict) -> plt.Figure:
     """Per retraining rate: validation risk over steps of the ticket, the dense network from
-    θ0 at that rate and the floor controls (classical hedges, only y trained), with R_d, the
+    θ0 at that rate and the floor controls (classical hedges frozen), with R_d, the
     T90 level and R_BS."""
     rows = results["results"]
     fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 4.5), squeeze=False)
@@ -153,7 +153,7 @@ def plot_lr_convergence(results: dict) -> plt.Figure:
         for name, f in r["floors"].items():
             steps, risk = np.array(f["curve"]).T
             ax.plot(steps, risk, color=COLORS[name], lw=2, alpha=0.6,
-                    label=f"{LABELS[name]}, only y trained")
+                    label=f"{LABELS[name]}, frozen (floor)")
         _levels(ax, r["references"])
         _zoom(ax, values + [r["references"]["floor"]])
         ax.set(xlabel="optimiser step", ylabel="validation CVaR 5%",

@@ -98,16 +98,16 @@ def random_mask(like: Mask, generator: torch.Generator) -> Mask:
     return out
 
 
-def rescale_kept(state: dict, mask: Mask) -> dict:
-    """``state`` with each masked layer's kept weights scaled by ‖W‖ / ‖W ⊙ m‖, so that the
-    layer keeps its initial norm (a random mask removes norm in proportion to what it
-    prunes; a magnitude mask keeps the large weights). Other entries are copied as they are.
-    """
+def rescale_kept(state: dict, mask: Mask, like: Mask) -> dict:
+    """``state`` with each masked layer's kept weights scaled by ‖W ⊙ like‖ / ‖W ⊙ mask‖: a
+    random ``mask`` keeps a typical sample of |W|, a magnitude mask ``like`` (the ticket's)
+    keeps the large ones; rescaled, the random mask starts with the ticket's norm in every
+    layer and differs from it only in *which* weights it keeps. Other entries are copied."""
     out = {k: v.clone() for k, v in state.items()}
     for name, m in mask.items():
         kept = (state[name] * m).norm()
         if kept > 0:
-            out[name] = state[name] * m * (state[name].norm() / kept)
+            out[name] = state[name] * m * ((state[name] * like[name]).norm() / kept)
     return out
 
 

@@ -9,8 +9,9 @@ rewind epoch):
 - ``reinit``: the same mask on a fresh initialisation (random re-init control);
 - ``random_mask``: a random mask with the same per-layer density on the ticket's
   initialisation (random mask control);
-- ``rescaled_mask``: the same random mask with its kept weights rescaled so that every layer
-  keeps its initial norm (the ticket keeps large |θ0| weights; a plain random mask does not).
+- ``rescaled_mask``: the same random mask with its kept weights rescaled to the ticket's
+  kept norm in every layer (the ticket keeps large |θ0| weights; a plain random mask keeps a
+  typical sample), so that it differs from the ticket only in which weights it keeps.
 
 A cell's ``seed`` draws θ0 and the data order: every network of one seed (ticket, controls,
 the dense network) sees the same minibatches, so comparisons are paired per seed.
@@ -118,8 +119,9 @@ class CellResult:
 
 def cell_key(config: Config, cell: Cell) -> str:
     p = config.pruning
+    extra = {"rescale": "ticket_norm"} if cell.kind == "rescaled_mask" else {}
     return training_key(config, "ticket", cell=asdict(cell), scope=p.scope,
-                        output_rate=p.output_rate)
+                        output_rate=p.output_rate, **extra)
 
 
 def run_cells(config: Config, cells: list[Cell], store: Store | None = None) -> list[CellResult]:
@@ -207,21 +209,24 @@ def reinit_state(config: Config, seed: int) -> dict:
     return create_model(config, derived_seed("reinit", seed)).state_dict()
 
 
-def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict, mask: Mask) -> dict:
+def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict, mask: Mask,
+              store: Store) -> dict:
     if cell.kind == "reinit":
         return reinit_state(config, cell.seed)
     if cell.rewind_epoch > 0:
         init = rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
     else:
         init = dense[(cell.seed, cell.mask_lr)].theta0
-    return rescale_kept(init, mask) if cell.kind == "rescaled_mask" else init
+    if cell.kind == "rescaled_mask":
+        return rescale_kept(init, mask, cell_mask(config, cell.as_ticket(), dense, store))
+    return init
 
 
 def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store: Store) -> None:
     if not cells:
         return
     masks = [cell_mask(config, c, dense, store) for c in cells]
-    inits = [cell_init(config, c, dense, rewinds, m) for c, m in zip(cells, masks)]
+    inits = [cell_init(config, c, dense, rewinds, m, store) for c, m in zip(cells, masks)]
     test, cost = load_split(config, "test"), config.hedging.cost
 
     def save(i: int, result: TrainResult) -> None:
