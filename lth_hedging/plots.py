@@ -263,6 +263,8 @@ def plot_controls(results: dict) -> plt.Figure:
                    fmt="o", color=color, label=f"vs {KIND_LABELS[who]}")
     axes[0].axhline(1, color="k", lw=1)
     axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}×"))
+    axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
     axes[1].axhline(0, color="k", lw=1)
     axes[1].axhspan(-results["margin"]["margin"], results["margin"]["margin"], color="k",
                     alpha=0.08, label="± matching margin")
