@@ -154,7 +154,8 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
         wide = widened(config, width)
         for lr in ch.learning_rates:
             runs = dense_runs(wide, lr, seeds, store)
-            judge = Judge(wide, store, references(wide, runs, margin["margin"]), lr)
+            judge = Judge(wide, store, references(wide, runs, margin["val_margin"]), lr,
+                          margin["margin"])
             pairs = {seed: (run.folder.name, judge.dense_pnl(run))
                      for seed, run in zip(seeds, runs)}
             dense = [{"seed": seed, **judge.describe_dense(run)}
@@ -181,14 +182,17 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
                     "networks": {who: _summary(r, confidence) for who, r in rows.items()},
                     "comparisons": {c: compare(rows["ticket"], rows[c], confidence)
                                     for c in ch.comparators}})
-    family = [(cell, c) for cell in cells if cell["confirmatory"] for c in ch.comparators]
+    n = len(seeds)
+    family = [(cell, c) for cell in cells if cell["confirmatory"] for c in ch.comparators
+              if testable(cell["comparisons"][c], ch.primary, n)]
     adjusted = holm([_p(cell["comparisons"][c][ch.primary]["p"]) for cell, c in family])
     for (cell, c), p in zip(family, adjusted):
         cell["comparisons"][c]["p_holm"] = p
     for cell in cells:
         for comparison in cell["comparisons"].values():
             p = comparison.get("p_holm", comparison[ch.primary]["p"])
-            comparison["verdict"] = faster(comparison, ch.primary, p, len(seeds))
+            comparison["tested"] = "p_holm" in comparison
+            comparison["verdict"] = faster(comparison, ch.primary, p, n)
             if ch.primary in ENDPOINTS:  # power: what the worst Holm level could detect
                 comparison["detectable"] = detectable_speedup(
                     comparison[ch.primary]["sd"], len(seeds), ALPHA / max(len(family), 1))
@@ -196,6 +200,14 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
     return {"seeds": seeds, "primary": ch.primary, "alpha": ALPHA, "confidence": confidence,
             "margin": margin, "comparators": list(ch.comparators),
             "family_size": len(family), "cells": cells}
+
+
+def testable(comparison: dict, endpoint: str, n: int) -> bool:
+    """A comparison is a test when neither side is censored on every seed: where one side
+    never reaches the level, its ratio only bounds the speed-up by the budget — an outcome
+    (reported as such), not a test, and kept out of Holm's family."""
+    c = comparison[endpoint]
+    return endpoint not in ENDPOINTS or (c["censored_reference"] < n and c["censored_other"] < n)
 
 
 def _p(p: float) -> float:
@@ -366,7 +378,7 @@ def hedge_vs_sparsity(config: Config, learning_rate: float,
     store = store or open_store(config)
     cost, seed = config.hedging.cost, config.model.init_seed
     run = dense_runs(config, learning_rate, [seed], store)[0]
-    judge = Judge(config, store, references(config, [run], math.inf), learning_rate)
+    judge = Judge(config, store, references(config, [run], math.inf), learning_rate, math.inf)
     dense_model = load_model(config, run.theta_star, cost=cost)
     dense_pos = deep_hedge_positions(dense_model, judge.test)
     pair = (run.folder.name, judge.dense_pnl(run))
@@ -418,7 +430,7 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
     store = store or open_store(config)
     ch, p = config.characterization, config.pruning
     seeds, confidence = study_seeds(config)[:ch.imp_seeds], config.metrics.confidence
-    margin = study_margin(config, store)["margin"]
+    margin = study_margin(config, store)
     variants = [(method, k) for method in ("one-shot", "IMP") for k in ch.rewind_epochs]
 
     def cell(method: str, k: int, seed: int) -> Cell:
@@ -431,7 +443,8 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
                                + list(reference.values())))
     trained = dict(zip(cells, run_cells(config, cells, store)))
     runs = dict(zip(seeds, dense_runs(config, learning_rate, seeds, store)))
-    judge = Judge(config, store, references(config, list(runs.values()), margin), learning_rate)
+    judge = Judge(config, store, references(config, list(runs.values()), margin["val_margin"]),
+                  learning_rate, margin["margin"])
     boot = dict(n_bootstrap=config.metrics.n_bootstrap, confidence=confidence,
                 seed=config.metrics.seed)
     out = []

@@ -10,7 +10,8 @@ from the Black–Scholes delta's validation risk to the dense reference, AUC, be
 its test metrics, paired with the dense network of the same seed and learning rate. The
 speed-up of a ticket is T_dense / T_ticket at the primary endpoint
 (``characterization.primary``); a network that never reaches a level counts at its budget,
-flagged. The matching margin is the study's (``study_margin``).
+flagged. The matching margins are the study's (``study_margin``): one in test CVaR for
+"matches the dense network", one in validation risk for a curve's own "matches" and best step.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ def dense_runs(config: Config, learning_rate: float, seeds: list[int],
 
 
 def study_margin(config: Config, store: Store | None = None) -> dict:
-    """The matching margin in money: ``metrics.match_margin``, or twice the seed-to-seed
-    standard deviation of the dense networks' test CVaR (their reported weights) at the
-    first ``characterization.learning_rates`` over ``study_seeds`` (trained if missing).
-    The spread of their final validation risk is reported beside it (``val_sd``)."""
+    """The matching margins in money, from the dense networks at the first
+    ``characterization.learning_rates`` over ``study_seeds`` (trained if missing): ``margin``
+    for test CVaR, ``metrics.match_margin`` or twice the seed-to-seed SD of their test CVaR;
+    ``val_margin`` for the validation risk, twice the SD of their final validation risk."""
     m, store = config.metrics, store or open_store(config)
     lr = config.characterization.learning_rates[0]
     runs = dense_runs(config, lr, study_seeds(config), store)
@@ -70,14 +71,16 @@ def study_margin(config: Config, store: Store | None = None) -> dict:
              for r in runs]
     sd = statistics.stdev(risks)
     configured = m.match_margin is not None
+    val_sd = statistics.stdev([final_risk(r.history, m.final_evals) for r in runs])
     return {"margin": m.match_margin if configured else 2 * sd, "dense_sd": sd,
-            "val_sd": statistics.stdev([final_risk(r.history, m.final_evals) for r in runs]),
+            "val_margin": 2 * val_sd, "val_sd": val_sd,
             "source": "configured" if configured else "2 × the dense networks' test-CVaR SD",
             "learning_rate": lr, "n_seeds": len(risks)}
 
 
 def references(config: Config, runs: list[DenseRun], margin: float) -> References:
-    """R_d from the dense networks ``runs`` (one per seed), R_BS, and the margin."""
+    """R_d from the dense networks ``runs`` (one per seed), R_BS, and the validation-risk
+    margin (``study_margin``'s ``val_margin``)."""
     return reference_levels([r.history for r in runs], floor_risk(config),
                             final_evals=config.metrics.final_evals, margin=margin)
 
@@ -85,10 +88,12 @@ def references(config: Config, runs: list[DenseRun], margin: float) -> Reference
 class Judge:
     """Describes trained networks of one (config, learning rate) as JSON rows: speed against
     ``refs``, test metrics with intervals, and the paired test CVaR difference to the dense
-    network of the same seed. Sharpe is charged notebook 01's network's indifference price."""
+    network of the same seed, which "matches" when its interval's upper bound is within
+    ``test_margin``. Sharpe is charged notebook 01's network's indifference price."""
 
-    def __init__(self, config: Config, store: Store, refs: References, learning_rate: float):
-        self.config, self.store, self.refs = config, store, refs
+    def __init__(self, config: Config, store: Store, refs: References, learning_rate: float,
+                 test_margin: float):
+        self.config, self.store, self.refs, self.test_margin = config, store, refs, test_margin
         self.budget = budget_steps(config, learning_rate)
         self.test = load_split(config, "test")
         base = dense_runs(config, config.training.learning_rate, [config.model.init_seed],
@@ -129,7 +134,7 @@ class Judge:
                **{f"{k}_ci": metrics[f"{k}_ci"] for k in REPORTED}}
         if "vs_dense" in metrics:
             row["cvar_05_vs_dense"] = metrics["vs_dense"]
-            row["test_matches"] = metrics["vs_dense"]["difference"] <= self.refs.margin
+            row["test_matches"] = metrics["vs_dense"]["ci"][1] <= self.test_margin
         return row
 
     def describe_cell(self, result: CellResult, dense: tuple[str, torch.Tensor]) -> dict:
@@ -197,7 +202,8 @@ def lr_exploration(config: Config, store: Store | None = None) -> dict:
     rows, grid = [], []
     for lr in lrs:
         run = dense_runs(config, lr, [seed], store)[0]
-        judge = Judge(config, store, references(config, [run], margin["margin"]), lr)
+        judge = Judge(config, store, references(config, [run], margin["val_margin"]), lr,
+                      margin["margin"])
         pair = (run.folder.name, judge.dense_pnl(run))
         dense = judge.describe_dense(run)
         described = {m: judge.describe_cell(tickets[(m, lr)], pair) for m in mask_lrs}
@@ -224,7 +230,8 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
     primary = config.characterization.primary
     margin = study_margin(config, store)
     run = dense_runs(config, learning_rate, [seed], store)[0]
-    judge = Judge(config, store, references(config, [run], margin["margin"]), learning_rate)
+    judge = Judge(config, store, references(config, [run], margin["val_margin"]),
+                  learning_rate, margin["margin"])
     pair = (run.folder.name, judge.dense_pnl(run))
     dense = judge.describe_dense(run)
     cells = [Cell("ticket", s, learning_rate, seed, learning_rate) for s in p.sparsities]
