@@ -155,7 +155,10 @@ def plot_lr_convergence(results: dict) -> plt.Figure:
             ax.plot(steps, risk, color=COLORS[name], lw=2, alpha=0.6,
                     label=f"{LABELS[name]}, frozen (floor)")
         _levels(ax, r["references"])
-        _zoom(ax, values + [r["references"]["floor"]])
+        _zoom(ax, values)
+        floor = r["references"]["floor"]
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(bottom, max(top, floor + 0.1 * (floor - bottom)))  # R_BS always in view
         ax.set(xlabel="optimiser step", ylabel="validation CVaR 5%",
                title=f"LR {r['learning_rate']:g}, sparsity {results['sparsity']:.0%}")
         ax.grid(alpha=0.3)
