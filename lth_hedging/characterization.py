@@ -161,6 +161,7 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
             dense = [{"seed": seed, **judge.describe_dense(run)}
                      for seed, run in zip(seeds, runs)]
             floors = floor_rows(wide, judge, lr, store)
+            failed = floor_reached(floors, [r["auc"] for r in dense])
             todo = [Cell(kind, s, lr, seed, lr) for s in ch.sparsities for kind in kinds
                     for seed in seeds]
             trained = dict(zip(todo, run_cells(wide, todo, store)))
@@ -178,7 +179,7 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
                     "width": width, "hidden": list(wide.model.hidden), "learning_rate": lr,
                     "sparsity": s, "confirmatory": width == 1.0,
                     "references": judge.refs.as_dict(), "budget": judge.budget,
-                    "floors": floors, "floor_reached": floor_reached(floors), "rows": rows,
+                    "floors": floors, "floor_reached": failed, "rows": rows,
                     "networks": {who: _summary(r, confidence) for who, r in rows.items()},
                     "comparisons": {c: compare(rows["ticket"], rows[c], confidence)
                                     for c in ch.comparators}})

@@ -186,7 +186,7 @@ def fit_ensemble(inits: list[dict], masks: list[Mask | None], learning_rates: li
     def record() -> list[int]:
         """Evaluate, add a row for every model whose schedule has this step; the rows of the
         stack that are done."""
-        nonlocal clock, total, seen
+        nonlocal clock
         due = [row for row, i in enumerate(alive) if step in schedules[i].eval_steps
                or not finite[row]]
         if not due:

@@ -130,11 +130,12 @@ def floor_sentence(rows: list[dict], primary: str) -> str:
     clean = [e for e in ENDPOINTS if e not in failed]
     worst = min(f["auc"] for r in rows for f in r["floors"].values())
     text = ("Floor controls (classical hedges with frozen positions, only the OCE level y free "
-            "to train, at every rate): none "
-            f"reaches {' or '.join(clean) if clean else 'no level at all'}"
+            "to train, at every rate): "
+            + (f"none reaches {' or '.join(clean)}" if clean else "they reach every level")
             + ("" if "matches" in failed else ", none matches the dense reference")
             + ("" if "best step" in failed else ", none gets a best step")
-            + f"; their AUC is at least {fmt(worst)}.")
+            + f"; their AUC is at least {fmt(worst)}"
+            + ("." if "AUC" in failed else ", worse than every dense network's."))
     if failed:
         who = "; ".join(dict.fromkeys(f"LR {r['learning_rate']:g}: "
                                       f"{', '.join(r['floor_reached'])}"

@@ -174,10 +174,13 @@ def floor_rows(config: Config, judge: Judge, learning_rate: float, store: Store)
     return out
 
 
-def floor_reached(floors: dict) -> list[str]:
+def floor_reached(floors: dict, dense_aucs: list[float]) -> list[str]:
     """The measures a floor control passes wrongly: every endpoint some floor model reaches,
-    and "matches" / "best step" where one matches the dense reference or gets a best step."""
+    "AUC" where a floor's AUC is no worse than some dense network's (``dense_aucs``), and
+    "matches" / "best step" where one matches the dense reference or gets a best step."""
     out = [e for e in ENDPOINTS if any(f[e] is not None for f in floors.values())]
+    if min(f["auc"] for f in floors.values()) <= max(dense_aucs):
+        out.append("AUC")
     if any(f["matches"] for f in floors.values()):
         out.append("matches")
     if any(f["best_step"] is not None for f in floors.values()):
@@ -211,7 +214,7 @@ def lr_exploration(config: Config, store: Store | None = None) -> dict:
         floors = floor_rows(config, judge, lr, store)
         rows.append({"learning_rate": lr, "references": judge.refs.as_dict(),
                      "ticket": ticket, "dense": dense, "speedup": speedups(ticket, dense),
-                     "floors": floors, "floor_reached": floor_reached(floors)})
+                     "floors": floors, "floor_reached": floor_reached(floors, [dense["auc"]])})
         for m in mask_lrs:
             t = described[m]
             grid.append({"mask_lr": m, "learning_rate": lr, primary: t[primary],

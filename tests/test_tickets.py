@@ -160,7 +160,9 @@ def test_notebook_02_prints_what_its_results_say(smoke_config):
     for row in lr["results"]:  # what a floor model reaches, read off its own measures
         reached = {e for f in row["floors"].values() for e in ("T50", "T75", "T90")
                    if f[e] is not None}
-        assert reached == set(row["floor_reached"]) - {"matches", "best step"}
+        assert reached == set(row["floor_reached"]) - {"AUC", "matches", "best step"}
+        worst = min(f["auc"] for f in row["floors"].values())
+        assert ("AUC" in row["floor_reached"]) == (worst <= row["dense"]["auc"])
         for f in row["floors"].values():  # positions frozen: a flat validation risk
             assert f["curve"][0][1] == pytest.approx(f["final_risk"])
     failed = any(p in row["floor_reached"] for row in lr["results"])
