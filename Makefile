@@ -13,7 +13,7 @@ export LTH_PROGRESS := 0
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: all smoke test lint unit nbval bench lab clean venv
+.PHONY: all smoke test lint unit nbval bench bench-quick lab clean venv
 
 venv: $(BIN)/.installed
 
@@ -56,7 +56,12 @@ nbval: venv
 	$(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks
 
-test: lint unit nbval
+test: lint unit nbval bench-quick
+
+# every benchmark at tiny sizes (seconds each): they run, their figures mean nothing
+bench-quick: venv
+	for b in benchmarks/bench_*.py; do echo "== $$b --quick"; \
+	  $(BIN)/python $$b --quick > /dev/null || exit 1; done
 
 bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -1,63 +1,107 @@
-"""Batched ticket ensemble vs training the same networks one by one (``Trainer``).
+"""Network-epochs per second of a sweep: stacks that stay full vs fixed stacks vs one network
+at a time (``Trainer``), and as a fraction of this CPU's arithmetic limit.
 
-A typical sweep: ``runtime.ensemble_size`` tickets of the default network at 80 % sparsity,
-each with its own learning rate, one epoch on the default training set, at the default batch
-size and at small batches (where one network alone is overhead-bound). Both paths run in this
-process on the same data (best of two runs each); the figure is the ratio of their times.
+The sweep is the shape of notebook 02's: 2 × ``runtime.ensemble_size`` tickets of the default
+network at 80 % sparsity, half at LR 0.01 and half at 0.005, so that budgets differ as the
+study's do (steps × LR held constant: the 0.005 networks train twice as many steps), with the
+study's evaluation schedule. Fixed stacks train ``ensemble_size`` networks until the longest
+is done (how sweeps ran before); full stacks start the next network as soon as one stops.
+All three paths train the same networks on the same data in this process.
+
+The limit: FLOPs per network-epoch (training 3 × 2·rows·Σ in·out, plus the validation
+passes, 2·rows·Σ in·out each) over the rate of a float32 matmul measured in the same run.
+Goal: ≥ 50 % of the limit.
 """
 
+import time
+
 import torch
-from common import best_time, header
+from common import QUICK, header, matmul_rate
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split, risk_function
+from lth_hedging.experiment import load_split, risk_function, schedule
 from lth_hedging.pruning import magnitude_mask
-from lth_hedging.train import Schedule, steps_per_epoch
+from lth_hedging.train import steps_per_epoch
+
+EPOCHS = 2  # at LR 0.005; the LR 0.01 networks train half as many steps
 
 
 def sweep(config, n_models):
     inits = [create_model(config, seed).state_dict() for seed in range(n_models)]
     masks = [magnitude_mask(state, 0.8) for state in inits]
-    candidates = config.pruning.pruning_lr_candidates
-    lrs = [candidates[i % len(candidates)] for i in range(n_models)]
-    return inits, masks, lrs
+    lrs = [0.01 if i % 2 == 0 else 0.005 for i in range(n_models)]
+    per_epoch = steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
+    schedules = [schedule(config, lr, round(EPOCHS * per_epoch * 0.005 / lr)) for lr in lrs]
+    return dict(inits=inits, masks=masks, learning_rates=lrs, schedules=schedules,
+                shuffle_seeds=list(range(n_models)))
 
 
-def one_by_one(config, inits, masks, lrs, train, val, batch_size):
-    for init, mask, lr in zip(inits, masks, lrs):
+def ensemble(config, train, val, networks, stack_size, fixed):
+    kw = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config),
+              cost=config.hedging.cost, activation=config.model.activation,
+              batch_size=config.training.batch_size)
+    n = len(networks["inits"])
+    if not fixed:
+        return fit_ensemble(train=train, val=val, **networks, **kw, stack_size=stack_size)
+    for start in range(0, n, stack_size):
+        part = {k: v[start:start + stack_size] for k, v in networks.items()}
+        fit_ensemble(train=train, val=val, **part, **kw)
+
+
+def one_by_one(config, train, val, networks):
+    t = config.training
+    for init, mask, lr, sched, seed in zip(*networks.values()):
         model = create_model(config)
         model.load_state_dict(init)
         Trainer(model, create_loss_function(config), risk_function(config),
-                cost=config.hedging.cost, learning_rate=lr, batch_size=batch_size,
-                schedule=one_epoch(config, train, batch_size), mask=mask).fit(train, val)
+                cost=config.hedging.cost, learning_rate=lr, batch_size=t.batch_size,
+                schedule=sched, mask=mask, shuffle_seed=seed).fit(train, val)
 
 
-def together(config, inits, masks, lrs, train, val, batch_size):
-    fit_ensemble(inits, masks, lrs, train, val, loss_fn=create_loss_function(config),
-                 risk_fn=risk_function(config), cost=config.hedging.cost,
-                 activation=config.model.activation, batch_size=batch_size,
-                 schedules=[one_epoch(config, train, batch_size)] * len(inits),
-                 shuffle_seeds=list(range(len(inits))))
+def flops_per_network_epoch(config, networks):
+    """Training and evaluation FLOPs of the sweep, per network-epoch."""
+    model = create_model(config, cost=config.hedging.cost)
+    per_row = 2 * sum(layer.in_features * layer.out_features for layer in model.layers)
+    n_train, n_val = config.data.n_paths["train"], config.data.n_paths["val"]
+    per_epoch = steps_per_epoch(n_train, config.training.batch_size)
+    steps = sum(s.budget for s in networks["schedules"])
+    evals = sum(len(s.eval_steps) for s in networks["schedules"])
+    flops = config.data.n_steps * per_row * (3 * n_train * steps / per_epoch + n_val * evals)
+    return flops / (steps / per_epoch), steps / per_epoch
 
 
-def one_epoch(config, train, batch_size):
-    """One epoch, evaluated at its start and end only."""
-    steps = steps_per_epoch(len(train), batch_size)
-    return Schedule(steps, frozenset({0, steps}))
+def main():
+    torch.set_num_threads(2)
+    overrides = {"model.hidden": [16, 16], "data.n_paths": {"train": 2000, "val": 1000,
+                                                            "test": 1000},
+                 "data.n_steps": 10, "runtime.ensemble_size": 2} if QUICK else {}
+    config = load_config("configs/config.yaml", overrides)
+    size = config.runtime.ensemble_size or 8
+    header(f"sweep of {2 * size} tickets (80 %), LR 0.01 / 0.005, stacks of {size}")
+    train, val = load_split(config, "train"), load_split(config, "val")
+    networks = sweep(config, 2 * size)
+    flops, network_epochs = flops_per_network_epoch(config, networks)
+    peak = matmul_rate()
+    print(f"float32 matmul rate {peak / 1e9:.1f} GFLOP/s; {flops / 1e9:.2f} GFLOP per "
+          f"network-epoch -> limit {peak / flops:.2f} network-epochs/s")
+    warm = {k: v[:2] for k, v in networks.items()}
+    ensemble(config, train.slice(0, 2048), val, warm, 2, fixed=False)  # warm-up
+    rates = {}
+    for name, run in [("full stacks", lambda: ensemble(config, train, val, networks, size,
+                                                       fixed=False)),
+                      ("fixed stacks", lambda: ensemble(config, train, val, networks, size,
+                                                        fixed=True)),
+                      ("one by one", lambda: one_by_one(config, train, val, networks))]:
+        start = time.perf_counter()
+        run()
+        rates[name] = network_epochs / (time.perf_counter() - start)
+        print(f"{name:>12}: {rates[name]:6.3f} network-epochs/s = "
+              f"{rates[name] * flops / peak:4.0%} of the limit")
+    print(f"full vs fixed stacks {rates['full stacks'] / rates['fixed stacks']:.2f}x, "
+          f"full stacks vs one by one {rates['full stacks'] / rates['one by one']:.2f}x "
+          f"(goal: >= 50 % of the limit)")
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    header("ticket ensemble vs one-by-one training, default network, one epoch")
-    config = load_config("configs/config.yaml")
-    train, val = load_split(config, "train"), load_split(config, "val")
-    n = config.runtime.ensemble_size
-    inits, masks, lrs = sweep(config, n)
-    together(config, inits[:2], masks[:2], lrs[:2], train.slice(0, 2048), val, 1024)  # warm-up
-    for batch_size in (config.training.batch_size, 256, 128):
-        args = (config, inits, masks, lrs, train, val, batch_size)
-        alone = best_time(lambda args=args: one_by_one(*args), repeat=2)
-        stacked = best_time(lambda args=args: together(*args), repeat=2)
-        print(f"{n} tickets, batch {batch_size:>4}: one by one {alone:6.1f} s, ensemble "
-              f"{stacked:6.1f} s -> {alone / stacked:.2f}x")
+    main()

@@ -1,7 +1,7 @@
 """Peak memory (max RSS of the kernel) of notebook 01 on the default config, from scratch:
 a fresh store and cache in a temporary folder, so everything is computed.
 
-Usage: python benchmarks/bench_memory.py [config_path]
+Usage: python benchmarks/bench_memory.py [config_path] (--quick: the smoke config)
 """
 
 import resource
@@ -10,11 +10,13 @@ import tempfile
 import time
 
 import papermill
+from common import QUICK
 
 from lth_hedging.config import project_root
 
 if __name__ == "__main__":
-    config_path = sys.argv[1] if len(sys.argv) > 1 else "configs/config.yaml"
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    config_path = args[0] if args else ("configs/smoke.yaml" if QUICK else "configs/config.yaml")
     root = project_root()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -12,7 +12,7 @@ Target: ours ≥ 5× faster.
 import time
 
 import torch
-from common import DT, N_STEPS, PFHEDGE_HESTON, header
+from common import DT, N_STEPS, PFHEDGE_HESTON, QUICK, header
 from pfhedge.instruments import EuropeanOption, HestonStock
 from pfhedge.nn import ExpectedShortfall, Hedger, MultiLayerPerceptron
 
@@ -23,15 +23,18 @@ from lth_hedging.heston import get_or_generate_dataset
 from lth_hedging.losses import empirical_cvar
 from lth_hedging.train import Schedule
 
-CAP, TOLERANCE = 300.0, 0.01
+CAP, TOLERANCE = (2.0 if QUICK else 300.0), 0.01
+N_PATHS = 2000 if QUICK else 20000
 p = PFHEDGE_HESTON
 
 
 def config():
     return load_config(None, {
         "data.heston": {**p, "K": 1.0, "r": 0.0}, "data.T": N_STEPS * DT,
-        "data.n_steps": N_STEPS, "data.n_paths": {"train": 20000, "val": 5000, "test": 20000},
-        "hedging.cost": 0.0, "hedging.reference_costs": [], "caching.directory": "cache/bench"})
+        "data.n_steps": N_STEPS, "data.n_paths": {"train": N_PATHS, "val": N_PATHS // 4,
+                                                   "test": N_PATHS},
+        "hedging.cost": 0.0, "hedging.reference_costs": [],
+        "caching.directory": "cache/bench/quick" if QUICK else "cache/bench"})
 
 
 def run_ours(c, target, S, Z):

@@ -8,17 +8,11 @@ Target: ≥ 50 % of the matmul rate.
 import time
 
 import torch
-from common import best_time, header
+from common import QUICK, header, matmul_rate
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.train import Schedule
-
-
-def matmul_rate(n=2048, repeat=10):
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    seconds = best_time(lambda: [a @ b for _ in range(repeat)])
-    return 2 * n**3 * repeat / seconds
 
 
 def epoch_rate(config, cost):
@@ -30,7 +24,7 @@ def epoch_rate(config, cost):
                       schedule=Schedule(1, frozenset({0, 1})))
     trainer.train_epoch(train)  # warm-up
     start = time.perf_counter()
-    n_epochs = 3
+    n_epochs = 1 if QUICK else 3
     for _ in range(n_epochs):
         trainer.train_epoch(train)
     seconds = (time.perf_counter() - start) / n_epochs
@@ -42,9 +36,9 @@ def epoch_rate(config, cost):
 if __name__ == "__main__":
     torch.set_num_threads(2)
     header("training-epoch efficiency, default config")
-    config = load_config("configs/config.yaml")
+    config = load_config("configs/smoke.yaml" if QUICK else "configs/config.yaml")
     peak = matmul_rate()
-    print(f"float32 matmul 2048^3: {peak / 1e9:.1f} GFLOP/s")
+    print(f"float32 matmul: {peak / 1e9:.1f} GFLOP/s")
     for cost in (config.hedging.cost, 0.0):
         rate, seconds = epoch_rate(config, cost)
         kind = "semi-recurrent" if cost > 0 else "feed-forward"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 
@@ -130,7 +131,13 @@ class MetricsConfig:
 class RuntimeConfig:
     num_threads: int = 2  # fixed so that results are reproducible bit for bit
     progress: bool = True  # tqdm bars (turned off under make / CI)
-    ensemble_size: int = 8  # networks trained together in one stack (memory grows with it)
+    # networks trained together in one stack, refilled as they finish (memory grows with
+    # it); none: chosen for the device (STACK_SIZES)
+    ensemble_size: int | None = None
+    device: str = "cpu"  # cpu | cuda | auto (cuda where there is one)
+    tf32: bool = False  # on CUDA: TF32 matmuls (faster, fewer mantissa bits)
+    executor: str = "local"  # local | ray (each stack a Ray task)
+    ray_address: str | None = None  # a running Ray cluster; none: Ray starts locally
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,9 @@ class Config:
 
 
 SPLITS = ("train", "val", "test")
+DEVICES = ("cpu", "cuda", "auto")
+EXECUTORS = ("local", "ray")
+STACK_SIZES = {"cpu": 8, "cuda": 64}  # measured: benchmarks/bench_ensemble.py
 LOSSES = ("cvar", "entropic")
 OCE_LEVELS = ("batch", "learned")
 COMPARATORS = ("dense", "reinit", "random_mask", "rescaled_mask", "small_dense")
@@ -379,8 +389,17 @@ def validate(config: Config) -> None:
            mc.eval_late_from, "an integer >= 0 (a step)")
     _check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
            "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
-    _check(_integer(config.runtime.ensemble_size) and config.runtime.ensemble_size >= 1,
-           "runtime.ensemble_size", config.runtime.ensemble_size, "an integer >= 1")
+    rt = config.runtime
+    _check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
+           "runtime.ensemble_size", rt.ensemble_size, "an integer >= 1, or null (by device)")
+    _check(rt.device in DEVICES, "runtime.device", rt.device, ", ".join(DEVICES))
+    _check(rt.executor in EXECUTORS, "runtime.executor", rt.executor, ", ".join(EXECUTORS))
+    _check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
+    _check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
+           "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
+    _check(rt.device != "cuda" or rt.executor == "ray" or torch.cuda.is_available(),
+           "runtime.device", rt.device, "cpu or auto: no CUDA device is available here "
+           "(torch.cuda.is_available() is False)")
     _check(_integer(config.runtime.num_threads) and config.runtime.num_threads >= 1,
            "runtime.num_threads", config.runtime.num_threads, "an integer >= 1")
     for section in ("caching", "experiments"):

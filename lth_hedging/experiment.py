@@ -19,23 +19,18 @@ from pathlib import Path
 import torch
 
 from .config import Config, config_hash, load_config, project_root, resolve
-from .ensemble import fit_ensemble
 from .features import HedgingData, make_hedging_data, state_features
 from .hedges import STRATEGIES, bs_positions, heston_deltas, reference_deltas
 from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
 from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
 from .metrics import compute_all_metrics, paired_difference
 from .model import DeepHedgingNetwork, create_model, hedge_ratio
+from .runtime import device_key, fit_networks, setup
 from .store import Store
 from .train import Schedule, TrainResult, evaluation_steps, fit_level_only, steps_per_epoch
 
 STAGE_VERSION = 3  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
-
-
-def setup_runtime(config: Config) -> None:
-    """Fixed thread count: the same config gives bit-identical results on a machine."""
-    torch.set_num_threads(config.runtime.num_threads)
 
 
 def progress_enabled(config: Config) -> bool:
@@ -74,11 +69,11 @@ def stage_key(config: Config, stage: str, sections: tuple[str, ...], **extra) ->
 
 
 def training_key(config: Config, stage: str, **extra) -> str:
-    """``stage_key`` of a stage that trains: the training sections and the evaluation
-    schedule (which decides the reported weights)."""
+    """``stage_key`` of a stage that trains: the training sections, the evaluation
+    schedule (which decides the reported weights) and the device where it is not the CPU."""
     m = config.metrics
     return stage_key(config, stage, BASE_SECTIONS, evaluation=[
-        m.eval_every, m.eval_every_late, m.eval_late_from], **extra)
+        m.eval_every, m.eval_every_late, m.eval_late_from], **device_key(config), **extra)
 
 
 def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -> str:
@@ -177,26 +172,24 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
 def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float],
                seeds: list[int], *, cost: float, on_done: Callable[[int, TrainResult], None],
                budgets: list[int] | None = None, snapshot_step: int | None = None) -> None:
-    """``fit_ensemble`` over stacks of at most ``runtime.ensemble_size`` networks, with the
-    config's training settings: network i trains at ``learning_rates[i]`` for its budget
-    (``budget_steps`` unless ``budgets`` says), in the data order of ``seeds[i]``;
-    ``on_done(i, result)`` gets the index into ``inits``."""
+    """Train networks with the config's training settings, in stacks that stay full, where
+    ``runtime`` says (device, executor): network i trains from ``inits[i]`` under
+    ``masks[i]`` at ``learning_rates[i]`` for its budget (``budget_steps`` unless ``budgets``
+    says), in the data order of ``seeds[i]``; ``on_done(i, result)`` gets the index into
+    ``inits`` as each network finishes."""
     if not inits:
         return
-    train, val = load_split(config, "train"), load_split(config, "val")
-    t, size = config.training, config.runtime.ensemble_size
+    t = config.training
     budgets = budgets or [None] * len(inits)
-    schedules = [schedule(config, lr, b) for lr, b in zip(learning_rates, budgets)]
-    for start in range(0, len(inits), size):
-        part = slice(start, start + size)
-        fit_ensemble(inits[part], masks[part], learning_rates[part], train, val,
-                     loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-                     cost=cost, activation=config.model.activation, batch_size=t.batch_size,
-                     schedules=schedules[part],
-                     shuffle_seeds=[data_order_seed(config, s) for s in seeds[part]],
-                     patience=t.patience, min_delta=t.min_delta, weight_decay=t.weight_decay,
-                     snapshot_step=snapshot_step, progress=progress_enabled(config),
-                     on_done=lambda i, result, start=start: on_done(start + i, result))
+    networks = dict(inits=inits, masks=masks, learning_rates=learning_rates,
+                    schedules=[schedule(config, lr, b) for lr, b in zip(learning_rates, budgets)],
+                    shuffle_seeds=[data_order_seed(config, s) for s in seeds])
+    job = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config), cost=cost,
+               activation=config.model.activation, batch_size=t.batch_size,
+               patience=t.patience, min_delta=t.min_delta, weight_decay=t.weight_decay,
+               snapshot_step=snapshot_step)
+    fit_networks(config, load_split(config, "train"), load_split(config, "val"), networks, job,
+                 on_done, progress=progress_enabled(config))
 
 
 def risk_function(config: Config) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -277,7 +270,7 @@ def start(config_path: str, overrides: dict | None = None) -> Config:
         config = load_config(config_path, overrides)
     for w in caught:
         print(f"warning: {w.message}")
-    setup_runtime(config)
+    setup(config)
     return config
 
 

@@ -57,6 +57,9 @@ class HedgingData:
     def take(self, index: torch.Tensor) -> HedgingData:
         return HedgingData(self.features[index], self.S[index], self.Z[index])
 
+    def to(self, device: torch.device) -> HedgingData:
+        return HedgingData(self.features.to(device), self.S.to(device), self.Z.to(device))
+
     def slice(self, start: int, stop: int) -> HedgingData:
         return HedgingData(self.features[start:stop], self.S[start:stop], self.Z[start:stop])
 

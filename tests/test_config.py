@@ -1,8 +1,9 @@
 import warnings
 
 import pytest
+import torch
 
-from lth_hedging import load_config
+from lth_hedging import load_config, runtime
 from lth_hedging.config import Config, config_hash, resolve
 from lth_hedging.experiment import dense_key
 
@@ -62,12 +63,29 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("characterization.n_seeds", 2, ">= 3"), ("characterization.imp_seeds", 4, "[0, n_seeds]"),
     ("characterization.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
+    ("runtime.device", "tpu", "cpu, cuda, auto"), ("runtime.executor", "dask", "local, ray"),
+    ("runtime.tf32", "yes", "true or false"), ("runtime.ray_address", "", "null or"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, words):
     with pytest.raises(ValueError) as err:
         quiet_load("configs/smoke.yaml", {key: value})
     message = str(err.value)
     assert key.split(".")[-1] in message and words in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_where_there_is_none_is_one_clear_error():
+    with pytest.raises(ValueError, match="'runtime.device' = 'cuda' .* no CUDA device"):
+        quiet_load(None, {"runtime.device": "cuda"})
+    assert runtime.device(quiet_load(None, {"runtime.device": "auto"})).type == "cpu"
+
+
+def test_the_device_enters_training_keys_only_off_the_cpu(monkeypatch):
+    c = Config()
+    assert runtime.device_key(c) == {}
+    monkeypatch.setattr(runtime, "device", lambda config: torch.device("cuda"))
+    assert runtime.device_key(c) == {"device": "cuda", "tf32": False}
+    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) != "f044b753290c"
 
 
 @pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
@@ -96,7 +114,8 @@ def test_hashes_are_pinned():
     # If a change is intended, bump a stage version rather than editing defaults silently.
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
-    assert config_hash(c) == "1547b6b5f777"  # the confirmatory design (notebook 03)
+    assert config_hash(c) == "643a0aff0cd0"  # with the runtime's device and executor keys
+    # the runtime section is in no stage key: the stage keys below did not change with it
     # stage version 3: step budgets, the validation risk, one data order per seed
     assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "f044b753290c"
 

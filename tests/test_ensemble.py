@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.ensemble import fit_ensemble
+from lth_hedging.ensemble import ensemble_pnl, fit_ensemble
 from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.features import HedgingData
 from lth_hedging.pruning import magnitude_mask
@@ -38,8 +38,21 @@ KW = dict(cost=0.001, batch_size=500, patience=2, min_delta=1e-4, weight_decay=1
 
 def fit(config, inits, masks, lrs, per_model, **kw):
     return fit_ensemble(inits, masks, lrs, *kw.pop("data"), loss_fn=create_loss_function(config),
-                        risk_fn=risk_function(config), activation="relu", **per_model, **KW,
-                        **kw)
+                        risk_fn=risk_function(config), activation="relu", **per_model,
+                        **{**KW, **kw})
+
+
+def same_run(a, b) -> bool:
+    """Bit for bit the same history (timings aside), best weights and snapshot."""
+    def rows(r):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in r.history]
+
+    def equal(x, y):
+        return (x is None) == (y is None) and (x is None or all(torch.equal(x[k], y[k])
+                                                                for k in x))
+    return (rows(a) == rows(b) and (a.best_step, a.stopped_early, a.diverged) ==
+            (b.best_step, b.stopped_early, b.diverged) and equal(a.best_state, b.best_state)
+            and equal(a.snapshot, b.snapshot))
 
 
 def test_ensemble_equals_one_by_one_training(smoke_config):
@@ -76,6 +89,22 @@ def test_a_models_result_does_not_depend_on_its_companions(smoke_config):
     assert all(torch.equal(v, together[1].best_state[k]) for k, v in alone.best_state.items())
 
 
+@pytest.mark.parametrize("stack_size", [1, 2, 3])
+def test_networks_that_join_a_running_stack_train_as_if_all_started_together(smoke_config,
+                                                                               stack_size):
+    # 300 of 2000 paths: each epoch ends on a short minibatch, so networks that joined at
+    # other steps (out of phase) step in two groups
+    train, val = data(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
+    kw = dict(data=(train, val), batch_size=300, snapshot_step=4)
+    together = fit(smoke_config, inits, masks, lrs, per_model, **kw)
+    joined = []
+    refilled = fit(smoke_config, inits, masks, lrs, per_model, stack_size=stack_size,
+                   on_done=lambda i, r: joined.append(i), **kw)
+    assert sorted(joined) == [0, 1, 2, 3]
+    assert all(same_run(a, b) for a, b in zip(together, refilled))
+
+
 def test_pruned_weights_stay_zero_and_done_models_are_reported_once(smoke_config):
     train, val = data(smoke_config)
     inits, masks, lrs, per_model = setting(smoke_config)
@@ -109,3 +138,13 @@ def test_mismatched_arguments_are_rejected(smoke_config):
     inits, masks, lrs, per_model = setting(smoke_config)
     with pytest.raises(ValueError, match="as many masks"):
         fit(smoke_config, inits, masks[:2], lrs, per_model, data=(train, val))
+
+
+def test_a_paths_pnl_does_not_depend_on_the_chunk_it_is_evaluated_in(smoke_config):
+    _, val = data(smoke_config)
+    inits, *_ = setting(smoke_config)
+    params = {k: torch.stack([s[k] for s in inits]) for k in inits[0]}
+    whole = ensemble_pnl(params, val, cost=0.001, recurrent=True, activation="relu")
+    chunked = torch.cat([ensemble_pnl(params, val.slice(s, s + 256), cost=0.001, recurrent=True,
+                                      activation="relu") for s in range(0, len(val), 256)], -1)
+    assert torch.equal(whole, chunked)

@@ -93,9 +93,9 @@ def test_early_stopping_fires_and_keeps_the_best_weights(smoke_config):
 def test_dense_stage_is_a_cache_hit_the_second_time(smoke_config, monkeypatch):
     first = train_dense(smoke_config)
     assert not first.cached and first.summary["steps_run"] >= 1
-    import lth_hedging.experiment as experiment
+    import lth_hedging.runtime as runtime
 
-    monkeypatch.setattr(experiment, "fit_ensemble", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(runtime, "fit_ensemble", lambda *a, **k: pytest.fail("retrained"))
     second = train_dense(smoke_config)
     assert second.cached and second.history == first.history
     assert all(torch.equal(first.theta_star[k], v) for k, v in second.theta_star.items())

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 import torch
 
-import lth_hedging.experiment as experiment
+import lth_hedging.runtime as runtime
 from lth_hedging import Trainer, create_loss_function, create_model, findings, lottery
 from lth_hedging.config import project_root
 from lth_hedging.experiment import (
@@ -114,8 +114,8 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(smoke_config, monkeypatch
     done = [key for stage, key in saved if stage == "ticket"]
     assert len(done) == 1
     trained = []
-    real_fit = experiment.fit_ensemble
-    monkeypatch.setattr(experiment, "fit_ensemble",
+    real_fit = runtime.fit_ensemble
+    monkeypatch.setattr(runtime, "fit_ensemble",
                         lambda inits, *a, **k: trained.append(len(inits)) or
                         real_fit(inits, *a, **k))
     results = run_cells(smoke_config, cells)

@@ -1,0 +1,131 @@
+"""Where networks train: the device (``runtime.device``), the stack size for it, and the
+executor (``runtime.executor``): ``local`` trains every stack in this process, ``ray`` makes
+each stack a Ray task, on this machine or on a cluster (``runtime.ray_address``).
+
+Results do not depend on where they were computed, for one device type: a network's result
+does not depend on its stack (``ensemble.fit_ensemble``), and a Ray worker runs the same
+code with the same thread count as a local run. A GPU rounds differently from the CPU, so the
+device (and TF32) enter the key of every training stage, and only where it is not the CPU:
+CPU keys are those of runs made before the option existed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from .config import STACK_SIZES, Config
+from .ensemble import fit_ensemble
+from .features import HedgingData
+from .train import TrainResult
+
+TASK_STACKS = 4  # on Ray: a task trains at most this many stack-fulls of networks, one
+# refilled stack (a lost worker costs at most one task; a straggler is not left alone long)
+
+
+def device(config: Config) -> torch.device:
+    """``runtime.device`` resolved: ``auto`` is CUDA where torch sees one, else the CPU."""
+    name = config.runtime.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def device_key(config: Config) -> dict:
+    """What the device adds to a training stage's key: nothing on the CPU."""
+    if device(config).type == "cpu":
+        return {}
+    return {"device": device(config).type, "tf32": config.runtime.tf32}
+
+
+def stack_size(config: Config) -> int:
+    """Networks per stack: ``runtime.ensemble_size``, or the device's default."""
+    size = config.runtime.ensemble_size
+    return STACK_SIZES[device(config).type] if size is None else size
+
+
+def setup(config: Config) -> None:
+    """Fixed thread count (the same config gives bit-identical results on a machine) and the
+    TF32 setting of CUDA matmuls."""
+    torch.set_num_threads(config.runtime.num_threads)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = config.runtime.tf32
+        torch.backends.cudnn.allow_tf32 = config.runtime.tf32
+
+
+def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks: dict,
+                 job: dict, on_done: Callable[[int, TrainResult], None],
+                 progress: bool = False) -> None:
+    """Train every network: ``networks`` holds ``fit_ensemble``'s per-network lists (inits,
+    masks, learning_rates, schedules, shuffle_seeds), ``job`` its other arguments.
+    ``on_done(i, result)`` is called in this process for each network as it comes back."""
+    kwargs = dict(job, stack_size=stack_size(config), device=device(config))
+    if config.runtime.executor == "local":
+        fit_ensemble(train=train, val=val, **networks, **kwargs, on_done=on_done,
+                     progress=progress)
+    else:
+        fit_on_ray(config, train, val, networks, kwargs, on_done)
+
+
+def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict,
+              num_threads: int) -> list[TrainResult]:
+    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads."""
+    torch.set_num_threads(num_threads)
+    return fit_ensemble(train=train, val=val, **networks, **kwargs)
+
+
+def chunks(n: int, size: int, workers: int) -> list[range]:
+    """Networks 0 … n−1 in consecutive chunks: enough to keep every worker busy, none more
+    than ``TASK_STACKS`` stack-fulls."""
+    per_task = max(1, min(TASK_STACKS * size, math.ceil(n / max(workers, 1))))
+    return [range(start, min(start + per_task, n)) for start in range(0, n, per_task)]
+
+
+def ray_workers(config: Config, ray) -> int:
+    """How many tasks the cluster runs at once: its GPUs, or its CPUs over the threads each
+    task takes."""
+    resources = ray.cluster_resources()
+    if device(config).type == "cuda":
+        gpus = int(resources.get("GPU", 0))
+        if gpus == 0:
+            raise ValueError("config key 'runtime.device' = 'cuda' is invalid: the Ray cluster "
+                             "has no GPU")
+        return gpus
+    return max(1, int(resources.get("CPU", 1)) // config.runtime.num_threads)
+
+
+def start_ray(config: Config):
+    """Ray, started here or joined at ``runtime.ray_address`` (once per process)."""
+    try:
+        import ray
+    except ImportError as error:
+        raise ImportError("runtime.executor 'ray' needs Ray: pip install -e '.[ray]'") from error
+    if not ray.is_initialized():
+        ray.init(address=config.runtime.ray_address, include_dashboard=False,
+                 logging_level="ERROR", configure_logging=False)
+    return ray
+
+
+def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: dict,
+               kwargs: dict, on_done: Callable[[int, TrainResult], None]) -> None:
+    """Each chunk of networks a Ray task (``num_threads`` CPUs, or one GPU, each); results
+    come back to this process, which alone calls ``on_done`` (and so alone writes the
+    store). A task whose worker dies is retried by Ray."""
+    ray = start_ray(config)
+    cuda = kwargs["device"].type == "cuda"
+    task = ray.remote(max_retries=3)(fit_chunk).options(
+        num_cpus=config.runtime.num_threads, num_gpus=1 if cuda else 0, name="fit_chunk")
+    train_ref, val_ref = ray.put(train), ray.put(val)
+    pending = {}
+    for part in chunks(len(networks["inits"]), kwargs["stack_size"], ray_workers(config, ray)):
+        chunk = {name: values[part.start:part.stop] for name, values in networks.items()}
+        ref = task.remote(train_ref, val_ref, chunk, kwargs, config.runtime.num_threads)
+        pending[ref] = part
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            part = pending.pop(ref)
+            for i, result in zip(part, ray.get(ref)):
+                on_done(i, result)

@@ -1,0 +1,87 @@
+"""Where networks train: stacks refilled as networks finish, and Ray workers, give the same
+results as one local process."""
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lth_hedging import runtime
+from lth_hedging.tickets import Cell, run_cells
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray with 2 CPUs: two one-thread workers on this 2-core machine."""
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
+             logging_level="ERROR", configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def sweep(config):
+    """Three seeds' dense networks (θ*), and the tickets, re-inits and random masks of each."""
+    lr = config.training.learning_rate
+    cells = [Cell(kind, 0.8, lr, seed, lr) for seed in range(3)
+             for kind in ("ticket", "reinit", "random_mask")]
+    return {r.cell: r for r in run_cells(config, cells)}
+
+
+def same(a, b):
+    return (all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+            and [{k: v for k, v in row.items() if k != "seconds"} for row in a.history]
+            == [{k: v for k, v in row.items() if k != "seconds"} for row in b.history]
+            and torch.equal(a.test_pnl, b.test_pnl))
+
+
+def ray_titles() -> list[int]:
+    """Processes running our Ray task (Ray titles a busy worker 'ray::<task name>')."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(
+                    b"ray::fit_chunk"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_sweep_on_ray_equals_the_local_sweep_even_when_a_worker_dies(make_smoke_config,
+                                                                       ray_cluster, tmp_path):
+    overrides = {"runtime.num_threads": 1}
+    local = sweep(make_smoke_config({**overrides, "experiments.directory":
+                                     str(tmp_path / "local")}))
+    config = make_smoke_config({**overrides, "runtime.executor": "ray",
+                                "experiments.directory": str(tmp_path / "ray")})
+    killed = []
+
+    def kill_one_worker():
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in ray_titles()[:1]:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    on_ray = sweep(config)
+    killer.join()
+    assert killed, "no Ray worker was seen training"
+    assert on_ray.keys() == local.keys()
+    assert all(same(local[cell], on_ray[cell]) for cell in local)
+
+
+@pytest.mark.parametrize("n, size, workers, expected", [
+    (6, 8, 2, [3, 3]), (100, 8, 2, [32, 32, 32, 4]), (1, 8, 4, [1]), (5, 2, 1, [5])])
+def test_chunks_keep_every_worker_busy_and_stay_small(n, size, workers, expected):
+    parts = runtime.chunks(n, size, workers)
+    assert [len(p) for p in parts] == expected
+    assert [i for p in parts for i in p] == list(range(n))
