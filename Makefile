@@ -4,21 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/config.yaml
+OVERRIDES ?= {}
 OUT ?= experiments/notebooks
 FIGURES ?= figures
 SMOKE_OUT := experiments/smoke/notebooks
 SMOKE_FIGURES := experiments/smoke/figures
 NOTEBOOKS := 01_baseline 02_lottery_tickets 03_characterization
-export LTH_PROGRESS := 0
+LAB_HOST ?= 127.0.0.1
+LAB_PORT ?= 8888
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
-.PHONY: all smoke test lint unit nbval bench bench-quick lab clean venv
+.PHONY: all smoke refs test lint unit nbval bench bench-quick lab clean venv
 
 venv: $(BIN)/.installed
 
-# torch==2.13.0 (the CPU build) is pinned in pyproject.toml; installing it first keeps pip
-# from resolving any other torch.
+# torch==2.13.0 (the CPU build here; on PyPI for Linux, the CUDA build) is pinned in
+# pyproject.toml; installing it first keeps pip from resolving any other torch.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -26,23 +27,30 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
 	touch $@
 
-# Execute each notebook with papermill; a failing cell fails make and leaves no output behind.
+# Execute each notebook with papermill (figures inline, also saved to $(3)); a failing cell
+# fails make and leaves no output behind. Each run writes its own temporary notebook, so two
+# runs at once never share a file. $(5): environment for the kernel.
 define run_notebooks
 	mkdir -p $(2)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb ($(1))"; start=$$(date +%s); \
-	  tmp=$(2)/.$$nb.running.ipynb; trap 'rm -f $$tmp; exit 130' INT TERM; \
-	  $(BIN)/papermill notebooks/$$nb.ipynb $$tmp --cwd . -k python3 --no-progress-bar \
-	    -p config_path $(1) -p figures_dir $(3) || { rm -f $$tmp; exit 1; }; \
+	  tmp=$$(mktemp $(2)/.$$nb.XXXXXX.ipynb); trap 'rm -f $$tmp; exit 130' INT TERM; \
+	  $(5) $(BIN)/papermill notebooks/$$nb.ipynb $$tmp --cwd . -k python3 --no-progress-bar \
+	    -p config_path $(1) -p figures_dir $(3) -y "overrides: $(4)" || { rm -f $$tmp; exit 1; }; \
 	  mv $$tmp $(2)/$$nb.ipynb; echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
 	done
 endef
 
 all: venv
-	$(call run_notebooks,$(CONFIG),$(OUT),$(FIGURES))
+	$(call run_notebooks,$(CONFIG),$(OUT),$(FIGURES),$(OVERRIDES))
 
+# The smoke config (seconds), into experiments/smoke/ only; progress bars off so that the
+# outputs are stable.
 smoke: venv
-	$(call run_notebooks,configs/smoke.yaml,$(SMOKE_OUT),$(SMOKE_FIGURES))
+	$(call run_notebooks,configs/smoke.yaml,$(SMOKE_OUT),$(SMOKE_FIGURES),{},LTH_PROGRESS=0)
+
+# Refresh the nbval references in tests/notebooks/ (tracked) from a smoke run.
+refs: smoke
 	mkdir -p tests/notebooks
 	for nb in $(NOTEBOOKS); do $(BIN)/python tools/strip_reference.py $(SMOKE_OUT)/$$nb.ipynb tests/notebooks/$$nb.ipynb; done
 
@@ -52,8 +60,9 @@ lint: venv
 unit: venv
 	$(BIN)/python -m pytest -q tests
 
+# nbval ignores image outputs (its default); the figures' text outputs are compared.
 nbval: venv
-	$(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
+	LTH_PROGRESS=0 $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks
 
 test: lint unit nbval bench-quick
@@ -67,9 +76,12 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+# JupyterLab on the project (configs, figures and README visible), on the project's kernel,
+# figures inline and progress bars drawn (ipywidgets). LAB_HOST / LAB_PORT to change where.
 lab: venv
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=$(LAB_HOST) --ServerApp.port=$(LAB_PORT) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/01_baseline.ipynb
 
 clean:
 	rm -rf $(OUT) experiments/smoke

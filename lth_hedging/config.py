@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,17 @@ SCOPES = ("global", "layer")
 OUTPUT_RATES = ("half", "same", "none")
 
 
+class YamlLoader(yaml.SafeLoader):
+    """YAML as YAML 1.2 reads numbers: ``1e-3`` is a float (YAML 1.1 reads it as a string)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?
+                  |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Load a YAML config, apply ``{"dotted.key": value}`` overrides, validate.
 
@@ -184,11 +196,14 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     raw = {}
     if path is not None:
         with open(resolve(path)) as f:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.load(f, Loader=YamlLoader) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"config file {path}: expected a mapping at top level")
     base = Config().to_dict()
     _merge(base, raw, prefix="")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ValueError(f"overrides = {overrides!r} is invalid: allowed a mapping of dotted "
+                         f"config keys to values, e.g. {{'training.epochs': 5}}")
     for key, value in (overrides or {}).items():
         _merge(base, _nest(key, value), prefix="")
     config = _build(base)
@@ -277,6 +292,13 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes seeds below it
+
+
+def _seed(value: Any) -> bool:
+    return _integer(value) and 0 <= value < SEED_LIMIT
+
+
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
     for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
@@ -288,6 +310,8 @@ def validate(config: Config) -> None:
         value = getattr(getattr(config, section), name)
         _check(isinstance(value, tuple), key, value, "a list")
     h = config.data.heston
+    for key in ("S0", "K", "r", "v0", "kappa", "theta", "xi", "rho"):
+        _check(_number(getattr(h, key)), f"data.heston.{key}", getattr(h, key), "a finite number")
     for key in ("S0", "K"):
         _check(getattr(h, key) > 0, f"data.heston.{key}", getattr(h, key), "> 0")
     for key in ("v0", "kappa", "theta", "xi"):
@@ -304,9 +328,11 @@ def validate(config: Config) -> None:
         _check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
                f"a mapping with exactly the keys {SPLITS}")
         for split, value in table.items():
-            low = 2 if name == "n_paths" else 0
-            _check(_integer(value) and value >= low, f"data.{name}.{split}", value,
-                   f"an integer >= {low}")
+            if name == "n_paths":
+                _check(_integer(value) and value >= 2, f"data.n_paths.{split}", value,
+                       "an integer >= 2")
+            else:
+                _check(_seed(value), f"data.seeds.{split}", value, "an integer in [0, 2^63)")
     _check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
            "three different seeds (splits must not share paths)")
     c = config.hedging
@@ -319,8 +345,7 @@ def validate(config: Config) -> None:
            "model.hidden", list(m.hidden), "a non-empty list of positive integers")
     _check(m.activation in ACTIVATIONS, "model.activation", m.activation,
            f"one of {ACTIVATIONS}")
-    _check(_integer(m.init_seed) and m.init_seed >= 0, "model.init_seed", m.init_seed,
-           "an integer >= 0")
+    _check(_seed(m.init_seed), "model.init_seed", m.init_seed, "an integer in [0, 2^63)")
     lo = config.loss
     _check(lo.type in LOSSES, "loss.type", lo.type, f"one of {LOSSES}")
     _check(lo.oce_level in OCE_LEVELS, "loss.oce_level", lo.oce_level, f"one of {OCE_LEVELS}")
@@ -339,10 +364,16 @@ def validate(config: Config) -> None:
            "0 <= min_delta < 1")
     _check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
            t.weight_decay, ">= 0")
+    _check(_seed(t.shuffle_seed), "training.shuffle_seed", t.shuffle_seed,
+           "an integer in [0, 2^63)")
     p = config.pruning
-    for s in (*p.sparsities, p.target_sparsity):
-        _check(_number(s) and 0 <= s < 1, "pruning.sparsities / pruning.target_sparsity", s,
-               "sparsities in [0, 1)")
+    for s in p.sparsities:
+        _check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
+    _check(_number(p.target_sparsity) and 0 < p.target_sparsity < 1, "pruning.target_sparsity",
+           p.target_sparsity, "a sparsity in (0, 1)")
+    for key in ("sparsities", "pruning_lr_candidates", "mask_lr_candidates"):
+        _check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
+               "a non-empty list")
     for key in ("pruning_lr_candidates", "mask_lr_candidates"):
         for lr in getattr(p, key):
             _check(_number(lr) and 0 < lr < 1, f"pruning.{key}", lr, "learning rates in (0, 1)")
@@ -382,6 +413,7 @@ def validate(config: Config) -> None:
            mc.n_bootstrap, "an integer >= 10")
     _check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
            mc.confidence, "0 < confidence < 1")
+    _check(_seed(mc.seed), "metrics.seed", mc.seed, "an integer in [0, 2^63)")
     for key in ("eval_every", "eval_every_late", "window", "final_evals"):
         value = getattr(mc, key)
         _check(_integer(value) and value >= 1, f"metrics.{key}", value, "an integer >= 1")
@@ -404,8 +436,9 @@ def validate(config: Config) -> None:
            "runtime.num_threads", config.runtime.num_threads, "an integer >= 1")
     for section in ("caching", "experiments"):
         table = getattr(config, section)
-        _check(set(table) == {"directory"} and isinstance(table["directory"], str),
-               section, table, "{directory: <path>}")
+        _check(set(table) == {"directory"} and isinstance(table["directory"], str)
+               and table["directory"].strip() != "", f"{section}.directory",
+               table.get("directory"), "a non-empty path (relative: from the project root)")
     if 2 * h.kappa * h.theta < h.xi**2:
         warnings.warn(
             f"Feller condition 2κθ ≥ ξ² fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
@@ -420,12 +453,26 @@ def feller_ratio(params: HestonParams) -> float:
 
 
 def config_hash(config: Config, sections: tuple[str, ...] | None = None, extra: Any = None) -> str:
-    """A short stable hash of the given config sections (all when None) plus ``extra``."""
-    full = config.to_dict()
-    body = {k: full[k] for k in sections} if sections is not None else full
+    """A short stable hash of the given config sections (all when None) plus ``extra``.
+
+    Only values that differ from the defaults are hashed (as open_lth does): a new key with
+    a default leaves every existing hash unchanged. Changing a default is a change of what
+    a stored result means: bump the stage or dataset version (``test_defaults_are_pinned``)."""
+    full, defaults = config.to_dict(), Config().to_dict()
+    names = sections if sections is not None else tuple(full)
+    body = {k: _changed(full[k], defaults[k]) for k in names}
     payload = json.dumps({"config": body, "extra": _plain(extra)}, sort_keys=True,
                          separators=(",", ":"), default=float)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _changed(value: Any, default: Any) -> Any:
+    """The parts of ``value`` that differ from ``default`` (recursively for mappings)."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        out = {k: _changed(v, default[k]) if k in default else v for k, v in value.items()
+               if k not in default or v != default[k]}
+        return out
+    return value
 
 
 def project_root() -> Path:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .features import HedgingData
 from .losses import compute_pnl

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import code as code_sets
 from .config import Config, config_hash, load_config, project_root, resolve
 from .features import HedgingData, make_hedging_data, state_features
 from .hedges import STRATEGIES, bs_positions, heston_deltas, reference_deltas
@@ -61,11 +62,14 @@ class DenseRun:
     folder: Path
 
 
-def stage_key(config: Config, stage: str, sections: tuple[str, ...], **extra) -> str:
-    """Hash of the config sections a stage reads, its arguments, and the code versions (a
-    change to the data generator or to a stage invalidates what was made before it)."""
+def stage_key(config: Config, stage: str, sections: tuple[str, ...], *,
+              code: tuple[str, ...] = code_sets.TRAINING, **extra) -> str:
+    """Hash of the config sections a stage reads (what differs from the defaults), its
+    arguments, and the code that computes it: the versions and a fingerprint of the package
+    modules ``code`` (an edited loss, model or trainer retrains)."""
     return config_hash(config, sections, extra={
-        "stage": stage, "version": STAGE_VERSION, "data_version": DATASET_VERSION, **extra})
+        "stage": stage, "version": STAGE_VERSION, "data_version": DATASET_VERSION,
+        "code": code_sets.fingerprint(code), **extra})
 
 
 def training_key(config: Config, stage: str, **extra) -> str:
@@ -217,7 +221,8 @@ def reference_positions(config: Config, split: str = "test",
     """Every classical strategy's position on each path and date of ``split`` (stored: the
     Heston deltas are the expensive part)."""
     store = store or open_store(config)
-    key = stage_key(config, "reference_hedges", ("data",), split=split)
+    key = stage_key(config, "reference_hedges", ("data",), code=code_sets.REFERENCE,
+                    split=split)
 
     def compute() -> dict:
         S, v, _ = get_or_generate_dataset(config, split)
@@ -314,7 +319,8 @@ def baseline_metrics(config: Config, runs: dict[float, DenseRun],
     """
     store = store or open_store(config)
     key = stage_key(config, "baseline_metrics", (*BASE_SECTIONS, "metrics"),
-                    dense=[run.folder.name for run in runs.values()], costs=list(runs))
+                    code=code_sets.METRICS, dense=[run.folder.name for run in runs.values()],
+                    costs=list(runs))
 
     def compute() -> dict:
         m = config.metrics

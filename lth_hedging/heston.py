@@ -7,15 +7,17 @@ Randomness comes only from an explicit ``torch.Generator``; each data split has 
 
 from __future__ import annotations
 
+import hashlib
 import math
-import warnings
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .code import DATA, fingerprint
 from .config import Config, config_hash, resolve
-from .store import decode, save_file
+from .store import decode, save_file, warn_damaged
 
 PSI_CRITICAL = 1.5  # Andersen's switching level between the two QE branches
 DATASET_VERSION = 2  # bump when the generator changes what a seed produces
@@ -147,7 +149,8 @@ def generate_dataset(config: Config, split: str) -> dict[str, np.ndarray]:
 def dataset_key(config: Config, split: str) -> str:
     d = config.data
     return config_hash(config, sections=(), extra={
-        "version": DATASET_VERSION, "heston": config.to_dict()["data"]["heston"], "T": d.T,
+        "version": DATASET_VERSION, "code": fingerprint(DATA),
+        "heston": config.to_dict()["data"]["heston"], "T": d.T,
         "n_steps": d.n_steps, "n_paths": d.n_paths[split], "seed": d.seeds[split],
         "scheme": d.scheme, "split": split})
 
@@ -158,23 +161,48 @@ def get_or_generate_dataset(config: Config, split: str, cache_dir: str | Path | 
     Money is in time-0 units: ``S`` is the discounted spot e^{−rt} S_t (a martingale) and
     ``Z = (S_T − K e^{−rT})^+`` the discounted call payoff, so P&L needs no further discounting.
     Shape: S (N, n_steps + 1), v (N, n_steps + 1), Z (N,); float32.
-    A cache file that fails its CRC or cannot be read is rebuilt with a warning.
+    The cache file holds a checksum of its arrays and of what they were simulated from: a file
+    that cannot be read, or holds other arrays, shapes, types or values, is rebuilt with a
+    warning that names it.
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"split = {split!r} is invalid: allowed 'train', 'val' or 'test'")
     folder = resolve(cache_dir if cache_dir is not None else config.caching["directory"])
     path = folder / f"heston_{split}_{dataset_key(config, split)}.npz"
+    key = dataset_key(config, split)
     arrays = None
-    if path.exists():
+    if path.exists() or path.is_symlink():
         try:
             arrays = decode(path.read_bytes(), ".npz")
-            if set(arrays) != {"S", "v", "Z"}:
-                raise ValueError(f"unexpected arrays {sorted(arrays)}")
+            check_dataset(arrays, key, config.data.n_paths[split], config.data.n_steps)
         except Exception as err:  # noqa: BLE001 - any unreadable cache file is rebuilt
-            warnings.warn(f"cache file {path} is unreadable ({err}); regenerating it",
-                          stacklevel=2)
+            warn_damaged(f"cache file {path} is invalid ({type(err).__name__}: {err}); "
+                         f"regenerating it")
             arrays = None
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
     if arrays is None:
         arrays = generate_dataset(config, split)
-        save_file(path, arrays)
+        save_file(path, {**arrays, "checksum": np.array(dataset_checksum(arrays, key))})
     return tuple(torch.from_numpy(arrays[k]) for k in ("S", "v", "Z"))
+
+
+def dataset_checksum(arrays: dict[str, np.ndarray], key: str) -> str:
+    """SHA-256 of what a dataset was simulated from (its key) and of its arrays."""
+    digest = hashlib.sha256(key.encode())
+    for name in ("S", "v", "Z"):
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
+def check_dataset(arrays: dict[str, np.ndarray], key: str, n_paths: int, n_steps: int) -> None:
+    """Raise ValueError unless ``arrays`` is the dataset of ``key``, checksum included."""
+    if set(arrays) != {"S", "v", "Z", "checksum"}:
+        raise ValueError(f"arrays {sorted(arrays)}, expected S, v, Z and checksum")
+    shapes = {"S": (n_paths, n_steps + 1), "v": (n_paths, n_steps + 1), "Z": (n_paths,)}
+    for name, shape in shapes.items():
+        if arrays[name].shape != shape or arrays[name].dtype != np.float32:
+            raise ValueError(f"{name} is {arrays[name].dtype} {arrays[name].shape}, expected "
+                             f"float32 {shape}")
+    if str(arrays["checksum"]) != dataset_checksum(arrays, key):
+        raise ValueError("the checksum does not match (other values or another dataset)")

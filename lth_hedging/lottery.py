@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import code as code_sets
 from .config import Config, resolve
 from .experiment import (
     DenseRun,
@@ -110,7 +111,8 @@ class Judge:
         folder's name, its test P&L) (stored)."""
         m = self.config.metrics
         boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
-        key = stage_key(self.config, "test_metrics", ("metrics",), source=[stage, name],
+        key = stage_key(self.config, "test_metrics", ("metrics",), code=code_sets.METRICS,
+                        source=[stage, name],
                         premium=self.premium, dense=None if dense is None else dense[0])
 
         def compute() -> dict:
@@ -253,5 +255,10 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
 def write_results(config: Config, name: str, results: dict) -> Path:
     """``<experiments>/results/<name>``: the JSON a reader (or a test) checks the notebook by."""
     path = resolve(config.experiments["directory"]) / "results" / name
-    atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
+    try:
+        atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
+    except OSError as err:
+        raise OSError(f"cannot write the results to {path} ({err}): set "
+                      f"'experiments.directory' to a writable folder (a read-only store can "
+                      f"be copied there; what it holds is reused)") from err
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -11,6 +12,7 @@ import torch
 from .config import resolve
 from .hedges import LABELS, STRATEGIES
 from .speed import ENDPOINTS
+from .store import atomic_write_bytes
 from .tickets import KIND_LABELS
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
@@ -20,13 +22,17 @@ KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:
+    """``<figures_dir>/<name>.pdf`` and ``.png``, each written whole (two runs at once never
+    leave a half-written figure)."""
     folder = resolve(figures_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.{ext}" for ext in ("pdf", "png")]
     for path in paths:
         # Fixed metadata so that the same figure gives the same bytes on a rerun.
         metadata = {"CreationDate": None} if path.suffix == ".pdf" else {"Software": None}
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata=metadata)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=path.suffix[1:], dpi=150, bbox_inches="tight",
+                    metadata=metadata)
+        atomic_write_bytes(path, buffer.getvalue())
     return paths
 
 

@@ -1,18 +1,27 @@
 """The experiment store: hashed stage folders, atomic writes, loads that never unpickle.
 
-A stage's output lives at ``<root>/<stage>/<hash>/``. Files are written to a temporary name
-and renamed, and ``manifest.json`` — the SHA-256 of every file — is written last, so a
-folder without a valid manifest is unfinished or damaged and its stage is recomputed.
+A stage's output lives at ``<root>/<stage>/<hash>/`` with ``manifest.json``, the SHA-256 of
+every file. A stage is written whole into a temporary folder and renamed into place, so a
+reader sees a complete folder or none. Two processes may share a store: a folder with a valid
+manifest is never deleted or overwritten (a second writer of the same stage keeps the first
+one's, which is the same result), and ``cached`` holds a per-stage lock so that one process
+computes while the other waits and then loads. Anything unreadable — a checksum mismatch, a
+pickle, a manifest of the wrong shape, a file where a folder belongs — is damaged: named in a
+warning (also on the terminal's stderr) and recomputed. Files honour the umask.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -24,14 +33,47 @@ import torch
 MANIFEST = "manifest.json"
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask (what ``open`` would have given)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def warn_damaged(message: str) -> None:
+    """A warning, and the same line on the process's own stderr (a notebook kernel's goes to
+    the terminal that runs papermill or make)."""
+    warnings.warn(message, stacklevel=3)
+    if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
+        print(f"warning: {message}", file=sys.__stderr__, flush=True)
+
+
+STALE_SECONDS = 3600  # a temporary file or folder this old was left by a killed writer
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete the ``.*.tmp`` files and folders a killed writer left in ``folder`` (only old
+    ones: a younger one may belong to a writer still at work)."""
+    now = time.time()
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - path.lstat().st_mtime > STALE_SECONDS:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode())  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -82,6 +124,7 @@ class Store:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.held: set[tuple[str, str]] = set()  # the stage locks this process holds
 
     def stage_dir(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -89,30 +132,87 @@ class Store:
     def load(self, stage: str, key: str) -> dict[str, Any] | None:
         """The stage's files as ``{name: value}``, or None when missing or damaged."""
         folder = self.stage_dir(stage, key)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.exists():
+        if not folder.exists() and not folder.is_symlink():
             return None
         try:
-            manifest = json.loads(manifest_path.read_text())
-            return {name: load_checked(folder / name, sha)
-                    for name, sha in manifest["files"].items()}
-        except (OSError, ValueError, KeyError, RuntimeError) as err:
-            warnings.warn(f"store: {folder} is damaged ({err}); recomputing it", stacklevel=2)
+            if folder.is_symlink() or not folder.is_dir():
+                raise OSError("not a folder")
+            manifest = json.loads((folder / MANIFEST).read_text())
+            names = manifest["files"]
+            if not isinstance(names, dict) or not all(
+                    isinstance(n, str) and isinstance(h, str) and "/" not in n
+                    for n, h in names.items()):
+                raise ValueError("the manifest does not list files and checksums")
+            return {name: load_checked(folder / name, sha) for name, sha in names.items()}
+        except FileNotFoundError:
+            return None  # unfinished: no manifest yet
+        except Exception as err:  # noqa: BLE001 — whatever it is, the stage is recomputed
+            warn_damaged(f"store: {folder} is damaged ({type(err).__name__}: {err}); "
+                         f"recomputing it")
             return None
 
     def save(self, stage: str, key: str, files: dict[str, Any]) -> None:
+        """Write the stage whole into a temporary folder, then rename it into place. A stage
+        another process saved meanwhile (valid manifest) is kept; a damaged one is replaced."""
         folder = self.stage_dir(stage, key)
-        if folder.exists():
-            shutil.rmtree(folder)  # a damaged or unfinished earlier attempt
-        hashes = {name: save_file(folder / name, value) for name, value in files.items()}
-        save_file(folder / MANIFEST, {"stage": stage, "key": key, "files": hashes})
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(folder.parent)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.", suffix=".tmp"))
+        try:
+            hashes = {name: save_file(tmp / name, value) for name, value in files.items()}
+            save_file(tmp / MANIFEST, {"stage": stage, "key": key, "files": hashes})
+            os.chmod(tmp, umask_mode(0o777))
+            with self.lock(stage, key):
+                for _ in range(3):
+                    try:
+                        os.rename(tmp, folder)  # fails if the folder exists, not empty
+                        return
+                    except OSError:
+                        if self.load(stage, key) is not None:
+                            return  # another process saved it: the same result, keep it
+                        self._discard(folder)
+            raise OSError(f"store: could not save {folder}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _discard(self, folder: Path) -> None:
+        """Move a damaged stage out of the way (atomically), then delete it."""
+        trash = folder.with_name(f".{folder.name}.{os.getpid()}.damaged")
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(folder, trash)
+            if trash.is_dir() and not trash.is_symlink():
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                trash.unlink()
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str):
+        """An exclusive lock on one stage, across processes (``flock``); re-entrant."""
+        if (stage, key) in self.held:
+            yield
+            return
+        path = self.root / stage / f".{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self.held.add((stage, key))
+            try:
+                yield
+            finally:
+                self.held.discard((stage, key))
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def cached(self, stage: str, key: str,
                compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
-        """Load the stage, or compute and save it. Returns ``(files, was_cached)``."""
+        """Load the stage, or compute and save it (one process at a time: another waits for
+        it and then loads). Returns ``(files, was_cached)``."""
         files = self.load(stage, key)
         if files is not None:
             return files, True
-        files = compute()
-        self.save(stage, key, files)
+        with self.lock(stage, key):
+            files = self.load(stage, key)
+            if files is not None:
+                return files, True
+            files = compute()
+            self.save(stage, key, files)
         return files, False

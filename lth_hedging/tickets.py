@@ -25,6 +25,7 @@ cells train together as stacks (``fit_ensemble``) and are saved as each one fini
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -118,9 +119,13 @@ class CellResult:
 
 
 def cell_key(config: Config, cell: Cell) -> str:
+    """The cell's stage key: its fields (those at their defaults left out, so that a new
+    field with a default leaves every key as it was) and the pruning settings it uses."""
     p = config.pruning
     extra = {"rescale": "ticket_norm"} if cell.kind == "rescaled_mask" else {}
-    return training_key(config, "ticket", cell=asdict(cell), scope=p.scope,
+    fields = {f.name: getattr(cell, f.name) for f in dataclasses.fields(cell)
+              if f.default is dataclasses.MISSING or getattr(cell, f.name) != f.default}
+    return training_key(config, "ticket", cell=fields, scope=p.scope,
                         output_rate=p.output_rate, **extra)
 
 
@@ -189,11 +194,17 @@ def one_shot_mask(config: Config, theta_star: dict, sparsity: float) -> Mask:
     return magnitude_mask(theta_star, sparsity, scope=p.scope, output_rate=p.output_rate)
 
 
+def random_mask_seed(cell: Cell) -> int:
+    """The seed of a (rescaled) random mask cell's mask, from named fields (those Cell had
+    when it was written, in order), so that a new field leaves every random mask as it was."""
+    return derived_seed("random_mask", "random_mask", cell.sparsity, cell.learning_rate,
+                        cell.seed, cell.mask_lr, cell.rounds, cell.rewind_epoch)
+
+
 def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
     if cell.kind in ("random_mask", "rescaled_mask"):  # one random mask for both
         like = cell_mask(config, cell.as_ticket(), dense, store)
-        seed = derived_seed("random_mask", *asdict(replace(cell, kind="random_mask")).values())
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(random_mask_seed(cell))
         return random_mask(like, generator)
     parent = cell.parent()
     if parent is None:

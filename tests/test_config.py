@@ -1,10 +1,15 @@
+import dataclasses
+import hashlib
+import json
 import warnings
 
 import pytest
 import torch
 
+import lth_hedging.config as config_module
+from lth_hedging import code as code_sets
 from lth_hedging import load_config, runtime
-from lth_hedging.config import Config, config_hash, resolve
+from lth_hedging.config import Config, TrainingConfig, config_hash, resolve
 from lth_hedging.experiment import dense_key
 
 
@@ -47,7 +52,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("hedging.cost", -0.001, "0 <= cost < 1"), ("model.hidden", [], "non-empty"),
     ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
     ("training.batch_size", 0, ">= 1"), ("training.epochs", -3, ">= 1"),
-    ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "[0, 1)"),
+    ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "(0, 1)"),
     ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.eval_every", 0, ">= 1"),
     ("metrics.eval_late_from", -5, ">= 0"), ("metrics.match_margin", -0.1, "null"),
     ("loss.oce_level", "exact", "one of"), ("training.patience", 0, "null (off)"),
@@ -65,12 +70,33 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
     ("runtime.device", "tpu", "cpu, cuda, auto"), ("runtime.executor", "dask", "local, ray"),
     ("runtime.tf32", "yes", "true or false"), ("runtime.ray_address", "", "null or"),
+    # what fault injection found accepted and failing later (or never ending)
+    ("data.heston.K", float("inf"), "finite"), ("data.heston.xi", float("nan"), "finite"),
+    ("data.seeds.train", 2**63, "[0, 2^63)"), ("model.init_seed", -1, "[0, 2^63)"),
+    ("training.shuffle_seed", "abc", "[0, 2^63)"), ("metrics.seed", 1.5, "[0, 2^63)"),
+    ("pruning.pruning_lr_candidates", [], "non-empty"),
+    ("pruning.mask_lr_candidates", [], "non-empty"), ("pruning.sparsities", [], "non-empty"),
+    ("pruning.target_sparsity", 0, "(0, 1)"), ("experiments.directory", "", "non-empty"),
+    ("caching.directory", " ", "non-empty"),
 ])
 def test_bad_values_name_key_value_and_range(key, value, words):
     with pytest.raises(ValueError) as err:
         quiet_load("configs/smoke.yaml", {key: value})
     message = str(err.value)
     assert key.split(".")[-1] in message and words in message
+
+
+@pytest.mark.parametrize("overrides", [["training.epochs", 5], "training.epochs=5", 5])
+def test_overrides_that_are_not_a_mapping_are_named(overrides):
+    with pytest.raises(ValueError, match="overrides = .* allowed a mapping"):
+        quiet_load(None, overrides)
+
+
+def test_yaml_numbers_in_exponent_form_are_floats(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training: {learning_rate: 1e-3, weight_decay: 5E-4}\n")
+    t = quiet_load(path).training
+    assert (t.learning_rate, t.weight_decay) == (0.001, 0.0005)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -83,9 +109,10 @@ def test_cuda_where_there_is_none_is_one_clear_error():
 def test_the_device_enters_training_keys_only_off_the_cpu(monkeypatch):
     c = Config()
     assert runtime.device_key(c) == {}
+    on_cpu = dense_key(c, cost=0.001, learning_rate=1e-3, seed=0)
     monkeypatch.setattr(runtime, "device", lambda config: torch.device("cuda"))
     assert runtime.device_key(c) == {"device": "cuda", "tf32": False}
-    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) != "f044b753290c"
+    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) != on_cpu
 
 
 @pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
@@ -109,15 +136,47 @@ def test_feller_violation_warns_not_raises():
         load_config("configs/config.yaml", {"data.heston.xi": 0.3})  # 2κθ > ξ²: silent
 
 
-def test_hashes_are_pinned():
+@pytest.fixture
+def fixed_code(monkeypatch):
+    """Stage keys without the code fingerprint's value (it changes with every code edit)."""
+    monkeypatch.setattr(code_sets, "fingerprint", lambda modules: "code")
+
+
+def test_hashes_are_pinned(fixed_code):
     # Results on disk are named by these hashes: a change here orphans every stored run.
-    # If a change is intended, bump a stage version rather than editing defaults silently.
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
-    assert config_hash(c) == "643a0aff0cd0"  # with the runtime's device and executor keys
-    # the runtime section is in no stage key: the stage keys below did not change with it
-    # stage version 3: step budgets, the validation risk, one data order per seed
-    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == "f044b753290c"
+    assert config_hash(c) == "bb8970927a6b"  # only values that differ from the defaults
+    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == PINNED_DENSE
+    paper = quiet_load("configs/paper.yaml")
+    assert dense_key(paper, cost=0.001, learning_rate=1e-3, seed=0) == PINNED_PAPER
+
+
+PINNED_DENSE, PINNED_PAPER = "15febd893648", "cd07873a98b0"
+
+
+def test_defaults_are_pinned():
+    # Keys hash only what differs from the defaults, so a changed default would silently give
+    # stored results a new meaning: if this fails because a default changed, bump
+    # STAGE_VERSION (or DATASET_VERSION); if a key was added, update the pin.
+    payload = json.dumps(Config().to_dict(), sort_keys=True, default=float)
+    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "68b1906f1217"
+
+
+def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeypatch):
+    @dataclasses.dataclass(frozen=True)
+    class Training(TrainingConfig):
+        new_option: int = 3
+
+    @dataclasses.dataclass(frozen=True)
+    class Extended(Config):
+        training: Training = dataclasses.field(default_factory=Training)
+
+    monkeypatch.setattr(config_module, "Config", Extended)
+    for c, same in [(Extended(), True), (Extended(training=Training(new_option=4)), False)]:
+        assert config_hash(c) == "bb8970927a6b" if same else config_hash(c) != "bb8970927a6b"
+        key = dense_key(c, cost=0.001, learning_rate=1e-3, seed=0)
+        assert (key == PINNED_DENSE) is same
 
 
 def test_hash_ignores_sections_not_asked_for():
@@ -135,3 +194,17 @@ def test_a_scalar_where_a_list_belongs_is_named():
 def test_a_key_below_a_value_is_unknown():
     with pytest.raises(ValueError, match="unknown config key 'training.epochs.x'"):
         quiet_load(None, {"training.epochs.x": 1})
+
+
+def test_every_key_is_in_the_config_reference():
+    reference = resolve("configs/README.md").read_text()
+
+    def dotted(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict) and k not in ("n_paths", "seeds"):
+                yield from dotted(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}"
+
+    missing = [k for k in dotted(Config().to_dict()) if f"| `{k}` |" not in reference]
+    assert missing == []

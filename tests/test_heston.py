@@ -1,4 +1,6 @@
 import math
+import os
+import time
 import warnings
 
 import numpy as np
@@ -93,22 +95,57 @@ def test_dataset_is_cached_and_splits_differ(smoke_config, monkeypatch):
     assert dataset_key(smoke_config, "train") != dataset_key(smoke_config, "val")
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def rewrite(path, change):
+    """Replace the cache file by a valid .npz of ``change(arrays)``."""
+    with np.load(path) as z:
+        arrays = change({k: z[k] for k in z.files})
+    path.unlink()
+    np.savez(path.with_suffix(""), **arrays)  # savez appends .npz
+
+
+def damage_file(path, damage):
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif damage == "shape":
+        rewrite(path, lambda a: {**a, "S": a["S"][:-1]})
+    elif damage == "dtype":
+        rewrite(path, lambda a: {**a, "S": a["S"].astype(np.float64)})
+    elif damage == "values":  # right shapes and checksum field, other paths
+        rewrite(path, lambda a: {**a, "S": a["S"] * 1.01})
+    elif damage == "no checksum":
+        rewrite(path, lambda a: {k: v for k, v in a.items() if k != "checksum"})
+    elif damage == "directory":
+        path.unlink()
+        path.mkdir()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "shape", "dtype", "values",
+                                    "no checksum", "directory"])
 def test_damaged_cache_file_is_rebuilt_with_a_warning(smoke_config, damage):
     S, _, _ = get_or_generate_dataset(smoke_config, "val")
     path = next(p for p in (smoke_config_dir(smoke_config)).glob("heston_val_*.npz"))
-    data = bytearray(path.read_bytes())
-    if damage == "truncate":
-        data = data[: len(data) // 2]
-    else:
-        data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage_file(path, damage)
     with pytest.warns(UserWarning, match="regenerating"):
         S2, _, _ = get_or_generate_dataset(smoke_config, "val")
     assert torch.equal(S, S2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         get_or_generate_dataset(smoke_config, "val")  # rebuilt file is clean
+
+
+def test_a_killed_writers_temporary_file_is_removed_when_old(smoke_config):
+    folder = smoke_config_dir(smoke_config)
+    folder.mkdir(parents=True)
+    old, young = folder / ".heston_val_x.npz.abc.tmp", folder / ".heston_val_y.npz.def.tmp"
+    for path in (old, young):
+        path.write_bytes(b"half a file")
+    os.utime(old, (time.time() - 2 * 3600,) * 2)
+    get_or_generate_dataset(smoke_config, "val")
+    assert not old.exists() and young.exists()
 
 
 def smoke_config_dir(config):

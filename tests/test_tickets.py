@@ -1,4 +1,6 @@
+import dataclasses
 import json
+from dataclasses import replace
 
 import nbformat
 import pytest
@@ -6,10 +8,12 @@ import torch
 
 import lth_hedging.runtime as runtime
 from lth_hedging import Trainer, create_loss_function, create_model, findings, lottery
-from lth_hedging.config import project_root
+from lth_hedging import code as code_sets
+from lth_hedging.config import Config, project_root
 from lth_hedging.experiment import (
     data_order_seed,
     deep_hedge_pnl,
+    derived_seed,
     load_split,
     open_store,
     risk_function,
@@ -18,7 +22,7 @@ from lth_hedging.experiment import (
 )
 from lth_hedging.pruning import density, magnitude_mask, rescale_kept
 from lth_hedging.store import Store
-from lth_hedging.tickets import KINDS, Cell, cell_key, imp_cell, run_cells
+from lth_hedging.tickets import KINDS, Cell, cell_key, imp_cell, random_mask_seed, run_cells
 
 
 def cells_for(config):
@@ -137,6 +141,25 @@ def test_cells_are_keyed_by_what_makes_them(smoke_config, make_smoke_config):
         Cell("winning", 0.8, 1e-3, 0, 1e-3)
     with pytest.raises(ValueError, match="sparsity"):
         Cell("ticket", 1.0, 1e-3, 0, 1e-3)
+
+
+def test_a_new_cell_field_with_a_default_changes_no_key_and_no_random_mask(monkeypatch):
+    monkeypatch.setattr(code_sets, "fingerprint", lambda modules: "code")
+    config = Config()
+    cell = Cell("random_mask", 0.8, 0.01, 3, 0.01)
+    key = cell_key(config, cell)
+
+    @dataclasses.dataclass(frozen=True)
+    class NewCell(Cell):
+        new_field: int = 0
+
+    assert cell_key(config, NewCell("random_mask", 0.8, 0.01, 3, 0.01)) == key
+    assert cell_key(config, NewCell("random_mask", 0.8, 0.01, 3, 0.01, new_field=1)) != key
+    assert key == "54239d3efaaa"  # pinned: stored cells are found by it
+    seed = random_mask_seed(cell)
+    assert seed == random_mask_seed(NewCell("random_mask", 0.8, 0.01, 3, 0.01))
+    assert seed == random_mask_seed(replace(cell, kind="rescaled_mask"))  # one mask for both
+    assert seed == derived_seed("random_mask", *dataclasses.astuple(cell))  # as before
 
 
 def printed_summary(path):

@@ -1,0 +1,61 @@
+"""The compute of notebook 03's controlled study for a config: network-epochs and FLOPs, and
+the time it takes at a given sustained FLOP rate. An estimate, not a measurement: the rate is
+yours to give (measure it with benchmarks/bench_ensemble.py or bench_gpu.py).
+
+Counted: per width and rate, every seed's dense network and, per sparsity, the ticket and
+each comparator (the small dense network at its own width), each for its step budget, with
+its evaluations (notebooks 02 and IMP are not counted). FLOPs: 2·rows·Σ in·out per forward
+pass, 3× for training.
+
+Usage: python tools/study_cost.py CONFIG [GFLOP/s ...]
+"""
+
+import sys
+import warnings
+
+from lth_hedging import create_model, load_config
+from lth_hedging.characterization import small_dense_config, widened
+from lth_hedging.experiment import schedule
+from lth_hedging.tickets import KINDS
+from lth_hedging.train import steps_per_epoch
+
+
+def per_network(config, learning_rate: float) -> tuple[float, float]:
+    """(epochs, FLOPs) of one network of ``config`` trained at ``learning_rate``."""
+    model = create_model(config)
+    per_row = 2 * config.data.n_steps * sum(layer.in_features * layer.out_features
+                                            for layer in model.layers)
+    n = config.data.n_paths
+    plan = schedule(config, learning_rate)
+    per_epoch = steps_per_epoch(n["train"], config.training.batch_size)
+    epochs = plan.budget / per_epoch
+    return epochs, per_row * (3 * n["train"] * epochs + n["val"] * len(plan.eval_steps))
+
+
+def study_cost(config) -> tuple[float, float, int]:
+    """(network-epochs, FLOPs, networks) of the controlled study."""
+    ch = config.characterization
+    kinds = [k for k in ch.comparators if k in KINDS]
+    epochs = flops = networks = 0
+    for width in ch.widths:
+        wide = widened(config, width)
+        for lr in ch.learning_rates:
+            members = [wide] * (1 + len(ch.sparsities) * (1 + len(kinds)))
+            if "small_dense" in ch.comparators:
+                members += [small_dense_config(wide, s) for s in ch.sparsities]
+            for member in members:
+                e, f = per_network(member, lr)
+                epochs, flops = epochs + e * ch.n_seeds, flops + f * ch.n_seeds
+                networks += ch.n_seeds
+    return epochs, flops, networks
+
+
+if __name__ == "__main__":
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = load_config(sys.argv[1])
+    epochs, flops, networks = study_cost(config)
+    print(f"{sys.argv[1]}: controlled study = {networks} networks, {epochs:,.0f} "
+          f"network-epochs, {flops / 1e15:,.1f} PFLOP")
+    for rate in map(float, sys.argv[2:]):
+        print(f"  at a sustained {rate:g} GFLOP/s: {flops / rate / 1e9 / 3600:,.1f} h")
