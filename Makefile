@@ -34,10 +34,12 @@ define run_notebooks
 	mkdir -p $(2)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb ($(1))"; start=$$(date +%s); \
-	  tmp=$$(mktemp $(2)/.$$nb.XXXXXX.ipynb); trap 'rm -f $$tmp; exit 130' INT TERM; \
-	  $(5) $(BIN)/papermill notebooks/$$nb.ipynb $$tmp --cwd . -k python3 --no-progress-bar \
-	    -p config_path $(1) -p figures_dir $(3) -y "overrides: $(4)" || { rm -f $$tmp; exit 1; }; \
-	  mv $$tmp $(2)/$$nb.ipynb; echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
+	  tmp=$$(mktemp -d $(2)/.run.XXXXXX); trap 'rm -rf $$tmp; exit 130' INT TERM; \
+	  $(5) $(BIN)/papermill notebooks/$$nb.ipynb $$tmp/$$nb.ipynb --cwd . -k python3 \
+	    --no-progress-bar -p config_path $(1) -p figures_dir $(3) -y "overrides: $(4)" \
+	    || { rm -rf $$tmp; exit 1; }; \
+	  mv $$tmp/$$nb.ipynb $(2)/$$nb.ipynb; rmdir $$tmp; \
+	  echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
 	done
 endef
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = ("heston",)
-REFERENCE = (*DATA, "pricing", "hedges", "losses", "experiment")
+REFERENCE = (*DATA, "features", "pricing", "hedges", "losses", "experiment")
 TRAINING = (*DATA, "features", "model", "losses", "train", "ensemble", "pruning", "tickets",
             "experiment")
 METRICS = (*REFERENCE, *TRAINING, "metrics", "speed", "lottery")

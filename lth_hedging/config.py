@@ -179,8 +179,8 @@ class YamlLoader(yaml.SafeLoader):
 
 YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?
-                  |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    re.compile(r"""^(?:[-+]?(?:\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?
+                  |\.(?:inf|Inf|INF))|\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
 
 

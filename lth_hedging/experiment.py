@@ -35,8 +35,8 @@ BASE_SECTIONS = ("data", "model", "loss", "training")
 
 
 def progress_enabled(config: Config) -> bool:
-    """Progress bars for interactive use; ``LTH_PROGRESS=0`` (set by make and CI) turns them
-    off so that executed notebooks have stable outputs."""
+    """Progress bars (``runtime.progress``); ``LTH_PROGRESS=0`` (set by ``make smoke`` and
+    nbval) turns them off where outputs must be stable."""
     return config.runtime.progress and os.environ.get("LTH_PROGRESS", "1") != "0"
 
 

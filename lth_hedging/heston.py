@@ -168,8 +168,8 @@ def get_or_generate_dataset(config: Config, split: str, cache_dir: str | Path | 
     if split not in ("train", "val", "test"):
         raise ValueError(f"split = {split!r} is invalid: allowed 'train', 'val' or 'test'")
     folder = resolve(cache_dir if cache_dir is not None else config.caching["directory"])
-    path = folder / f"heston_{split}_{dataset_key(config, split)}.npz"
     key = dataset_key(config, split)
+    path = folder / f"heston_{split}_{key}.npz"
     arrays = None
     if path.exists() or path.is_symlink():
         try:

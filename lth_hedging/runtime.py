@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from .code import TRAINING, fingerprint
 from .config import STACK_SIZES, Config
 from .ensemble import fit_ensemble
 from .features import HedgingData
@@ -26,7 +27,9 @@ TASK_STACKS = 4  # on Ray: a task trains at most this many stack-fulls of networ
 
 
 def device(config: Config) -> torch.device:
-    """``runtime.device`` resolved: ``auto`` is CUDA where torch sees one, else the CPU."""
+    """``runtime.device`` resolved: ``auto`` is CUDA where torch sees one, else the CPU —
+    on the machine that runs the notebook (on a GPU cluster driven from a CPU-only machine,
+    say ``cuda``)."""
     name = config.runtime.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -49,10 +52,14 @@ def stack_size(config: Config) -> int:
 def setup(config: Config) -> None:
     """Fixed thread count (the same config gives bit-identical results on a machine) and the
     TF32 setting of CUDA matmuls."""
-    torch.set_num_threads(config.runtime.num_threads)
+    set_threads_and_tf32(config.runtime.num_threads, config.runtime.tf32)
+
+
+def set_threads_and_tf32(num_threads: int, tf32: bool) -> None:
+    torch.set_num_threads(num_threads)
     if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = config.runtime.tf32
-        torch.backends.cudnn.allow_tf32 = config.runtime.tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
 
 
 def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks: dict,
@@ -70,9 +77,14 @@ def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks:
 
 
 def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict,
-              num_threads: int) -> list[TrainResult]:
-    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads."""
-    torch.set_num_threads(num_threads)
+              num_threads: int, tf32: bool, code: str) -> list[TrainResult]:
+    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads
+    and TF32 setting — and the driver's code (else its results would be stored under keys
+    that name other code)."""
+    if fingerprint(TRAINING) != code:
+        raise RuntimeError("this Ray worker's lth_hedging differs from the driver's: install "
+                           "the same commit on every node (pip install -e '.[ray]')")
+    set_threads_and_tf32(num_threads, tf32)
     return fit_ensemble(train=train, val=val, **networks, **kwargs)
 
 
@@ -114,18 +126,25 @@ def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: d
     come back to this process, which alone calls ``on_done`` (and so alone writes the
     store). A task whose worker dies is retried by Ray."""
     ray = start_ray(config)
+    rt = config.runtime
     cuda = kwargs["device"].type == "cuda"
+    # a GPU task asks for one GPU and one CPU (a node may have fewer CPUs than num_threads)
     task = ray.remote(max_retries=3)(fit_chunk).options(
-        num_cpus=config.runtime.num_threads, num_gpus=1 if cuda else 0, name="fit_chunk")
+        num_cpus=1 if cuda else rt.num_threads, num_gpus=1 if cuda else 0, name="fit_chunk")
     train_ref, val_ref = ray.put(train), ray.put(val)
     pending = {}
     for part in chunks(len(networks["inits"]), kwargs["stack_size"], ray_workers(config, ray)):
         chunk = {name: values[part.start:part.stop] for name, values in networks.items()}
-        ref = task.remote(train_ref, val_ref, chunk, kwargs, config.runtime.num_threads)
+        ref = task.remote(train_ref, val_ref, chunk, kwargs, rt.num_threads, rt.tf32,
+                          fingerprint(TRAINING))
         pending[ref] = part
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
-        for ref in ready:
-            part = pending.pop(ref)
-            for i, result in zip(part, ray.get(ref)):
-                on_done(i, result)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                part = pending.pop(ref)
+                for i, result in zip(part, ray.get(ref)):
+                    on_done(i, result)  # stored at once: a later failure loses nothing
+    finally:
+        for ref in pending:  # a task failed for good (or the run was interrupted)
+            ray.cancel(ref)

@@ -31,13 +31,21 @@ import numpy as np
 import torch
 
 MANIFEST = "manifest.json"
+HELD_LOCKS: set[str] = set()  # the stage locks this process holds
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import (not thread-safe)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
 
 
 def umask_mode(mode: int = 0o666) -> int:
     """``mode`` less the process's umask (what ``open`` would have given)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
+    return mode & ~UMASK
 
 
 def warn_damaged(message: str) -> None:
@@ -52,10 +60,11 @@ STALE_SECONDS = 3600  # a temporary file or folder this old was left by a killed
 
 
 def remove_stale_temporaries(folder: Path) -> None:
-    """Delete the ``.*.tmp`` files and folders a killed writer left in ``folder`` (only old
-    ones: a younger one may belong to a writer still at work)."""
+    """Delete the ``.*.tmp`` files and folders a killed writer left in ``folder``, and
+    ``.*.damaged`` stages set aside (only old ones: a younger one may belong to a writer
+    still at work)."""
     now = time.time()
-    for path in folder.glob(".*.tmp"):
+    for path in [*folder.glob(".*.tmp"), *folder.glob(".*.damaged")]:
         with contextlib.suppress(OSError):
             if now - path.lstat().st_mtime > STALE_SECONDS:
                 if path.is_dir() and not path.is_symlink():
@@ -124,7 +133,6 @@ class Store:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self.held: set[tuple[str, str]] = set()  # the stage locks this process holds
 
     def stage_dir(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -146,7 +154,9 @@ class Store:
             return {name: load_checked(folder / name, sha) for name, sha in names.items()}
         except FileNotFoundError:
             return None  # unfinished: no manifest yet
-        except Exception as err:  # noqa: BLE001 — whatever it is, the stage is recomputed
+        except (PermissionError, MemoryError):
+            raise  # the stage may be fine: never treat it as damaged (and delete it)
+        except Exception as err:  # noqa: BLE001 — anything else unreadable is recomputed
             warn_damaged(f"store: {folder} is damaged ({type(err).__name__}: {err}); "
                          f"recomputing it")
             return None
@@ -177,7 +187,7 @@ class Store:
 
     def _discard(self, folder: Path) -> None:
         """Move a damaged stage out of the way (atomically), then delete it."""
-        trash = folder.with_name(f".{folder.name}.{os.getpid()}.damaged")
+        trash = folder.with_name(f".{folder.name}.{os.getpid()}.{time.time_ns()}.damaged")
         with contextlib.suppress(FileNotFoundError):
             os.rename(folder, trash)
             if trash.is_dir() and not trash.is_symlink():
@@ -187,19 +197,21 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self, stage: str, key: str):
-        """An exclusive lock on one stage, across processes (``flock``); re-entrant."""
-        if (stage, key) in self.held:
+        """An exclusive lock on one stage, across processes (``flock``); re-entrant within
+        this process, whichever ``Store`` object asks."""
+        path = self.root / stage / f".{key}.lock"
+        held = str(path.resolve(strict=False))
+        if held in HELD_LOCKS:
             yield
             return
-        path = self.root / stage / f".{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            self.held.add((stage, key))
+            HELD_LOCKS.add(held)
             try:
                 yield
             finally:
-                self.held.discard((stage, key))
+                HELD_LOCKS.discard(held)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def cached(self, stage: str, key: str,

@@ -41,8 +41,10 @@ def test_editing_a_loss_function_retrains_and_editing_a_docstring_does_not(tmp_p
     assert first[0] is False and run() == (True, first[1])
     losses = package / "losses.py"
     source = losses.read_text()
-    losses.write_text(source.replace('"""Hedging P&L and the risk measures', '"""The P&L, and the'
-                                     ' risk measures', 1))  # a docstring: the same code
+    docstring = source.replace('"""Hedging P&L and the risk measures',
+                               '"""The P&L, and the risk measures', 1)
+    assert docstring != source
+    losses.write_text(docstring)  # a docstring: the same code
     assert run() == (True, first[1])
     edited = source.replace("return y + torch.relu(-pnl - y[..., None]).mean(-1) / alpha",
                             "return y + torch.relu(-pnl - y[..., None]).mean(-1) / alpha * 1.0")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.ensemble import ensemble_pnl, fit_ensemble
+from lth_hedging.ensemble import Stack, ensemble_pnl, fit_ensemble
 from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.features import HedgingData
 from lth_hedging.pruning import magnitude_mask
@@ -90,18 +90,22 @@ def test_a_models_result_does_not_depend_on_its_companions(smoke_config):
 
 
 @pytest.mark.parametrize("stack_size", [1, 2, 3])
-def test_networks_that_join_a_running_stack_train_as_if_all_started_together(smoke_config,
-                                                                               stack_size):
+def test_networks_that_join_a_running_stack_train_as_if_all_started_together(
+        smoke_config, stack_size, monkeypatch):
     # 300 of 2000 paths: each epoch ends on a short minibatch, so networks that joined at
     # other steps (out of phase) step in two groups
     train, val = data(smoke_config)
     inits, masks, lrs, per_model = setting(smoke_config)
     kw = dict(data=(train, val), batch_size=300, snapshot_step=4)
     together = fit(smoke_config, inits, masks, lrs, per_model, **kw)
-    joined = []
+    joined, grouped = [], []
+    real_step = Stack.train_step
+    monkeypatch.setattr(Stack, "train_step", lambda self, rows, *a: grouped.append(
+        rows is not None) or real_step(self, rows, *a))
     refilled = fit(smoke_config, inits, masks, lrs, per_model, stack_size=stack_size,
                    on_done=lambda i, r: joined.append(i), **kw)
     assert sorted(joined) == [0, 1, 2, 3]
+    assert any(grouped) == (stack_size > 1)  # out of phase: some steps in two groups
     assert all(same_run(a, b) for a, b in zip(together, refilled))
 
 

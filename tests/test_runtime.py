@@ -40,15 +40,29 @@ def same(a, b):
             and torch.equal(a.test_pnl, b.test_pnl))
 
 
+def parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descends_from_us(pid: int) -> bool:
+    while pid > 1:
+        pid = parent(pid)
+        if pid == os.getpid():
+            return True
+    return False
+
+
 def ray_titles() -> list[int]:
-    """Processes running our Ray task (Ray titles a busy worker 'ray::<task name>')."""
+    """Processes of this test's Ray running our task (Ray titles a busy worker
+    'ray::<task name>')."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(
-                    b"ray::fit_chunk"):
+                    b"ray::fit_chunk") and descends_from_us(int(proc.name)):
                 pids.append(int(proc.name))
-        except OSError:
+        except (OSError, ValueError, IndexError):
             continue
     return pids
 

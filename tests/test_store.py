@@ -95,19 +95,22 @@ def test_two_processes_saving_one_stage_never_fail(tmp_path):
     assert [p.name for p in (tmp_path / "s").iterdir() if not p.name.endswith(".lock")] == ["k"]
 
 
-def slow_compute(root, log):
+def slow_compute(root, log, barrier):
     def compute():
         with open(log, "a") as f:
             f.write("computed\n")
         time.sleep(1.0)
         return files()
+    barrier.wait(timeout=60)  # both processes ask for the stage at the same moment
     Store(root).cached("s", "k", compute)
 
 
 def test_one_process_computes_a_stage_while_the_other_waits_and_loads(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     log = tmp_path / "log"
-    procs = [ctx.Process(target=slow_compute, args=(tmp_path / "store", log)) for _ in range(2)]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=slow_compute, args=(tmp_path / "store", log, barrier))
+             for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
