@@ -29,15 +29,16 @@ $(BIN)/.installed: pyproject.toml
 
 # Execute each notebook with papermill (figures inline, also saved to $(3)); a failing cell
 # fails make and leaves no output behind. Each run writes its own temporary notebook, so two
-# runs at once never share a file. $(5): environment for the kernel.
+# runs at once never share a file (a kernel may take minutes to start beside another
+# training process on 2 cores: hence the start timeout). $(5): environment for the kernel.
 define run_notebooks
 	mkdir -p $(2)
 	for nb in $(NOTEBOOKS); do \
 	  echo "== $$nb ($(1))"; start=$$(date +%s); \
 	  tmp=$$(mktemp -d $(2)/.run.XXXXXX); trap 'rm -rf $$tmp; exit 130' INT TERM; \
 	  $(5) $(BIN)/papermill notebooks/$$nb.ipynb $$tmp/$$nb.ipynb --cwd . -k python3 \
-	    --no-progress-bar -p config_path $(1) -p figures_dir $(3) -y "overrides: $(4)" \
-	    || { rm -rf $$tmp; exit 1; }; \
+	    --no-progress-bar --start-timeout 600 -p config_path $(1) -p figures_dir $(3) \
+	    -y "overrides: $(4)" || { rm -rf $$tmp; exit 1; }; \
 	  mv $$tmp/$$nb.ipynb $(2)/$$nb.ipynb; rmdir $$tmp; \
 	  echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
 	done
