@@ -152,3 +152,22 @@ def test_a_paths_pnl_does_not_depend_on_the_chunk_it_is_evaluated_in(smoke_confi
     chunked = torch.cat([ensemble_pnl(params, val.slice(s, s + 256), cost=0.001, recurrent=True,
                                       activation="relu") for s in range(0, len(val), 256)], -1)
     assert torch.equal(whole, chunked)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("stack_size", [None, 2])
+def test_on_a_gpu_stacks_train_as_on_the_cpu(smoke_config, stack_size):
+    # the same networks on the CPU and on CUDA (full and refilled stacks): the same steps and
+    # evaluations; values equal to float32 rounding (cuBLAS rounds differently: the device
+    # is in the training keys), results on the CPU
+    train, val = data(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
+    kw = dict(data=(train, val), batch_size=300, stack_size=stack_size)
+    cpu = fit(smoke_config, inits, masks, lrs, per_model, **kw)
+    gpu = fit(smoke_config, inits, masks, lrs, per_model, device="cuda", **kw)
+    for a, b in zip(cpu, gpu):
+        assert [r["step"] for r in a.history] == [r["step"] for r in b.history]
+        assert [r["val_risk"] for r in b.history] == pytest.approx(
+            [r["val_risk"] for r in a.history], rel=1e-3)
+        assert all(v.device.type == "cpu" for v in b.best_state.values())
