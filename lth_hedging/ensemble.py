@@ -42,16 +42,6 @@ def eval_chunk(device: torch.device, n_models: int) -> int:
     return max(EVAL_CHUNK_MIN, EVAL_ROWS[device.type] // n_models)
 
 
-def stack(states: list[dict]) -> Params:
-    """State dicts of identical networks → one dict of stacked tensors, shape (M, ...)."""
-    return {name: torch.stack([s[name] for s in states]).detach() for name in states[0]}
-
-
-def unstack(params: Params, i: int) -> dict:
-    """The i-th model's plain state dict."""
-    return {name: p[i].detach().clone() for name, p in params.items()}
-
-
 def n_layers(params: Params) -> int:
     return len(prunable_names(params))
 
