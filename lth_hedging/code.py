@@ -17,9 +17,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = ("heston",)
-REFERENCE = (*DATA, "features", "pricing", "hedges", "losses", "experiment")
-TRAINING = (*DATA, "features", "model", "losses", "train", "ensemble", "pruning", "tickets",
-            "experiment")
+REFERENCE = (*DATA, "features", "instruments", "pricing", "hedges", "losses", "experiment")
+TRAINING = (*DATA, "features", "instruments", "pricing", "model", "losses", "train", "ensemble",
+            "pruning", "tickets", "experiment")
 METRICS = (*REFERENCE, *TRAINING, "metrics", "speed", "lottery")
 
 

@@ -49,6 +49,9 @@ class DataConfig:
 class HedgingConfig:
     cost: float = 0.001  # proportional transaction cost of the study (10 bps)
     reference_costs: tuple = (0.0,)  # further cost levels notebook 01 trains and tabulates
+    # what the network trades: the stock alone, or the stock and a variance swap (with both
+    # the Heston market is complete); a cost level is charged on every instrument's trades
+    instruments: tuple = ("stock",)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ OCE_LEVELS = ("batch", "learned")
 COMPARATORS = ("dense", "reinit", "random_mask", "rescaled_mask", "small_dense")
 ENDPOINTS = ("T50", "T75", "T90", "AUC")
 SCHEMES = ("qe", "euler")
+INSTRUMENTS = ("stock", "variance_swap")
 ACTIVATIONS = ("relu", "tanh", "silu")
 SCOPES = ("global", "layer")
 OUTPUT_RATES = ("half", "same", "none")
@@ -301,8 +305,8 @@ def _seed(value: Any) -> bool:
 
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
-    for key in ("hedging.reference_costs", "model.hidden", "pruning.sparsities",
-                "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
+    for key in ("hedging.reference_costs", "hedging.instruments", "model.hidden",
+                "pruning.sparsities", "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
                 "characterization.sparsities", "characterization.rewind_epochs",
                 "characterization.learning_rates", "characterization.comparators",
                 "characterization.widths"):
@@ -340,6 +344,9 @@ def validate(config: Config) -> None:
     for cost in c.reference_costs:
         _check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
                "costs in [0, 1)")
+    _check(c.instruments[:1] == ("stock",) and len(set(c.instruments)) == len(c.instruments)
+           and set(c.instruments) <= set(INSTRUMENTS), "hedging.instruments",
+           list(c.instruments), f"'stock' first, then any of {INSTRUMENTS[1:]}, without repeats")
     m = config.model
     _check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
            "model.hidden", list(m.hidden), "a non-empty list of positive integers")

@@ -51,7 +51,8 @@ def ensemble_forward(params: Params, features: torch.Tensor, *, recurrent: bool,
     """``DeepHedgingNetwork.forward`` for every model of the stack.
 
     Shape: features (N, n_steps, F) shared by all models, or (M, N, n_steps, F) one set per
-    model → deltas (M, N, n_steps), y (M,).
+    model → deltas (M, N, n_steps), or (M, N, n_steps, I) for networks with I > 1 outputs
+    (instruments), y (M,).
     """
     act = ACTIVATIONS[activation]()
     L = n_layers(params)
@@ -69,24 +70,32 @@ def ensemble_forward(params: Params, features: torch.Tensor, *, recurrent: bool,
     hidden = [(Wl.transpose(1, 2).contiguous(), bl[:, None, :]) for Wl, bl in
               zip(W[1:-1], b[1:-1])]  # transposed once, not at every date
 
+    n_out = W[-1].shape[1]  # instruments
+
     def tail(h: torch.Tensor) -> torch.Tensor:
         for Wt, bl in hidden:
             h = torch.baddbmm(bl, act(h), Wt)
-        # the output unit as a product and a sum: a batched matmul with one output column
+        # the output units as a product and a sum: a batched matmul with one output column
         # rounds differently for a stack of one, and a model's result must not depend on
         # its stack (tested)
-        return (act(h) * W[-1]).sum(-1) + b[-1]
+        if n_out == 1:
+            return (act(h) * W[-1]).sum(-1) + b[-1]
+        return (act(h)[..., None, :] * W[-1][:, None]).sum(-1) + b[-1][:, None]
 
     if not recurrent:
-        return tail(exo).reshape(M, T, N).transpose(1, 2), params["y"]
+        shape = (M, T, N) if n_out == 1 else (M, T, N, n_out)
+        return tail(exo).reshape(shape).transpose(1, 2), params["y"]
     exo = exo.reshape(M, T, N, -1)
-    w_prev = W[0][:, None, :, F]  # (M, 1, H): the weight of the position held before
-    prev = features.new_zeros(M, N)
+    w_prev = W[0][:, None, :, F:]  # (M, 1, H, I): the weights of the positions held before
+    prev = features.new_zeros(M, N, n_out)
     deltas = []
-    for exo_t in exo.unbind(1):  # unbind: one backward for all dates (a slice per date
-        prev = tail(torch.addcmul(exo_t, prev[..., None], w_prev))  # would zero-fill exo)
-        deltas.append(prev)
-    return torch.stack(deltas, dim=-1), params["y"]
+    # unbind: one backward for all dates (a slice per date would zero-fill exo)
+    for exo_t in exo.unbind(1):
+        for i in range(n_out):
+            exo_t = torch.addcmul(exo_t, prev[..., i, None], w_prev[..., i])
+        deltas.append(tail(exo_t))
+        prev = deltas[-1].reshape(prev.shape)
+    return torch.stack(deltas, dim=2), params["y"]
 
 
 @torch.no_grad()

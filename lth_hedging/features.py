@@ -15,6 +15,7 @@ import torch
 
 from .config import Config
 from .heston import discounted_strike
+from .instruments import instrument_prices
 
 FEATURE_NAMES = ("log_moneyness", "time_to_maturity", "volatility")
 
@@ -45,7 +46,9 @@ def time_to_maturity(n_steps: int, T: float) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class HedgingData:
-    """What training and evaluation read: features (N, n_steps, F), S (N, n_steps+1), Z (N,)."""
+    """What training and evaluation read: features (N, n_steps, F), the traded prices S
+    (N, n_steps + 1) — the stock — or (N, n_steps + 1, I) with several instruments
+    (``instruments.instrument_prices``), and the payoff Z (N,)."""
 
     features: torch.Tensor
     S: torch.Tensor
@@ -66,6 +69,7 @@ class HedgingData:
 
 def make_hedging_data(config: Config, S: torch.Tensor, v: torch.Tensor,
                       Z: torch.Tensor) -> HedgingData:
+    """The network's inputs and the prices of ``hedging.instruments`` on the paths (S, v, Z)."""
     features = compute_features(S, v, K=discounted_strike(config), T=config.data.T,
                                 vol_scale=math.sqrt(config.data.heston.theta))
-    return HedgingData(features, S, Z)
+    return HedgingData(features, instrument_prices(config, S, v), Z)

@@ -5,8 +5,9 @@ over (t, t+1]. In time-0 money, premium excluded,
 
     PnL = Σ_t δ_t (S_{t+1} − S_t) − Z − c Σ_t |δ_t − δ_{t−1}| S_t,   δ_{−1} = 0,
 
-so a larger PnL is better and a risk measure ρ(PnL) is the capital (premium) that makes the
-position acceptable: the indifference price. The terminal position is not liquidated.
+(each term summed over the instruments when the hedge trades several: the stock and a
+variance swap), so a larger PnL is better and a risk measure ρ(PnL) is the capital (premium)
+that makes the position acceptable: the indifference price. The terminal position is not liquidated.
 """
 
 from __future__ import annotations
@@ -22,12 +23,25 @@ from .config import Config
 def compute_pnl(deltas: torch.Tensor, S: torch.Tensor, Z: torch.Tensor,
                 cost: float = 0.0) -> torch.Tensor:
     """Shape: deltas (..., N, n_steps), S (..., N, n_steps + 1), Z (..., N) → PnL (..., N);
-    S and Z broadcast (one path set for many models, or one per model)."""
+    S and Z broadcast (one path set for many models, or one per model).
+
+    Several instruments (``instruments.instrument_prices``): a last axis of them on both,
+    deltas (..., N, n_steps, I) and S (..., N, n_steps + 1, I); the gains and costs above
+    are summed over instruments, each trade paying ``cost`` times its instrument's price.
+    """
+    several = deltas.shape[-1] == S.shape[-1]
+    if not several and deltas.shape[-1] != S.shape[-1] - 1:
+        raise ValueError(f"compute_pnl: deltas {tuple(deltas.shape)} and prices "
+                         f"{tuple(S.shape)} do not match (n_steps vs n_steps + 1 dates, "
+                         f"then instruments last when there are several)")
+    if several:  # instruments ahead of paths and dates: the sums below run over dates
+        deltas, S = deltas.movedim(-1, -3), S.movedim(-1, -3)
     gains = (deltas * (S[..., 1:] - S[..., :-1])).sum(-1)
-    pnl = gains - Z
+    pnl = (gains.sum(-2) if several else gains) - Z
     if cost > 0:
         trades = torch.diff(deltas, dim=-1, prepend=torch.zeros_like(deltas[..., :1]))
-        pnl = pnl - cost * (trades.abs() * S[..., :-1]).sum(-1)
+        paid = (trades.abs() * S[..., :-1]).sum(-1)
+        pnl = pnl - cost * (paid.sum(-2) if several else paid)
     return pnl
 
 

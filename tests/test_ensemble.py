@@ -55,8 +55,10 @@ def same_run(a, b) -> bool:
             and equal(a.snapshot, b.snapshot))
 
 
-def test_ensemble_equals_one_by_one_training(smoke_config):
+@pytest.mark.parametrize("instruments", [["stock"], ["stock", "variance_swap"]])
+def test_ensemble_equals_one_by_one_training(make_smoke_config, instruments):
     # float64, so that the only differences left are those of summation order
+    smoke_config = make_smoke_config({"hedging.instruments": instruments})
     train, val = data(smoke_config, torch.float64)
     inits, masks, lrs, per_model = setting(smoke_config, torch.float64)
     together = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val))

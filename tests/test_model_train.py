@@ -9,13 +9,18 @@ from lth_hedging.experiment import deep_hedge_pnl, load_split, risk_function, sc
 from lth_hedging.losses import empirical_cvar
 from lth_hedging.model import hedge_ratio
 
+INSTRUMENTS = [["stock"], ["stock", "variance_swap"]]
 
-def test_semi_recurrent_forward_equals_step_by_step(smoke_config):
-    model = create_model(smoke_config, cost=0.01)
+
+@pytest.mark.parametrize("instruments", INSTRUMENTS)
+def test_semi_recurrent_forward_equals_step_by_step(make_smoke_config, instruments):
+    model = create_model(make_smoke_config({"hedging.instruments": instruments}), cost=0.01)
     assert model.recurrent
     x = torch.randn(7, 5, 3)
     deltas, y = model(x)
-    prev = torch.zeros(7)
+    shape = (7,) if len(instruments) == 1 else (7, len(instruments))
+    assert deltas.shape == (7, 5, *shape[1:])
+    prev = torch.zeros(shape)
     for t in range(5):
         prev = hedge_ratio(model, x[:, t], prev)
         torch.testing.assert_close(deltas[:, t], prev)
