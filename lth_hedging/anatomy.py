@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from .config import INSTRUMENTS
 from .features import FEATURE_NAMES
 from .pruning import Mask, prunable_names
 
@@ -41,13 +42,18 @@ def layer_density(mask: Mask) -> dict[str, float]:
 
 
 def input_names(mask_or_state: dict) -> list[str]:
+    """The first layer's inputs: the features, then a semi-recurrent network's previous
+    position (one per instrument when it trades several, ordered as ``INSTRUMENTS``)."""
     n_inputs = mask_or_state["layers.0.weight"].shape[1]
-    extra = [PREVIOUS_POSITION] if n_inputs == len(FEATURE_NAMES) + 1 else []
-    names = [*FEATURE_NAMES, *extra]
-    if len(names) != n_inputs:
-        raise ValueError(f"the first layer has {n_inputs} inputs; expected "
-                         f"{len(FEATURE_NAMES)} features (+1 for the previous position)")
-    return names
+    n_out = mask_or_state[prunable_names(mask_or_state)[-1]].shape[0]
+    extra = n_inputs - len(FEATURE_NAMES)
+    if extra not in (0, n_out) or n_out > len(INSTRUMENTS):
+        raise ValueError(f"the first layer has {n_inputs} inputs and the network {n_out} "
+                         f"outputs; expected {len(FEATURE_NAMES)} features (+ the previous "
+                         f"position in each of at most {len(INSTRUMENTS)} instruments)")
+    previous = [PREVIOUS_POSITION] if extra == 1 else [
+        f"{PREVIOUS_POSITION}_{name}" for name in INSTRUMENTS[:extra]]
+    return [*FEATURE_NAMES, *previous]
 
 
 def input_importance(mask: Mask, state: dict) -> dict[str, dict[str, float]]:

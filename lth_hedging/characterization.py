@@ -365,6 +365,9 @@ def ticket_weights(config: Config, learning_rate: float, sparsity: float,
 
 
 def _rms(a: torch.Tensor, b: torch.Tensor) -> float:
+    """RMS distance of two strategies' stock positions (shares; the first instrument)."""
+    if a.dim() == 3:  # several instruments: (N, n_steps, I)
+        a, b = a[..., 0], b[..., 0]
     return float((a.double() - b.double()).pow(2).mean().sqrt())
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import torch
 
 from . import code as code_sets
-from .config import Config, config_hash, load_config, project_root, resolve
+from .config import Config, HedgingConfig, config_hash, load_config, project_root, resolve
 from .features import HedgingData, make_hedging_data, state_features
-from .hedges import STRATEGIES, bs_positions, heston_deltas, reference_deltas
+from .hedges import bs_positions, heston_deltas, model_hedge, reference_deltas, strategies
 from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
+from .instruments import instrument_prices, n_instruments, with_instruments
 from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
-from .metrics import compute_all_metrics, paired_difference
+from .metrics import compute_all_metrics, paired_difference, tail_key, tails_with
 from .model import DeepHedgingNetwork, create_model, hedge_ratio
 from .runtime import device_key, fit_networks, setup
 from .store import Store
@@ -66,10 +67,14 @@ def stage_key(config: Config, stage: str, sections: tuple[str, ...], *,
               code: tuple[str, ...] = code_sets.TRAINING, **extra) -> str:
     """Hash of the config sections a stage reads (what differs from the defaults), its
     arguments, and the code that computes it: the versions and a fingerprint of the package
-    modules ``code`` (an edited loss, model or trainer retrains)."""
+    modules ``code`` (an edited loss, model or trainer retrains). The instruments traded
+    count in every stage, like config values only where they differ from the default."""
+    instruments = config.hedging.instruments
+    market = {} if instruments == HedgingConfig().instruments else {
+        "instruments": list(instruments)}
     return config_hash(config, sections, extra={
         "stage": stage, "version": STAGE_VERSION, "data_version": DATASET_VERSION,
-        "code": code_sets.fingerprint(code), **extra})
+        "code": code_sets.fingerprint(code), **market, **extra})
 
 
 def training_key(config: Config, stage: str, **extra) -> str:
@@ -235,15 +240,18 @@ def reference_positions(config: Config, split: str = "test",
 
 def floor_risk(config: Config, cost: float | None = None, split: str = "val") -> float:
     """R_BS: the risk of the Black–Scholes delta's P&L on ``split`` (default: the study cost
-    on the validation paths), the level of a hedge that learned nothing."""
+    on the validation paths), the level of a hedge that learned nothing (it holds no other
+    instrument)."""
     cost = config.hedging.cost if cost is None else cost
     S, v, Z = get_or_generate_dataset(config, split)
-    return float(risk_measure(compute_pnl(bs_positions(config, S, v), S, Z, cost), config))
+    positions = with_instruments(config, bs_positions(config, S, v))
+    return float(risk_measure(compute_pnl(positions, instrument_prices(config, S, v), Z, cost),
+                              config))
 
 
 def floor_run(config: Config, strategy: str, learning_rate: float, seed: int | None = None,
               store: Store | None = None) -> TrainResult:
-    """The floor control: the classical ``strategy``'s positions (a name of ``STRATEGIES``)
+    """The floor control: the classical ``strategy``'s positions (a name of ``strategies``)
     frozen on the training and validation paths, only the OCE level y trained, exactly as a
     network of ``seed`` at ``learning_rate`` would be (same start, minibatches, schedule)."""
     seed = config.model.init_seed if seed is None else seed
@@ -262,8 +270,9 @@ def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, .
                    store: Store | None = None) -> dict[float, dict[str, torch.Tensor]]:
     """P&L of every classical strategy on ``split`` at each cost: ``{cost: {name: pnl}}``."""
     deltas = reference_positions(config, split, store)
-    S, _, Z = get_or_generate_dataset(config, split)
-    return {c: {name: compute_pnl(deltas[name], S, Z, c) for name in STRATEGIES}
+    S, v, Z = get_or_generate_dataset(config, split)
+    prices = instrument_prices(config, S, v)
+    return {c: {name: compute_pnl(deltas[name], prices, Z, c) for name in strategies(config)}
             for c in costs}
 
 
@@ -312,7 +321,8 @@ def baseline_metrics(config: Config, runs: dict[float, DenseRun],
                      pnls: dict[float, dict[str, torch.Tensor]],
                      store: Store | None = None) -> dict:
     """Metrics with bootstrap CIs for every strategy and cost, and paired comparisons of the
-    deep hedge against each reference; stored for notebooks 02 and 03.
+    deep hedge against each reference in the trained risk measure (``statistic``: CVaR at
+    ``loss.alpha``); stored for notebooks 02 and 03.
 
     The premium charged for Sharpe is the study-cost deep hedge's indifference price
     (its test CVaR), the same for every strategy and cost.
@@ -327,39 +337,65 @@ def baseline_metrics(config: Config, runs: dict[float, DenseRun],
         boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
         premium = float(empirical_cvar(pnls[config.hedging.cost]["deep_hedge"],
                                        config.loss.alpha))
+        statistic = risk_statistic(config)
         metrics, comparisons = {}, {}
         for cost, by_name in pnls.items():
             label = cost_label(cost)
-            metrics[label] = {name: compute_all_metrics(pnl, premium=premium, **boot)
+            metrics[label] = {name: compute_all_metrics(pnl, premium=premium, **boot,
+                                                        tails=tails_with(config.loss.alpha))
                               for name, pnl in by_name.items()}
-            comparisons[label] = {name: paired_difference(by_name["deep_hedge"], pnl, **boot)
+            comparisons[label] = {name: paired_difference(by_name["deep_hedge"], pnl,
+                                                          statistic, **boot)
                                   for name, pnl in by_name.items() if name != "deep_hedge"}
-        return {"metrics.json": {"premium": premium, "metrics": metrics,
-                                 "comparisons": comparisons}}
+        return {"metrics.json": {"premium": premium, "statistic": statistic,
+                                 "metrics": metrics, "comparisons": comparisons}}
 
     files, _ = store.cached("baseline_metrics", key, compute)
     return files["metrics.json"]
 
 
+def risk_statistic(config: Config) -> str:
+    """The metric that compares strategies: the CVaR at ``loss.alpha`` (``cvar_05`` by
+    default; the CVaR 5 % for an entropic loss)."""
+    return f"cvar_{tail_key(config.loss.alpha)}" if config.loss.type == "cvar" else "cvar_05"
+
+
 def hedge_ratio_slices(config: Config, model: DeepHedgingNetwork, *, days=(20, 10, 2),
-                       vol_levels=(0.1, 0.2, 0.3), n_spot: int = 81) -> dict:
-    """The network's hedge ratio beside the Heston and min-variance deltas across the spot,
-    at a few dates and volatility levels. A semi-recurrent network is shown holding the
-    min-variance delta before it trades (its position then depends on what it held)."""
+                       vol_levels=(0.1, 0.2, 0.3), n_spot: int = 81,
+                       instrument: str = "stock") -> dict:
+    """The network's position in ``instrument`` across the spot, at a few dates and
+    volatility levels, beside the references: for the stock the Heston and min-variance
+    deltas, for the variance swap the model hedge's position. A semi-recurrent network is
+    shown holding, before it trades, the min-variance delta (stock alone) or the model hedge
+    (with the variance swap): its position then depends on what it held."""
     h, d = config.data.heston, config.data
+    if instrument not in config.hedging.instruments:
+        raise ValueError(f"instrument = {instrument!r} is not traded: allowed "
+                         f"{list(config.hedging.instruments)} (hedging.instruments)")
+    column = config.hedging.instruments.index(instrument)
+    several = n_instruments(config) > 1
     K = discounted_strike(config)
     width = 3 * math.sqrt(h.theta * d.T)
     spot = K * torch.exp(torch.linspace(-width, width, n_spot, dtype=torch.float64))
     variances = [s**2 for s in vol_levels]
-    out = {name: torch.empty(len(variances), len(days), n_spot)
-           for name in ("heston_delta", "min_variance_delta", "deep_hedge")}
+    names = ("heston_delta", "min_variance_delta") if instrument == "stock" else ("model_hedge",)
+    out = {name: torch.empty(len(variances), len(days), n_spot) for name in (*names, "deep_hedge")}
     for i, var in enumerate(variances):
         for j, day in enumerate(days):
             tau = torch.full_like(spot, day / 365)
-            heston, min_var = heston_deltas(config, spot, torch.full_like(spot, var), tau)
+            var_t = torch.full_like(spot, var)
+            heston, min_var = heston_deltas(config, spot, var_t, tau)
+            held = min_var.float()
+            if several:
+                stock, swaps = model_hedge(config, spot, var_t, tau)
+                held = with_instruments(config, stock.float(), {"variance_swap": swaps.float()})
+                if instrument != "stock":
+                    out["model_hedge"][i, j] = swaps
+            if instrument == "stock":
+                out["heston_delta"][i, j], out["min_variance_delta"][i, j] = heston, min_var
             x = state_features(spot.float(), torch.tensor(var), torch.tensor(day / 365), K=K,
                                T=d.T, vol_scale=math.sqrt(h.theta))
-            out["heston_delta"][i, j], out["min_variance_delta"][i, j] = heston, min_var
-            out["deep_hedge"][i, j] = hedge_ratio(model, x, min_var.float())
+            position = hedge_ratio(model, x, held)
+            out["deep_hedge"][i, j] = position[..., column] if several else position
     return {**{k: v.numpy() for k, v in out.items()}, "spot": spot.numpy(),
-            "days_to_maturity": list(days), "variances": variances}
+            "days_to_maturity": list(days), "variances": variances, "instrument": instrument}

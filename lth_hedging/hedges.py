@@ -12,12 +12,21 @@ import torch
 from .config import Config
 from .features import time_to_maturity
 from .heston import discounted_strike
+from .instruments import variance_swap_sensitivity, with_instruments
 from .pricing import bs_delta, heston_call
 
 STRATEGIES = ("no_hedge", "bs_delta", "heston_delta", "min_variance_delta")
+MODEL_HEDGE = "model_hedge"  # with the stock and a variance swap: the complete market's hedge
 LABELS = {"no_hedge": "No hedge", "bs_delta": "Black–Scholes delta",
           "heston_delta": "Heston delta", "min_variance_delta": "Heston min-variance delta",
-          "deep_hedge": "Deep hedge"}
+          MODEL_HEDGE: "Model hedge (stock + variance swap)", "deep_hedge": "Deep hedge"}
+
+
+def strategies(config: Config) -> tuple[str, ...]:
+    """The reference strategies of ``config``: the stock-only hedges, and the model hedge
+    when the variance swap is traded."""
+    return (*STRATEGIES, MODEL_HEDGE) if "variance_swap" in config.hedging.instruments \
+        else STRATEGIES
 
 
 def heston_deltas(config: Config, S: torch.Tensor, v: torch.Tensor,
@@ -43,10 +52,22 @@ def bs_positions(config: Config, S: torch.Tensor, v: torch.Tensor) -> torch.Tens
                     v_t.clamp_min(0).sqrt()).float()
 
 
-def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Positions of every reference strategy at the hedging dates.
+def model_hedge(config: Config, S: torch.Tensor, v: torch.Tensor,
+                tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Heston model hedge with the stock and the variance swap: ∂C/∂S shares and
+    ∂C/∂v ÷ ∂VS/∂v variance swaps, which cancel both of the call's risks (the market is
+    complete). Shape: S, v, tau broadcast together → (stock, variance swap), float64."""
+    h = config.data.heston
+    _, delta, vega = heston_call(S, v, tau, K=discounted_strike(config), kappa=h.kappa,
+                                 theta=h.theta, xi=h.xi, rho=h.rho, r=0.0)
+    return delta, vega / variance_swap_sensitivity(config, tau)
 
-    Shape: S, v (N, n_steps + 1) → each (N, n_steps), float32.
+
+def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Positions of every reference strategy (``strategies``) at the hedging dates.
+
+    Shape: S, v (N, n_steps + 1) → each (N, n_steps) with the stock alone, float32; with
+    several instruments (N, n_steps, I), the stock-only hedges holding none of the others.
     """
     n_steps = S.shape[1] - 1
     tau = time_to_maturity(n_steps, config.data.T)[None, :]
@@ -54,6 +75,12 @@ def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[s
     heston, min_var = heston_deltas(config, S_t, v_t, tau)
     out = {"no_hedge": torch.zeros_like(S_t), "heston_delta": heston,
            "min_variance_delta": min_var}
-    return {"bs_delta": bs_positions(config, S, v),
-            **{name: value.float() for name, value in out.items()}}
+    out = {"bs_delta": bs_positions(config, S, v),
+           **{name: value.float() for name, value in out.items()}}
+    out = {name: with_instruments(config, value) for name, value in out.items()}
+    if MODEL_HEDGE in strategies(config):
+        stock, swaps = model_hedge(config, S_t, v_t, tau)
+        out[MODEL_HEDGE] = with_instruments(config, stock.float(),
+                                            {"variance_swap": swaps.float()})
+    return out
 

@@ -21,13 +21,24 @@ from .losses import cvar_from_worst, worst_losses
 TAILS = {"05": 0.05, "01": 0.01}
 
 
-def _statistics(pnl: torch.Tensor, premium: float) -> dict[str, torch.Tensor]:
+def tail_key(alpha: float) -> str:
+    """The suffix of the statistics at tail probability α: '05' for 0.05, '50' for 0.5."""
+    return f"{100 * alpha:g}".zfill(2)
+
+
+def tails_with(alpha: float) -> dict[str, float]:
+    """``TAILS`` and the tail α (a config's ``loss.alpha``) if it is not among them."""
+    return {**TAILS, tail_key(alpha): alpha}
+
+
+def _statistics(pnl: torch.Tensor, premium: float,
+                tails: dict[str, float] = TAILS) -> dict[str, torch.Tensor]:
     """Every statistic of ``pnl`` (..., N) along its last axis."""
     mean, std = pnl.mean(-1), pnl.std(-1)
     out = {"pnl_mean": mean, "pnl_std": std}
     n = pnl.shape[-1]
-    worst = worst_losses(pnl, max(TAILS.values()))  # one partial sort serves every tail
-    for name, alpha in TAILS.items():
+    worst = worst_losses(pnl, max(tails.values()))  # one partial sort serves every tail
+    for name, alpha in tails.items():
         out[f"var_{name}"] = worst[..., min(math.floor(alpha * n), n - 1)]
         out[f"cvar_{name}"] = cvar_from_worst(worst, alpha, n)
     out["sharpe_ratio"] = (mean + premium) / std
@@ -35,14 +46,16 @@ def _statistics(pnl: torch.Tensor, premium: float) -> dict[str, torch.Tensor]:
 
 
 def compute_all_metrics(pnl: torch.Tensor, *, premium: float, n_bootstrap: int = 1000,
-                        confidence: float = 0.95, seed: int = 0) -> dict[str, float | list]:
-    """Point estimates and percentile-bootstrap intervals (``<name>_ci = [lo, hi]``).
+                        confidence: float = 0.95, seed: int = 0,
+                        tails: dict[str, float] = TAILS) -> dict[str, float | list]:
+    """Point estimates and percentile-bootstrap intervals (``<name>_ci = [lo, hi]``), VaR
+    and CVaR at each of ``tails`` (``tails_with`` adds a config's own α).
 
     Shape: pnl (N,). ``premium`` is added to the P&L for Sharpe only (see module doc).
     """
     pnl = torch.as_tensor(pnl, dtype=torch.float64).reshape(-1)
-    point = _statistics(pnl, premium)
-    samples = bootstrap(pnl, lambda x: _statistics(x, premium), n_bootstrap=n_bootstrap,
+    point = _statistics(pnl, premium, tails)
+    samples = bootstrap(pnl, lambda x: _statistics(x, premium, tails), n_bootstrap=n_bootstrap,
                         seed=seed)
     out: dict[str, float | list] = {"n_paths": pnl.numel(), "premium": float(premium)}
     for name, value in point.items():
@@ -74,11 +87,15 @@ def percentile_interval(samples: torch.Tensor, confidence: float) -> list[float]
 def paired_difference(pnl_a: torch.Tensor, pnl_b: torch.Tensor, statistic: str = "cvar_05", *,
                       n_bootstrap: int = 1000, confidence: float = 0.95,
                       seed: int = 0) -> dict[str, float | list]:
-    """statistic(a) − statistic(b) on the same paths, with a paired bootstrap interval."""
+    """statistic(a) − statistic(b) on the same paths, with a paired bootstrap interval.
+    ``statistic``: a name of ``compute_all_metrics`` (VaR and CVaR at any tail, e.g.
+    ``cvar_50``)."""
     pair = torch.stack([torch.as_tensor(pnl_a, dtype=torch.float64),
                         torch.as_tensor(pnl_b, dtype=torch.float64)])
-    diff = _statistics(pair, 0.0)[statistic]
-    samples = bootstrap(pair, lambda x: {"d": _statistics(x, 0.0)[statistic]},
+    tails = tails_with(float(statistic.split("_")[1]) / 100) if statistic.startswith(
+        ("var_", "cvar_")) else TAILS
+    diff = _statistics(pair, 0.0, tails)[statistic]
+    samples = bootstrap(pair, lambda x: {"d": _statistics(x, 0.0, tails)[statistic]},
                         n_bootstrap=n_bootstrap, seed=seed)["d"]
     return {"difference": float(diff[0] - diff[1]),
             "ci": percentile_interval(samples[0] - samples[1], confidence)}

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from .config import resolve
-from .hedges import LABELS, STRATEGIES
+from .hedges import LABELS, MODEL_HEDGE, STRATEGIES
 from .speed import ENDPOINTS
 from .store import atomic_write_bytes
 from .tickets import KIND_LABELS
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
-          "min_variance_delta": "#2563eb", "deep_hedge": "#dc2626"}
+          "min_variance_delta": "#2563eb", "model_hedge": "#0f766e", "deep_hedge": "#dc2626"}
 KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
                "rescaled_mask": "#0891b2", "small_dense": "#65a30d", "dense": "#6b7280"}
 
@@ -101,10 +101,14 @@ def plot_pnl_histograms(pnls: dict[float, dict[str, torch.Tensor]]) -> plt.Figur
 
 
 def plot_hedge_ratios(slices: dict, labels: dict[str, str] | None = None) -> plt.Figure:
-    """Network vs Heston deltas across moneyness: rows are variance levels, columns dates.
-    Further networks in ``slices`` (``labels``: key → legend) are drawn beside the first."""
+    """Network vs model positions in one instrument (``slices["instrument"]``, the stock by
+    default) across moneyness: rows are variance levels, columns dates. Further networks in
+    ``slices`` (``labels``: key → legend) are drawn beside the first."""
     labels = {**LABELS, **(labels or {})}
-    extra = [k for k in slices if k not in (*STRATEGIES, "deep_hedge") and k in labels]
+    references = [(k, style) for k, style in (("heston_delta", ":"), ("min_variance_delta", "--"),
+                                              ("model_hedge", ":")) if k in slices]
+    extra = [k for k in slices if k not in (*STRATEGIES, MODEL_HEDGE, "deep_hedge")
+             and k in labels]
     times, variances = slices["days_to_maturity"], slices["variances"]
     fig, axes = plt.subplots(len(variances), len(times), figsize=(4 * len(times),
                              3.2 * len(variances)), sharex=True, sharey=True, squeeze=False)
@@ -112,16 +116,17 @@ def plot_hedge_ratios(slices: dict, labels: dict[str, str] | None = None) -> plt
     for i, var in enumerate(variances):
         for j, days in enumerate(times):
             ax = axes[i, j]
-            for name, style in (("heston_delta", ":"), ("min_variance_delta", "--"),
-                                ("deep_hedge", "-"), *((k, "-.") for k in extra)):
+            for name, style in (*references, ("deep_hedge", "-"), *((k, "-.") for k in extra)):
                 ax.plot(x, slices[name][i, j], style, color=COLORS.get(name, "k"),
                         label=labels[name])
             ax.set_title(f"{days:g} days left, $\\sqrt{{v}}$ = {var**0.5:.0%}", fontsize=9)
             ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("discounted spot")
+    unit = {"stock": "shares", "variance_swap": "variance swaps"}[slices.get("instrument",
+                                                                           "stock")]
     for ax in axes[:, 0]:
-        ax.set_ylabel("hedge ratio")
+        ax.set_ylabel(f"position ({unit})")
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -12,7 +12,9 @@ import torch
 from .config import Config, feller_ratio
 from .hedges import LABELS
 from .heston import discounted_strike
+from .instruments import variance_swap_values
 from .pricing import heston_call
+from .published import published_for
 
 COLUMNS = (("cvar_05", "CVaR 5%"), ("cvar_01", "CVaR 1%"), ("var_05", "VaR 5%"),
            ("pnl_mean", "mean P&L"), ("pnl_std", "std P&L"), ("sharpe_ratio", "Sharpe"))
@@ -34,10 +36,22 @@ def fmt_diff(diff: dict, digits: int = 3) -> str:
     return f"{fmt(diff['difference'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
+def statistic_label(statistic: str) -> str:
+    """'cvar_05' → 'CVaR 5%', 'cvar_50' → 'CVaR 50%'."""
+    kind, tail = statistic.split("_")
+    return f"{'CVaR' if kind == 'cvar' else 'VaR'} {float(tail):g}%"
+
+
 def metrics_table(by_strategy: dict[str, dict], digits: int = 3) -> str:
-    """One row per strategy, each statistic with its bootstrap interval."""
-    header = ["strategy", *(title for _, title in COLUMNS)]
-    rows = [[LABELS.get(name, name), *(fmt_ci(m, key, digits) for key, _ in COLUMNS)]
+    """One row per strategy, each statistic with its bootstrap interval; the CVaR at a
+    config's own tail (``metrics.tails_with``) first where it is not a standard column."""
+    first = next(iter(by_strategy.values()))
+    known = {key for key, _ in COLUMNS}
+    own = [(k, statistic_label(k)) for k in first if k.startswith("cvar_") and k not in known
+           and not k.endswith("_ci")]
+    columns = (*own, *COLUMNS)
+    header = ["strategy", *(title for _, title in columns)]
+    rows = [[LABELS.get(name, name), *(fmt_ci(m, key, digits) for key, _ in columns)]
             for name, m in by_strategy.items()]
     return _table(header, rows)
 
@@ -51,12 +65,15 @@ def sign_of(d: dict) -> str | None:
     return "lower" if hi < 0 else "higher" if lo > 0 else "indistinguishable"
 
 
-def compare_sentence(name_a: str, name_b: str, diff: dict, digits: int = 3) -> str:
-    """'A's CVaR 5% is lower than B's by x [lo, hi]' — decided by the paired interval."""
+def compare_sentence(name_a: str, name_b: str, diff: dict, digits: int = 3,
+                     statistic: str = "cvar_05") -> str:
+    """'A vs B: CVaR 5% difference x [lo, hi] → lower (better)' — decided by the paired
+    interval of ``statistic``."""
     a, b = LABELS.get(name_a, name_a), LABELS.get(name_b, name_b)
     verdict = {"lower": "lower (better)", "higher": "higher (worse)",
                "indistinguishable": "not distinguishable"}[sign_of(diff)]
-    return f"{a} vs {b}: CVaR 5% difference {fmt_diff(diff, digits)} → {verdict}"
+    return (f"{a} vs {b}: {statistic_label(statistic)} difference {fmt_diff(diff, digits)}"
+            f" → {verdict}")
 
 
 def data_summary(config: Config, S: torch.Tensor, v: torch.Tensor, Z: torch.Tensor) -> str:
@@ -77,6 +94,10 @@ def data_summary(config: Config, S: torch.Tensor, v: torch.Tensor, Z: torch.Tens
         f"Monte Carlo call price = {Z.double().mean().item():.3f} ± {se(Z):.3f}"
         f"  vs semi-analytic Heston {price:.3f}",
     ]
+    if "variance_swap" in config.hedging.instruments:
+        values = variance_swap_values(config, v)
+        lines.append(f"variance swap: price {values[0, 0].item():.4f} vs Monte Carlo of its "
+                     f"realised leg {values[:, -1].mean().item():.4f} ± {se(values[:, -1]):.4f}")
     return "\n".join(lines)
 
 
@@ -88,23 +109,56 @@ def run_line(label: str, summary: dict) -> str:
 
 
 def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) -> list[str]:
-    """The claims notebook 01 makes, each decided by a paired bootstrap interval."""
+    """The claims notebook 01 makes, each decided by a paired bootstrap interval. The best
+    classical hedge is the model hedge where the variance swap is traded (the market is then
+    complete), else the min-variance delta."""
+    statistic = results.get("statistic", "cvar_05")
     lines = []
     comp = results["comparisons"][study_cost]
+    best = "model_hedge" if "model_hedge" in comp else "min_variance_delta"
     beaten = [n for n in ("no_hedge", "bs_delta", "heston_delta") if comp[n]["ci"][1] < 0]
     missed = [n for n in ("no_hedge", "bs_delta", "heston_delta") if n not in beaten]
-    lines.append(f"At {study_cost}: the deep hedge has a lower CVaR 5% than "
-                 f"{_names(beaten) or 'none of the classical hedges'}"
+    lines.append(f"At {study_cost}: the deep hedge has a lower {statistic_label(statistic)} "
+                 f"than {_names(beaten) or 'none of the classical hedges'}"
                  + (f"; not shown against {_names(missed)}." if missed else "."))
-    lines.append(compare_sentence("deep_hedge", "min_variance_delta",
-                                  comp["min_variance_delta"]) + f" (at {study_cost})")
+    for name in dict.fromkeys(("min_variance_delta", best)):  # the best last, once
+        lines.append(compare_sentence("deep_hedge", name, comp[name], statistic=statistic)
+                     + f" (at {study_cost})")
     if zero_cost is not None:
-        diff = results["comparisons"][zero_cost]["min_variance_delta"]
+        diff = results["comparisons"][zero_cost][best]
         verdict = {"indistinguishable": "matches it (the interval contains 0)",
                    "lower": "beats it", "higher": "falls short of it"}[sign_of(diff)]
         lines.append(f"At {zero_cost}: the deep hedge {verdict}: "
-                     + compare_sentence("deep_hedge", "min_variance_delta", diff))
+                     + compare_sentence("deep_hedge", best, diff, statistic=statistic))
     return lines
+
+
+def published_comparison(config: Config, results: dict) -> list[str]:
+    """The published numbers of the setting ``config`` is (``published``) beside ours, with
+    our intervals; none when no published setting matches."""
+    entry = published_for(config)
+    if entry is None:
+        return []
+    zero = results["metrics"].get("0 bps")
+    if zero is None:
+        return [f"{entry.source}: its numbers are at zero cost; add 0.0 to "
+                f"hedging.reference_costs to compare"]
+    statistic = results.get("statistic", "cvar_05")
+    price, where = entry.numbers["risk_neutral_price"]
+    no_hedge = zero["no_hedge"]
+    lo, hi = (-x for x in reversed(no_hedge["pnl_mean_ci"]))
+    h = config.data.heston
+    ours = heston_call(h.S0, h.v0, config.data.T, K=discounted_strike(config), kappa=h.kappa,
+                       theta=h.theta, xi=h.xi, rho=h.rho)[0].item()
+    p0, where_p0 = entry.numbers["deep_hedge_zero_cost"]
+    return [f"Published ({entry.source}):",
+            f"  {where}; here: semi-analytic Heston {fmt(ours)}, Monte Carlo on the test "
+            f"paths {fmt(-no_hedge['pnl_mean'])} [{fmt(lo)}, {fmt(hi)}]",
+            f"  {where_p0}; here ({statistic_label(statistic)}, 0 bps): deep hedge "
+            f"{fmt_ci(zero['deep_hedge'], statistic)}, model hedge "
+            f"{fmt_ci(zero['model_hedge'], statistic)}",
+            "  with costs the paper gives numbers only at α = 0.99 (footnote 7): none is "
+            "comparable here"]
 
 
 def _names(names: list[str]) -> str:
