@@ -347,6 +347,9 @@ def validate(config: Config) -> None:
     _check(c.instruments[:1] == ("stock",) and len(set(c.instruments)) == len(c.instruments)
            and set(c.instruments) <= set(INSTRUMENTS), "hedging.instruments",
            list(c.instruments), f"'stock' first, then any of {INSTRUMENTS[1:]}, without repeats")
+    _check("variance_swap" not in c.instruments or d.scheme == "qe", "data.scheme", d.scheme,
+           "qe with a variance swap (its value uses the exact conditional mean of v, which QE "
+           "matches and full-truncation Euler does not: there it would drift)")
     m = config.model
     _check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
            "model.hidden", list(m.hidden), "a non-empty list of positive integers")

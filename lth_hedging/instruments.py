@@ -61,10 +61,14 @@ def variance_swap_values(config: Config, v: torch.Tensor) -> torch.Tensor:
 
 
 def variance_swap_sensitivity(config: Config, tau: torch.Tensor) -> torch.Tensor:
-    """∂VS/∂v_t = e^{−rT} (S0/T) (1 − e^{−κτ})/κ at time to maturity ``tau`` (any shape)."""
-    kappa = config.data.heston.kappa
-    tau = torch.as_tensor(tau, dtype=torch.float64)
-    return variance_swap_scale(config) * -torch.expm1(-kappa * tau) / kappa
+    """How much the variance swap held from a date at time to maturity ``tau`` (any shape)
+    gains per unit of variance at the next date: ∂VS_{t+1}/∂v_{t+1} = e^{−rT}(S0/T)(dt/2 +
+    (1 − e^{−κ(τ − dt)})/κ), the trapezoid's half step of realised variance and the expected
+    remaining variance (dt = T / n_steps; in continuous time (1 − e^{−κτ})/κ, which would
+    under-size the model hedge's swaps by about dt / 2τ: half of it on the last date)."""
+    kappa, dt = config.data.heston.kappa, config.data.T / config.data.n_steps
+    remaining = (torch.as_tensor(tau, dtype=torch.float64) - dt).clamp_min(0.0)
+    return variance_swap_scale(config) * (dt / 2 - torch.expm1(-kappa * remaining) / kappa)
 
 
 def instrument_prices(config: Config, S: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -29,8 +29,9 @@ def compute_pnl(deltas: torch.Tensor, S: torch.Tensor, Z: torch.Tensor,
     deltas (..., N, n_steps, I) and S (..., N, n_steps + 1, I); the gains and costs above
     are summed over instruments, each trade paying ``cost`` times its instrument's price.
     """
-    several = deltas.shape[-1] == S.shape[-1]
-    if not several and deltas.shape[-1] != S.shape[-1] - 1:
+    several = deltas.shape[-1] == S.shape[-1] and deltas.dim() >= 3
+    dates = -2 if several else -1
+    if deltas.shape[dates] != S.shape[dates] - 1:
         raise ValueError(f"compute_pnl: deltas {tuple(deltas.shape)} and prices "
                          f"{tuple(S.shape)} do not match (n_steps vs n_steps + 1 dates, "
                          f"then instruments last when there are several)")

@@ -21,7 +21,13 @@ import torch
 # Measured on test-set points of the default config against a rule with 4× the nodes and
 # X = 24: |error| ≤ 1e-6 in price and delta, ≤ 3e-3 in vega (1e-5 in the min-variance delta).
 X_MAX = 20.0  # upper limit in units of 1/√w (Heston's tail in φ is fatter than e^{−x²/2})
-MIN_NODES = 32  # Gauss–Legendre nodes for a point whose integrand barely oscillates
+# ...and further where Heston's tail is exponential and slow: |f_j(φ)| ~ exp(−ℓ φ) with
+# ℓ = (v + κθτ)√(1 − ρ²)/ξ for large φ, small at a large vol-of-vol, v near 0 and a short τ
+# (Buehler et al.'s ξ = 2: X = 20 left prices below intrinsic value). The range reaches
+# where that tail is down by e^{−TAIL_DECAY}; the default config's points never need more.
+TAIL_DECAY = 10.0
+X_CAP = 2000.0
+MIN_NODES = 32  # Gauss–Legendre nodes per X_MAX of range, for an integrand that barely oscillates
 NODES_PER_CYCLE = 3  # e^{iφm} turns |m|/√w radians per unit of x: resolve every turn
 MAX_NODES = 2**14  # reached only far beyond where hedges are evaluated
 BLOCK = 1 << 19  # complex entries per block (points × nodes); 2^21 was slower and 2× the memory
@@ -71,13 +77,22 @@ def _gauss_legendre(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return _t(0.5 * X_MAX * (x + 1)), _t(0.5 * X_MAX * w)
 
 
-def _n_nodes(S, v, tau, K, kappa, theta, r) -> torch.Tensor:
+def _x_range(v, tau, kappa, theta, xi, rho) -> torch.Tensor:
+    """Each point's upper limit in units of 1/√w: X_MAX, or where exp(−ℓφ) is e^{−TAIL_DECAY}."""
+    w = expected_integrated_variance(v, tau, kappa, theta).clamp_min(1e-12)
+    ell = (v + kappa * theta * tau) * math.sqrt(1 - rho**2) / xi
+    x = (TAIL_DECAY * w.sqrt() / ell.clamp_min(1e-300)).clamp(X_MAX, X_CAP)
+    return torch.where(tau > 0, x, torch.full_like(x, X_MAX))
+
+
+def _n_nodes(S, v, tau, K, kappa, theta, r, x_range) -> torch.Tensor:
     """Nodes each point needs, a power of two: deep in/out of the money at a tiny integrated
-    variance the integrand oscillates fast (one-day options, v ≈ 0)."""
+    variance the integrand oscillates fast (one-day options, v ≈ 0), and a longer range
+    needs proportionally more."""
     w = expected_integrated_variance(v, tau, kappa, theta).clamp_min(1e-12)
     w = torch.where(tau > 0, w, torch.ones_like(w))  # expired: no integral is taken
-    cycles = X_MAX * (torch.log(S / K) + r * tau).abs() / (2 * math.pi * w.sqrt())
-    n = (MIN_NODES + NODES_PER_CYCLE * cycles).clamp(max=MAX_NODES)
+    cycles = x_range * (torch.log(S / K) + r * tau).abs() / (2 * math.pi * w.sqrt())
+    n = (MIN_NODES * (x_range / X_MAX) + NODES_PER_CYCLE * cycles).clamp(max=MAX_NODES)
     return (2 ** torch.ceil(torch.log2(n))).long()
 
 
@@ -91,18 +106,19 @@ def heston_call(S, v, tau, *, K, kappa, theta, xi, rho, r=0.0):
     shape = S.shape
     S, v, tau = S.reshape(-1), v.reshape(-1), tau.reshape(-1)
     out = [torch.empty_like(S) for _ in range(3)]
-    n_nodes = _n_nodes(S, v, tau, K, kappa, theta, r)
+    x_range = _x_range(v, tau, kappa, theta, xi, rho)
+    n_nodes = _n_nodes(S, v, tau, K, kappa, theta, r, x_range)
     for n in n_nodes.unique().tolist():
         index = (n_nodes == n).nonzero().squeeze(1)
         for chunk in index.split(max(1, BLOCK // n)):
             values = _heston_block(S[chunk], v[chunk], tau[chunk], K, kappa, theta, xi, rho,
-                                   r, n)
+                                   r, n, x_range[chunk] / X_MAX)
             for o, value in zip(out, values):
                 o[chunk] = value
     return tuple(o.reshape(shape) for o in out)
 
 
-def _heston_block(S, v, tau, K, kappa, theta, xi, rho, r, n_nodes):
+def _heston_block(S, v, tau, K, kappa, theta, xi, rho, r, n_nodes, stretch):
     expired = tau <= 0
     tau_ = torch.where(expired, torch.ones_like(tau), tau)
     w = expected_integrated_variance(v, tau_, kappa, theta).clamp_min(1e-12)
@@ -113,9 +129,9 @@ def _heston_block(S, v, tau, K, kappa, theta, xi, rho, r, n_nodes):
     d1 = m / sqrt_w + 0.5 * sqrt_w
     d2 = d1 - sqrt_w
 
-    nodes, weights = _gauss_legendre(n_nodes)
-    phi = nodes[None, :] / sqrt_w[:, None]  # (M, N)
-    jacobian = weights[None, :] / sqrt_w[:, None]
+    nodes, weights = _gauss_legendre(n_nodes)  # on [0, X_MAX], stretched to each range
+    phi = nodes[None, :] * stretch[:, None] / sqrt_w[:, None]  # (M, N)
+    jacobian = weights[None, :] * stretch[:, None] / sqrt_w[:, None]
     iphi = 1j * phi
     t_, v_ = tau_[:, None], v[:, None]
     osc = torch.exp(iphi * m[:, None])  # e^{iφ(ln S + rτ − ln K)}

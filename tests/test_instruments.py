@@ -64,12 +64,13 @@ def test_the_variance_swap_ends_at_its_realised_leg_and_starts_at_its_closed_for
     torch.testing.assert_close(values[:, -1], variance_swap_scale(config) * leg)
     expected = h.theta * T + (h.v0 - h.theta) * (1 - math.exp(-h.kappa * T)) / h.kappa
     assert float(values[0, 0]) == pytest.approx(variance_swap_scale(config) * expected)
-    # its sensitivity to v_t: the trapezoid's dt/2 of the realised leg, and the closed form's
+    # the sensitivity the model hedge divides by: of the value at date 4 to v_4, held from
+    # date 3 (the trapezoid's dt/2 of realised variance and the closed form's slope)
     bumped = variance_swap_values(config, v + 1e-6 * torch.nn.functional.one_hot(
         torch.tensor(4), 11).double())
-    tau = torch.tensor(T * 6 / 10, dtype=torch.float64)
-    slope = (bumped[:, 4] - values[:, 4]) / 1e-6 - variance_swap_scale(config) * dt / 2
-    torch.testing.assert_close(slope, variance_swap_sensitivity(config, tau).expand(50),
+    tau_3 = torch.tensor(T * 7 / 10, dtype=torch.float64)
+    slope = (bumped[:, 4] - values[:, 4]) / 1e-6
+    torch.testing.assert_close(slope, variance_swap_sensitivity(config, tau_3).expand(50),
                                rtol=1e-5, atol=0)
 
 
@@ -147,6 +148,22 @@ def test_bad_instruments_are_named(make_smoke_config):
     for bad in (["variance_swap"], ["stock", "stock"], ["stock", "bond"], "stock"):
         with pytest.raises(ValueError, match="hedging.instruments"):
             make_smoke_config({"hedging.instruments": bad})
+    with pytest.raises(ValueError, match="data.scheme"):  # Euler's v drifts from the closed form
+        make_smoke_config({**TWO, "data.scheme": "euler"})
+
+
+def test_the_speed_floor_is_not_hedging_where_trading_costs_more(make_smoke_config):
+    """At 1 % costs in Section 5, not trading beats the Black–Scholes delta: the floor of the
+    speed measures is then not hedging, so that a network that merely stops trading cannot
+    close most of the gap from the floor to the dense network."""
+    costly = make_smoke_config({**TWO, **PARAMS["buehler"], "loss.alpha": 0.5,
+                                "hedging.cost": 0.01})
+    risks = ex.trivial_risks(costly)
+    assert risks["no_hedge"] < risks["bs_delta"]
+    assert ex.floor(costly) == ("no_hedge", risks["no_hedge"])
+    default = make_smoke_config()
+    name, risk = ex.floor(default)
+    assert name == "bs_delta" and risk == ex.trivial_risks(default)["bs_delta"]
 
 
 @pytest.fixture(autouse=False)
@@ -180,3 +197,29 @@ def test_a_two_instrument_ticket_prunes_retrains_and_reads_its_inputs(make_smoke
                                               "previous_position_variance_swap"]
     one = make_smoke_config({"training.epochs": 4})
     assert cell_key(config, cell) != cell_key(one, cell)
+
+
+def test_the_variance_swap_has_no_drift_on_the_hedging_grid_even_where_v_is_near_zero(
+        make_smoke_config):
+    """Its one-day gains average zero within 3 standard errors at every date, also over the
+    paths whose variance is in its lowest quarter (where a state-dependent drift would show),
+    on QE paths of Section 5 (ξ = 2) at the hedging dates. Full-truncation Euler paths fail
+    this (their v is not the closed form's process), which is why a variance swap requires
+    ``data.scheme: qe``."""
+    config = make_smoke_config({**TWO, **PARAMS["buehler"]})
+    h, T = config.data.heston, config.data.T
+
+    def worst_z(scheme):
+        _, v = simulate_heston(40000, 30, T, S0=h.S0, v0=h.v0, kappa=h.kappa, theta=h.theta,
+                               xi=h.xi, rho=h.rho, scheme=scheme,
+                               generator=torch.Generator().manual_seed(5))
+        gains = variance_swap_values(config, v).diff(dim=1)
+        z = []
+        for t in range(30):
+            low = v[:, t] <= v[:, t].quantile(0.25)
+            for g in (gains[:, t], gains[low, t]):
+                z.append(abs(float(g.mean())) / (float(g.std()) / math.sqrt(len(g)) + 1e-300))
+        return max(z)
+
+    assert worst_z("qe") < 4  # 60 tests: the largest |z| of independent normals is about 2.5
+    assert worst_z("euler") > 10
