@@ -22,7 +22,7 @@ from .report import (
 from .speed import ENDPOINTS
 from .tickets import KIND_LABELS
 
-FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, frozen",
+FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, frozen", "no_hedge": "no hedge, frozen",
                 "min_variance_delta": "min-variance delta, frozen"}
 
 
@@ -62,9 +62,11 @@ def yes(flag: bool) -> str:
 
 
 def references_line(refs: dict, budget: int | None = None) -> str:
+    what = ("Black–Scholes delta" if refs.get("floor_name", "bs_delta") == "bs_delta" else
+            "no hedge: not trading beats the Black–Scholes delta here")
     line = (f"R_d = {fmt(refs['dense'])} (dense, {refs['n_dense']} seed"
-            f"{'s' if refs['n_dense'] > 1 else ''}), R_BS = {fmt(refs['floor'])} (Black–Scholes "
-            f"delta), validation margin {fmt(refs['margin'])}")
+            f"{'s' if refs['n_dense'] > 1 else ''}), R_BS = {fmt(refs['floor'])} ({what}), "
+            f"validation margin {fmt(refs['margin'])}")
     return line + (f", budget {budget} steps" if budget else "")
 
 

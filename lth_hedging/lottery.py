@@ -28,7 +28,7 @@ from .experiment import (
     DenseRun,
     budget_steps,
     deep_hedge_pnl,
-    floor_risk,
+    floor,
     floor_run,
     load_model,
     load_split,
@@ -80,9 +80,10 @@ def study_margin(config: Config, store: Store | None = None) -> dict:
 
 
 def references(config: Config, runs: list[DenseRun], margin: float) -> References:
-    """R_d from the dense networks ``runs`` (one per seed), R_BS, and the validation-risk
-    margin (``study_margin``'s ``val_margin``)."""
-    return reference_levels([r.history for r in runs], floor_risk(config),
+    """R_d from the dense networks ``runs`` (one per seed), R_BS (``experiment.floor``), and
+    the validation-risk margin (``study_margin``'s ``val_margin``)."""
+    name, risk = floor(config)
+    return reference_levels([r.history for r in runs], risk, floor_name=name,
                             final_evals=config.metrics.final_evals, margin=margin)
 
 
@@ -164,10 +165,12 @@ def speedups(ticket: dict, dense: dict) -> dict:
 
 def floor_rows(config: Config, judge: Judge, learning_rate: float, store: Store) -> dict:
     """The floor controls at ``learning_rate``: each classical hedge of ``FLOORS`` frozen,
-    only y free to train (at ``loss.oce_level`` "batch" y is exact: nothing trains), measured
-    like a network (it must never look like one)."""
+    and not hedging where it is the floor (``experiment.floor``), only y free to train (at
+    ``loss.oce_level`` "batch" y is exact: nothing trains), measured like a network (it must
+    never look like one)."""
     out = {}
-    for name in FLOORS:
+    extra = ("no_hedge",) if judge.refs.floor_name == "no_hedge" else ()
+    for name in (*FLOORS, *extra):
         result = floor_run(config, name, learning_rate, store=store)
         m = config.metrics
         out[name] = {**speed(result.history, judge.refs, budget=judge.budget, window=m.window,

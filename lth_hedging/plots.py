@@ -145,7 +145,8 @@ def _levels(ax, refs: dict) -> None:
     ax.axhline(refs["dense"] + 0.1 * (refs["floor"] - refs["dense"]), color="k", lw=1, ls="--",
                label="T90 level")
     ax.axhline(refs["floor"], color=COLORS["bs_delta"], lw=1, ls="-.",
-               label="R_BS (Black–Scholes delta)")
+               label="R_BS (Black–Scholes delta)" if refs.get("floor_name", "bs_delta")
+               == "bs_delta" else "R_BS (no hedge, the floor here)")
 
 
 def plot_lr_convergence(results: dict) -> plt.Figure:

@@ -5,7 +5,8 @@ validation P&L, ``train``) against two reference levels of one (learning rate, w
 
 - R_d, the dense reference: the median over seeds of the dense networks' final risk (the
   mean of their last ``final_evals`` evaluations);
-- R_BS, the floor: the Black–Scholes delta's validation risk (a hedge that learned nothing).
+- R_BS, the floor: the Black–Scholes delta's validation risk (a hedge that learned nothing),
+  or not hedging's where that is lower (``experiment.floor``; ``floor_name`` says which).
 
 A curve *reaches* a level at the first evaluation where the mean of the last ``window``
 evaluations is at or below it. T_x is the step at which it reaches R_d + (1 − x)(R_BS − R_d),
@@ -35,6 +36,7 @@ class References:
     margin: float  # "matches": final risk ≤ R_d + margin
     dense_sd: float  # the dense networks' seed-to-seed standard deviation (NaN for one)
     n_dense: int
+    floor_name: str = "bs_delta"  # the hedge the floor is (``experiment.floor``)
 
     def level(self, fraction: float) -> float:
         return self.dense + (1 - fraction) * (self.floor - self.dense)
@@ -50,9 +52,10 @@ def final_risk(history: list[dict], final_evals: int) -> float:
 
 
 def reference_levels(dense_histories: list[list[dict]], floor: float, *, final_evals: int,
-                     margin: float | None = None) -> References:
-    """R_d from the dense networks' histories (one per seed), R_BS = ``floor``; the matching
-    margin is ``margin`` or, when None, twice the dense networks' seed-to-seed SD."""
+                     margin: float | None = None, floor_name: str = "bs_delta") -> References:
+    """R_d from the dense networks' histories (one per seed), R_BS = ``floor`` (the risk of
+    ``floor_name``); the matching margin is ``margin`` or, when None, twice the dense
+    networks' seed-to-seed SD."""
     finals = [final_risk(h, final_evals) for h in dense_histories]
     sd = statistics.stdev(finals) if len(finals) >= 2 else math.nan
     if margin is None:
@@ -62,9 +65,9 @@ def reference_levels(dense_histories: list[list[dict]], floor: float, *, final_e
         margin = 2 * sd
     dense = statistics.median(finals)
     if not floor > dense:
-        raise ValueError(f"the floor (Black–Scholes delta's risk {floor:.4f}) must lie above the "
+        raise ValueError(f"the floor ({floor_name}'s risk {floor:.4f}) must lie above the "
                          f"dense reference ({dense:.4f}) for gap fractions to mean anything")
-    return References(dense, floor, margin, sd, len(finals))
+    return References(dense, floor, margin, sd, len(finals), floor_name)
 
 
 def reach_step(history: list[dict], level: float, window: int) -> int | None:
