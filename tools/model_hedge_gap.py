@@ -51,7 +51,7 @@ def main() -> None:
     print(f"trained in {time.perf_counter() - start:.0f} s")
     m = config.metrics
     boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
-    for split in ("test", "val"):
+    for split in ("val", "test"):  # choose on the validation paths; the test paths confirm
         data = ex.load_split(config, split)
         model_hedge = ex.reference_pnls(config, split, costs=(0.0,))[0.0]["model_hedge"]
         print(f"{split}: model hedge {fmt(float(empirical_cvar(model_hedge, alpha)), 4)}")
