@@ -21,7 +21,14 @@ import torch
 from . import code as code_sets
 from .config import Config, HedgingConfig, config_hash, load_config, project_root, resolve
 from .features import HedgingData, make_hedging_data, state_features
-from .hedges import bs_positions, heston_deltas, model_hedge, reference_deltas, strategies
+from .hedges import (
+    bs_positions,
+    heston_deltas,
+    heston_greeks,
+    model_hedge,
+    reference_deltas,
+    strategies,
+)
 from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
 from .instruments import instrument_prices, n_instruments, with_instruments
 from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
@@ -401,10 +408,11 @@ def hedge_ratio_slices(config: Config, model: DeepHedgingNetwork, *, days=(20, 1
         for j, day in enumerate(days):
             tau = torch.full_like(spot, day / 365)
             var_t = torch.full_like(spot, var)
-            heston, min_var = heston_deltas(config, spot, var_t, tau)
+            greeks = heston_greeks(config, spot, var_t, tau)
+            heston, min_var = heston_deltas(config, spot, var_t, tau, greeks)
             held = min_var.float()
             if several:
-                stock, swaps = model_hedge(config, spot, var_t, tau)
+                stock, swaps = model_hedge(config, spot, var_t, tau, greeks)
                 held = with_instruments(config, stock.float(), {"variance_swap": swaps.float()})
                 if instrument != "stock":
                     out["model_hedge"][i, j] = swaps

@@ -29,17 +29,28 @@ def strategies(config: Config) -> tuple[str, ...]:
         else STRATEGIES
 
 
-def heston_deltas(config: Config, S: torch.Tensor, v: torch.Tensor,
-                  tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+Greeks = tuple[torch.Tensor, torch.Tensor]  # (∂C/∂S, ∂C/∂v) at some states
+
+
+def heston_greeks(config: Config, S: torch.Tensor, v: torch.Tensor, tau: torch.Tensor) -> Greeks:
+    """The call's delta ∂C/∂S and vega ∂C/∂v (Heston, time-0 money), float64: what every
+    Heston reference hedge is made of (computed once for all of them)."""
+    h = config.data.heston
+    _, delta, vega = heston_call(S, v, tau, K=discounted_strike(config), kappa=h.kappa,
+                                 theta=h.theta, xi=h.xi, rho=h.rho, r=0.0)
+    return delta, vega
+
+
+def heston_deltas(config: Config, S: torch.Tensor, v: torch.Tensor, tau: torch.Tensor,
+                  greeks: Greeks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Heston delta ∂C/∂S and minimum-variance delta ∂C/∂S + (ρξ/S) ∂C/∂v.
 
     The second minimises the instantaneous variance of the hedged position over stock-only
     hedges: the best classical hedge here, the one a deep hedge must reach at zero cost.
-    Shape: S, v, tau broadcast together.
+    Shape: S, v, tau broadcast together (``greeks``: ``heston_greeks`` there, if at hand).
     """
     h = config.data.heston
-    _, delta, vega = heston_call(S, v, tau, K=discounted_strike(config), kappa=h.kappa,
-                                 theta=h.theta, xi=h.xi, rho=h.rho, r=0.0)
+    delta, vega = greeks if greeks is not None else heston_greeks(config, S, v, tau)
     return delta, delta + h.rho * h.xi / torch.as_tensor(S, dtype=torch.float64) * vega
 
 
@@ -52,14 +63,12 @@ def bs_positions(config: Config, S: torch.Tensor, v: torch.Tensor) -> torch.Tens
                     v_t.clamp_min(0).sqrt()).float()
 
 
-def model_hedge(config: Config, S: torch.Tensor, v: torch.Tensor,
-                tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def model_hedge(config: Config, S: torch.Tensor, v: torch.Tensor, tau: torch.Tensor,
+                greeks: Greeks | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The Heston model hedge with the stock and the variance swap: ∂C/∂S shares and
     ∂C/∂v ÷ ∂VS/∂v variance swaps, which cancel both of the call's risks (the market is
     complete). Shape: S, v, tau broadcast together → (stock, variance swap), float64."""
-    h = config.data.heston
-    _, delta, vega = heston_call(S, v, tau, K=discounted_strike(config), kappa=h.kappa,
-                                 theta=h.theta, xi=h.xi, rho=h.rho, r=0.0)
+    delta, vega = greeks if greeks is not None else heston_greeks(config, S, v, tau)
     return delta, vega / variance_swap_sensitivity(config, tau)
 
 
@@ -72,14 +81,15 @@ def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[s
     n_steps = S.shape[1] - 1
     tau = time_to_maturity(n_steps, config.data.T)[None, :]
     S_t, v_t = S[:, :-1].double(), v[:, :-1].double()
-    heston, min_var = heston_deltas(config, S_t, v_t, tau)
+    greeks = heston_greeks(config, S_t, v_t, tau)  # the expensive part, once
+    heston, min_var = heston_deltas(config, S_t, v_t, tau, greeks)
     out = {"no_hedge": torch.zeros_like(S_t), "heston_delta": heston,
            "min_variance_delta": min_var}
     out = {"bs_delta": bs_positions(config, S, v),
            **{name: value.float() for name, value in out.items()}}
     out = {name: with_instruments(config, value) for name, value in out.items()}
     if MODEL_HEDGE in strategies(config):
-        stock, swaps = model_hedge(config, S_t, v_t, tau)
+        stock, swaps = model_hedge(config, S_t, v_t, tau, greeks)
         out[MODEL_HEDGE] = with_instruments(config, stock.float(),
                                             {"variance_swap": swaps.float()})
     return out
