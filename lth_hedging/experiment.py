@@ -268,10 +268,6 @@ def floor(config: Config, cost: float | None = None, split: str = "val") -> tupl
     return name, risks[name]
 
 
-def floor_risk(config: Config, cost: float | None = None, split: str = "val") -> float:
-    """R_BS, the floor's risk (``floor``)."""
-    return floor(config, cost, split)[1]
-
 
 def floor_run(config: Config, strategy: str, learning_rate: float, seed: int | None = None,
               store: Store | None = None) -> TrainResult:

@@ -130,7 +130,7 @@ def floor_setting(tmp_path_factory):
 def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
     config, runs, floor = floor_setting["batch"]
     m = config.metrics
-    refs = reference_levels([r.history for r in runs], ex.floor_risk(config),
+    refs = reference_levels([r.history for r in runs], ex.floor(config)[1],
                             final_evals=m.final_evals)
     budget = ex.budget_steps(config, 0.01)
     kw = dict(budget=budget, window=m.window, final_evals=m.final_evals)
