@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from .config import INSTRUMENTS
 from .features import FEATURE_NAMES
+from .instruments import INSTRUMENTS
 from .pruning import Mask, prunable_names
 
 PREVIOUS_POSITION = "previous_position"  # the semi-recurrent network's extra input
@@ -52,7 +52,7 @@ def input_names(mask_or_state: dict) -> list[str]:
                          f"outputs; expected {len(FEATURE_NAMES)} features (+ the previous "
                          f"position in each of at most {len(INSTRUMENTS)} instruments)")
     previous = [PREVIOUS_POSITION] if extra == 1 else [
-        f"{PREVIOUS_POSITION}_{name}" for name in INSTRUMENTS[:extra]]
+        f"{PREVIOUS_POSITION}_{name}" for name in list(INSTRUMENTS)[:extra]]
     return [*FEATURE_NAMES, *previous]
 
 

@@ -91,7 +91,7 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PruningConfig:
     sparsities: tuple = (0.5, 0.8, 0.9, 0.95, 0.98)
-    pruning_lr_candidates: tuple = (1e-2, 5e-3)  # retraining LRs tried
+    pruning_lr_candidates: tuple = (1e-2,)  # retraining LRs tried (the registered rate)
     mask_lr_candidates: tuple = (1e-2, 5e-3)  # LRs that train θ* in the two-LR grid
     target_sparsity: float = 0.8  # the sparsity of the LR exploration
     scope: str = "global"  # magnitude ranking: "global" or per "layer"
@@ -112,6 +112,29 @@ class CharacterizationConfig:
     widths: tuple = (1.0,)  # capacity arm: multipliers of model.hidden (1.0: the network)
     imp_seeds: int = 1  # the first this many seeds also get IMP (target sparsity)
     rewind_epochs: tuple = (0, 1)  # retrain from θ0 (0) / from the dense weights after epoch k
+    replay_seeds: int = 8  # the registered seeds whose ticket also trains on θ*'s data order
+
+
+@dataclass(frozen=True)
+class RegistrationConfig:
+    """Notebook 03's confirmatory study, as registered (``registration/REGISTRATION.md``)
+    before any of its networks trained: the published condition of boosting tickets (Bai Li
+    et al. 2020) — the mask from θ* trained at a small learning rate, the ticket retrained at
+    a larger one, with a linear warmup and without — on fresh seeds and data orders."""
+
+    first_seed: int = 1000  # seeds first_seed, +1, …: none used by the pilot or notebook 02
+    n_seeds: int = 16  # from the pilot's spread: power for a ``boost`` at the Holm level
+    mask_lr: float = 5e-3  # trains θ* (on the seed's own data order), whose weights make the mask
+    learning_rate: float = 1e-2  # retrains the ticket and every comparator (fresh data order)
+    warmup_steps: int = 20  # the warmup schedule: linear from mask_lr to learning_rate
+    sparsities: tuple = (0.8, 0.9)  # one-shot magnitude masks ranked per layer
+    scope: str = "layer"
+    controls: tuple = ("reinit", "rescaled_mask", "init_magnitude")  # family B, with warmup
+    endpoint: str = "T75"  # primary: steps to close 75 % of the gap R_BS → R_d
+    alpha: float = 0.05  # family-wise error rate of each family (Holm)
+    boost: float = 1.25  # the smallest speed-up worth detecting (sets the seeds)
+    power: float = 0.8
+    match_margin: float | None = 0.0128  # test risk, money (null: 2 × the dense networks' SD)
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     characterization: CharacterizationConfig = field(default_factory=CharacterizationConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     caching: dict = field(default_factory=lambda: {"directory": "cache"})
@@ -163,18 +187,6 @@ class Config:
 
 
 SPLITS = ("train", "val", "test")
-DEVICES = ("cpu", "cuda", "auto")
-EXECUTORS = ("local", "ray")
-STACK_SIZES = {"cpu": 8, "cuda": 64}  # measured: benchmarks/bench_ensemble.py
-LOSSES = ("cvar", "entropic")
-OCE_LEVELS = ("batch", "learned")
-COMPARATORS = ("dense", "reinit", "random_mask", "rescaled_mask", "small_dense")
-ENDPOINTS = ("T50", "T75", "T90", "AUC")
-SCHEMES = ("qe", "euler")
-INSTRUMENTS = ("stock", "variance_swap")
-ACTIVATIONS = ("relu", "tanh", "silu")
-SCOPES = ("global", "layer")
-OUTPUT_RATES = ("half", "same", "none")
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -260,6 +272,7 @@ def _build(d: dict) -> Config:
         training=TrainingConfig(**d["training"]),
         pruning=PruningConfig(**_tuples(d["pruning"])),
         characterization=CharacterizationConfig(**_tuples(d["characterization"])),
+        registration=RegistrationConfig(**_tuples(d["registration"])),
         metrics=MetricsConfig(**d["metrics"]),
         runtime=RuntimeConfig(**d["runtime"]),
         caching=dict(d["caching"]),
@@ -304,15 +317,35 @@ def _seed(value: Any) -> bool:
 
 
 def validate(config: Config) -> None:
-    """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails."""
+    """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails.
+
+    Names (schemes, instruments, losses, activations, scopes, comparators, endpoints,
+    devices) are checked against the registries beside the code that implements them."""
     for key in ("hedging.reference_costs", "hedging.instruments", "model.hidden",
                 "pruning.sparsities", "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
                 "characterization.sparsities", "characterization.rewind_epochs",
                 "characterization.learning_rates", "characterization.comparators",
-                "characterization.widths"):
+                "characterization.widths", "registration.sparsities", "registration.controls"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         _check(isinstance(value, tuple), key, value, "a list")
+    for check in (_heston, _data, _hedging, _model, _loss, _training, _pruning,
+                  _characterization, _registration, _metrics, _runtime, _folders):
+        check(config)
+    h = config.data.heston
+    if 2 * h.kappa * h.theta < h.xi**2:
+        warnings.warn(
+            f"Feller condition 2κθ ≥ ξ² fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
+            f"ξ² = {h.xi**2:.4f}): the variance reaches 0; the QE scheme handles this.",
+            stacklevel=2,
+        )
+
+
+def _one_of(value: Any, key: str, names) -> None:
+    _check(value in names, key, value, f"one of {tuple(names)}")
+
+
+def _heston(config: Config) -> None:
     h = config.data.heston
     for key in ("S0", "K", "r", "v0", "kappa", "theta", "xi", "rho"):
         _check(_number(getattr(h, key)), f"data.heston.{key}", getattr(h, key), "a finite number")
@@ -324,10 +357,15 @@ def validate(config: Config) -> None:
                ">= 0" if key == "v0" else "> 0")
     _check(-1 < h.rho < 1, "data.heston.rho", h.rho, "-1 < rho < 1")
     _check(abs(h.r) < 1, "data.heston.r", h.r, "|r| < 1 (a yearly rate)")
+
+
+def _data(config: Config) -> None:
+    from .heston import SCHEMES
+
     d = config.data
     _check(_number(d.T) and d.T > 0, "data.T", d.T, "a maturity in years > 0")
     _check(_integer(d.n_steps) and d.n_steps >= 1, "data.n_steps", d.n_steps, "an integer >= 1")
-    _check(d.scheme in SCHEMES, "data.scheme", d.scheme, f"one of {SCHEMES}")
+    _one_of(d.scheme, "data.scheme", SCHEMES)
     for name, table in (("n_paths", d.n_paths), ("seeds", d.seeds)):
         _check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
                f"a mapping with exactly the keys {SPLITS}")
@@ -339,29 +377,48 @@ def validate(config: Config) -> None:
                 _check(_seed(value), f"data.seeds.{split}", value, "an integer in [0, 2^63)")
     _check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
            "three different seeds (splits must not share paths)")
-    c = config.hedging
+
+
+def _hedging(config: Config) -> None:
+    from .instruments import INSTRUMENTS
+
+    c, scheme = config.hedging, config.data.scheme
     _check(_number(c.cost) and 0 <= c.cost < 1, "hedging.cost", c.cost, "0 <= cost < 1")
     for cost in c.reference_costs:
         _check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
                "costs in [0, 1)")
+    names = tuple(INSTRUMENTS)
     _check(c.instruments[:1] == ("stock",) and len(set(c.instruments)) == len(c.instruments)
-           and set(c.instruments) <= set(INSTRUMENTS), "hedging.instruments",
-           list(c.instruments), f"'stock' first, then any of {INSTRUMENTS[1:]}, without repeats")
-    _check("variance_swap" not in c.instruments or d.scheme == "qe", "data.scheme", d.scheme,
-           "qe with a variance swap (its value uses the exact conditional mean of v, which QE "
-           "matches and full-truncation Euler does not: there it would drift)")
+           and set(c.instruments) <= set(names), "hedging.instruments",
+           list(c.instruments), f"'stock' first, then any of {names[1:]}, without repeats")
+    for name in c.instruments:
+        _check(scheme in INSTRUMENTS[name].schemes, "data.scheme", scheme,
+               f"{' or '.join(INSTRUMENTS[name].schemes)} with the {name.replace('_', ' ')} "
+               f"({INSTRUMENTS[name].why_schemes})")
+
+
+def _model(config: Config) -> None:
+    from .model import ACTIVATIONS
+
     m = config.model
     _check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
            "model.hidden", list(m.hidden), "a non-empty list of positive integers")
-    _check(m.activation in ACTIVATIONS, "model.activation", m.activation,
-           f"one of {ACTIVATIONS}")
+    _one_of(m.activation, "model.activation", ACTIVATIONS)
     _check(_seed(m.init_seed), "model.init_seed", m.init_seed, "an integer in [0, 2^63)")
+
+
+def _loss(config: Config) -> None:
+    from .losses import LOSSES, OCE_LEVELS
+
     lo = config.loss
-    _check(lo.type in LOSSES, "loss.type", lo.type, f"one of {LOSSES}")
-    _check(lo.oce_level in OCE_LEVELS, "loss.oce_level", lo.oce_level, f"one of {OCE_LEVELS}")
+    _one_of(lo.type, "loss.type", LOSSES)
+    _one_of(lo.oce_level, "loss.oce_level", OCE_LEVELS)
     _check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
     _check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
            lo.risk_aversion, "> 0")
+
+
+def _training(config: Config) -> None:
     t = config.training
     _check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
            t.learning_rate, "0 < learning_rate < 1")
@@ -376,6 +433,16 @@ def validate(config: Config) -> None:
            t.weight_decay, ">= 0")
     _check(_seed(t.shuffle_seed), "training.shuffle_seed", t.shuffle_seed,
            "an integer in [0, 2^63)")
+
+
+def _rates(values: tuple, key: str) -> None:
+    for lr in values:
+        _check(_number(lr) and 0 < lr < 1, key, lr, "learning rates in (0, 1)")
+
+
+def _pruning(config: Config) -> None:
+    from .pruning import OUTPUT_RATES, SCOPES
+
     p = config.pruning
     for s in p.sparsities:
         _check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
@@ -385,39 +452,85 @@ def validate(config: Config) -> None:
         _check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
                "a non-empty list")
     for key in ("pruning_lr_candidates", "mask_lr_candidates"):
-        for lr in getattr(p, key):
-            _check(_number(lr) and 0 < lr < 1, f"pruning.{key}", lr, "learning rates in (0, 1)")
-    _check(p.scope in SCOPES, "pruning.scope", p.scope, f"one of {SCOPES}")
-    _check(p.output_rate in OUTPUT_RATES, "pruning.output_rate", p.output_rate,
-           f"one of {OUTPUT_RATES}")
+        _rates(getattr(p, key), f"pruning.{key}")
+    _one_of(p.scope, "pruning.scope", SCOPES)
+    _one_of(p.output_rate, "pruning.output_rate", OUTPUT_RATES)
     _check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
            "an integer >= 1")
+
+
+def _sparsities(values: tuple, key: str) -> None:
+    for s in values:
+        _check(_number(s) and 0 < s < 1, key, s, "sparsities in (0, 1)")
+
+
+def _distinct(values: tuple, key: str) -> None:
+    _check(len(values) >= 1 and len(set(values)) == len(values), key, list(values),
+           "a non-empty list without repeats")
+
+
+def _characterization(config: Config) -> None:
+    from .speed import ENDPOINTS
+    from .tickets import COMPARATORS
+
     ch = config.characterization
     _check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "characterization.n_seeds", ch.n_seeds,
            "an integer >= 3 (intervals over seeds)")
     _check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
            "characterization.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
-    for s in ch.sparsities:
-        _check(_number(s) and 0 < s < 1, "characterization.sparsities", s, "sparsities in (0, 1)")
-    for lr in ch.learning_rates:
-        _check(_number(lr) and 0 < lr < 1, "characterization.learning_rates", lr,
-               "learning rates in (0, 1)")
+    _check(_integer(ch.replay_seeds) and 2 <= ch.replay_seeds <= config.registration.n_seeds,
+           "characterization.replay_seeds", ch.replay_seeds,
+           "an integer in [2, registration.n_seeds] (pairs over seeds)")
+    _sparsities(ch.sparsities, "characterization.sparsities")
+    _rates(ch.learning_rates, "characterization.learning_rates")
     for w in ch.widths:
         _check(_number(w) and 0 < w <= 16, "characterization.widths", w,
                "width multipliers in (0, 16]")
     for key in ("learning_rates", "sparsities", "comparators", "widths"):
-        value = getattr(ch, key)
-        _check(len(value) >= 1 and len(set(value)) == len(value), f"characterization.{key}",
-               list(value), "a non-empty list without repeats")
+        _distinct(getattr(ch, key), f"characterization.{key}")
     for c in ch.comparators:
         _check(c in COMPARATORS, "characterization.comparators", c, f"names in {COMPARATORS}")
-    _check(ch.primary in ENDPOINTS, "characterization.primary", ch.primary,
-           f"one of {ENDPOINTS}")
+    _one_of(ch.primary, "characterization.primary", ENDPOINTS)
     _check(len(ch.rewind_epochs) >= 1, "characterization.rewind_epochs", list(ch.rewind_epochs),
            "a non-empty list")
     for k in ch.rewind_epochs:
         _check(_integer(k) and 0 <= k < config.training.epochs, "characterization.rewind_epochs",
                k, "integers in [0, training.epochs)")
+
+
+def _registration(config: Config) -> None:
+    from .pruning import SCOPES
+    from .speed import ENDPOINTS
+    from .tickets import KINDS
+
+    r = config.registration
+    _check(_seed(r.first_seed), "registration.first_seed", r.first_seed,
+           "an integer in [0, 2^63)")
+    _check(_integer(r.n_seeds) and r.n_seeds >= 3, "registration.n_seeds", r.n_seeds,
+           "an integer >= 3 (intervals over seeds)")
+    _rates((r.mask_lr, r.learning_rate), "registration.learning_rate")
+    _check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
+           f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
+    _check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
+           r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
+    _sparsities(r.sparsities, "registration.sparsities")
+    _distinct(r.sparsities, "registration.sparsities")
+    _one_of(r.scope, "registration.scope", SCOPES)
+    _check(len(set(r.controls)) == len(r.controls), "registration.controls", list(r.controls),
+           "a list without repeats")
+    for c in r.controls:
+        _check(c in KINDS and c != "ticket", "registration.controls", c,
+               f"names in {tuple(k for k in KINDS if k != 'ticket')}")
+    _one_of(r.endpoint, "registration.endpoint", ENDPOINTS)
+    for key in ("alpha", "power"):
+        value = getattr(r, key)
+        _check(_number(value) and 0 < value < 1, f"registration.{key}", value, "in (0, 1)")
+    _check(_number(r.boost) and r.boost > 1, "registration.boost", r.boost, "a speed-up > 1")
+    _check(r.match_margin is None or (_number(r.match_margin) and r.match_margin > 0),
+           "registration.match_margin", r.match_margin, "null (from the seeds) or > 0 (money)")
+
+
+def _metrics(config: Config) -> None:
     mc = config.metrics
     _check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
            mc.n_bootstrap, "an integer >= 10")
@@ -431,30 +544,32 @@ def validate(config: Config) -> None:
            mc.eval_late_from, "an integer >= 0 (a step)")
     _check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
            "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
+
+
+def _runtime(config: Config) -> None:
+    from .runtime import DEVICES, EXECUTORS
+
     rt = config.runtime
     _check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
            "runtime.ensemble_size", rt.ensemble_size, "an integer >= 1, or null (by device)")
-    _check(rt.device in DEVICES, "runtime.device", rt.device, ", ".join(DEVICES))
-    _check(rt.executor in EXECUTORS, "runtime.executor", rt.executor, ", ".join(EXECUTORS))
+    _one_of(rt.device, "runtime.device", DEVICES)
+    _one_of(rt.executor, "runtime.executor", EXECUTORS)
     _check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
     _check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
            "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
     _check(rt.device != "cuda" or rt.executor == "ray" or torch.cuda.is_available(),
            "runtime.device", rt.device, "cpu or auto: no CUDA device is available here "
            "(torch.cuda.is_available() is False)")
-    _check(_integer(config.runtime.num_threads) and config.runtime.num_threads >= 1,
-           "runtime.num_threads", config.runtime.num_threads, "an integer >= 1")
+    _check(_integer(rt.num_threads) and rt.num_threads >= 1, "runtime.num_threads",
+           rt.num_threads, "an integer >= 1")
+
+
+def _folders(config: Config) -> None:
     for section in ("caching", "experiments"):
         table = getattr(config, section)
         _check(set(table) == {"directory"} and isinstance(table["directory"], str)
                and table["directory"].strip() != "", f"{section}.directory",
                table.get("directory"), "a non-empty path (relative: from the project root)")
-    if 2 * h.kappa * h.theta < h.xi**2:
-        warnings.warn(
-            f"Feller condition 2κθ ≥ ξ² fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
-            f"ξ² = {h.xi**2:.4f}): the variance reaches 0; the QE scheme handles this.",
-            stacklevel=2,
-        )
 
 
 def feller_ratio(params: HestonParams) -> float:

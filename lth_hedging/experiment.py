@@ -1,16 +1,18 @@
-"""Pipeline stages the notebooks call: data splits, the dense baseline, reference hedges.
+"""The stage machinery: keys, seeds, training plans (rate, warmup, data order, budget),
+schedules, and the dense networks trained from θ0.
 
 Each stage is a pure function of (config, arguments) whose result lands in the store under
 a hash of exactly what determines it, so any notebook can run alone and a rerun is a
-cache hit. Stage hashes cover only the config sections a stage reads.
+cache hit. Stage hashes cover only the config sections a stage reads. Notebook 01's
+helpers (classical hedges, the floor, the baseline's metrics) are in ``baseline``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,23 +22,13 @@ import torch
 
 from . import code as code_sets
 from .config import Config, HedgingConfig, config_hash, load_config, project_root, resolve
-from .features import HedgingData, make_hedging_data, state_features
-from .hedges import (
-    bs_positions,
-    heston_deltas,
-    heston_greeks,
-    model_hedge,
-    reference_deltas,
-    strategies,
-)
-from .heston import DATASET_VERSION, discounted_strike, get_or_generate_dataset
-from .instruments import instrument_prices, n_instruments, with_instruments
-from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
-from .metrics import compute_all_metrics, paired_difference, tail_key, tails_with
-from .model import DeepHedgingNetwork, create_model, hedge_ratio
-from .runtime import device_key, fit_networks, setup
+from .features import HedgingData, make_hedging_data
+from .heston import DATASET_VERSION, get_or_generate_dataset
+from .losses import compute_pnl, create_loss_function, risk_measure
+from .model import DeepHedgingNetwork, create_model
+from .runtime import device_key, fit_networks, provenance, setup
 from .store import Store
-from .train import Schedule, TrainResult, evaluation_steps, fit_level_only, steps_per_epoch
+from .train import Schedule, TrainResult, evaluation_steps, steps_per_epoch
 
 STAGE_VERSION = 3  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
@@ -92,8 +84,40 @@ def training_key(config: Config, stage: str, **extra) -> str:
         m.eval_every, m.eval_every_late, m.eval_late_from], **device_key(config), **extra)
 
 
-def dense_key(config: Config, *, cost: float, learning_rate: float, seed: int) -> str:
-    return training_key(config, "dense", cost=cost, learning_rate=learning_rate, seed=seed)
+DATA_ORDERS = ("replay", "fresh")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one network trains: its learning rate, the seed that draws θ0 and the data order,
+    a linear warmup (``Schedule``), which data order, and its budget in optimiser steps
+    (None: ``budget_steps``). ``data_order`` "replay" is the seed's own order — the one its
+    θ* trained on, so a ticket on it partly replays the run that made its mask; "fresh" is
+    an order of the seed independent of it."""
+
+    learning_rate: float
+    seed: int
+    warmup_steps: int = 0
+    warmup_from: float = 0.0
+    data_order: str = "replay"
+    budget: int | None = None
+
+    def __post_init__(self):
+        if self.data_order not in DATA_ORDERS:
+            raise ValueError(f"data_order = {self.data_order!r} is invalid: allowed "
+                             f"{DATA_ORDERS}")
+        if self.warmup_steps < 0 or not 0 <= self.warmup_from <= self.learning_rate:
+            raise ValueError(f"warmup_steps = {self.warmup_steps}, warmup_from = "
+                             f"{self.warmup_from} are invalid: allowed warmup_steps >= 0 and "
+                             f"0 <= warmup_from <= the learning rate ({self.learning_rate})")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"budget = {self.budget} is invalid: allowed >= 1 or None")
+
+    def key_fields(self) -> dict:
+        """The fields beyond rate and seed that differ from their defaults: a plan without
+        warmup, on the replay order, at the default budget keeps the key it always had."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]
+                if getattr(self, f.name) != f.default}
 
 
 def derived_seed(*parts) -> int:
@@ -102,10 +126,13 @@ def derived_seed(*parts) -> int:
     return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
 
 
-def data_order_seed(config: Config, seed: int) -> int:
-    """The minibatch order of every network of ``seed``: a seed draws θ0 *and* the data
-    order, and the networks compared on one seed (ticket, controls, dense) share both."""
-    return derived_seed("data_order", config.training.shuffle_seed, seed)
+def data_order_seed(config: Config, seed: int, data_order: str = "replay") -> int:
+    """The minibatch order of a network of ``seed``: on the "replay" order a seed draws θ0
+    *and* the data order, shared by every network of the seed trained on it; the "fresh"
+    order of the same seed is a stream of its own."""
+    if data_order == "replay":
+        return derived_seed("data_order", config.training.shuffle_seed, seed)
+    return derived_seed("fresh_order", config.training.shuffle_seed, seed)
 
 
 def budget_steps(config: Config, learning_rate: float) -> int:
@@ -116,21 +143,39 @@ def budget_steps(config: Config, learning_rate: float) -> int:
     return epochs * steps_per_epoch(config.data.n_paths["train"], t.batch_size)
 
 
-def schedule(config: Config, learning_rate: float, budget: int | None = None) -> Schedule:
-    """Budget and evaluation steps of a network trained at ``learning_rate``."""
+def schedule(config: Config, learning_rate: float, budget: int | None = None, *,
+             warmup_steps: int = 0, warmup_from: float = 0.0) -> Schedule:
+    """Budget, evaluation steps and warmup of a network trained at ``learning_rate``."""
     m = config.metrics
     budget = budget_steps(config, learning_rate) if budget is None else budget
     return Schedule(budget, evaluation_steps(budget, m.eval_every, m.eval_every_late,
-                                             m.eval_late_from))
+                                             m.eval_late_from), warmup_steps, warmup_from)
+
+
+def plan_schedule(config: Config, plan: Plan) -> Schedule:
+    return schedule(config, plan.learning_rate, plan.budget, warmup_steps=plan.warmup_steps,
+                    warmup_from=plan.warmup_from)
 
 
 @dataclass(frozen=True)
 class DenseSpec:
-    """Which dense network: the cost it hedges at, its learning rate, the seed of θ0."""
+    """Which dense network: the cost it hedges at, and how it trains from θ0(seed)."""
 
     cost: float
     learning_rate: float
     seed: int
+    warmup_steps: int = 0
+    warmup_from: float = 0.0
+    data_order: str = "replay"
+
+    def plan(self) -> Plan:
+        return Plan(self.learning_rate, self.seed, self.warmup_steps, self.warmup_from,
+                    self.data_order)
+
+
+def dense_key(config: Config, spec: DenseSpec) -> str:
+    return training_key(config, "dense", cost=spec.cost, learning_rate=spec.learning_rate,
+                        seed=spec.seed, **spec.plan().key_fields())
 
 
 def dense_spec(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
@@ -157,8 +202,7 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
     ``summary.json``. Each is saved as soon as it stops, so an interrupted sweep keeps it.
     """
     store = store or open_store(config)
-    keys = [dense_key(config, cost=s.cost, learning_rate=s.learning_rate, seed=s.seed)
-            for s in specs]
+    keys = [dense_key(config, s) for s in specs]
     missing = [(spec, key) for spec, key in dict(zip(specs, keys)).items()
                if store.load("dense", key) is None]
     for cost in sorted({spec.cost for spec, _ in missing}):  # one stack per architecture
@@ -168,13 +212,14 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
         def save(i: int, result: TrainResult, group=group, inits=inits) -> None:
             spec, key = group[i]
             summary = {**result.summary(), "cost": spec.cost,
-                       "learning_rate": spec.learning_rate, "seed": spec.seed}
+                       "learning_rate": spec.learning_rate, "seed": spec.seed,
+                       **spec.plan().key_fields(), "provenance": provenance(config)}
             store.save("dense", key, {"theta0.pt": inits[i], "theta_star.pt": result.best_state
                                       if result.best_state is not None else inits[i],
                                       "history.json": result.history, "summary.json": summary})
 
-        fit_stacks(config, inits, [None] * len(group), [s.learning_rate for s, _ in group],
-                   [s.seed for s, _ in group], cost=cost, on_done=save)
+        fit_stacks(config, inits, [None] * len(group), [s.plan() for s, _ in group], cost=cost,
+                   on_done=save)
     trained = {key for _, key in missing}
     runs = []
     for spec, key in zip(specs, keys):
@@ -185,21 +230,19 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
     return runs
 
 
-def fit_stacks(config: Config, inits: list[dict], masks: list, learning_rates: list[float],
-               seeds: list[int], *, cost: float, on_done: Callable[[int, TrainResult], None],
-               budgets: list[int] | None = None, snapshot_step: int | None = None) -> None:
+def fit_stacks(config: Config, inits: list[dict], masks: list, plans: list[Plan], *,
+               cost: float, on_done: Callable[[int, TrainResult], None],
+               snapshot_step: int | None = None) -> None:
     """Train networks with the config's training settings, in stacks that stay full, where
     ``runtime`` says (device, executor): network i trains from ``inits[i]`` under
-    ``masks[i]`` at ``learning_rates[i]`` for its budget (``budget_steps`` unless ``budgets``
-    says), in the data order of ``seeds[i]``; ``on_done(i, result)`` gets the index into
-    ``inits`` as each network finishes."""
+    ``masks[i]`` as ``plans[i]`` says (rate, warmup, data order, budget);
+    ``on_done(i, result)`` gets the index into ``inits`` as each network finishes."""
     if not inits:
         return
     t = config.training
-    budgets = budgets or [None] * len(inits)
-    networks = dict(inits=inits, masks=masks, learning_rates=learning_rates,
-                    schedules=[schedule(config, lr, b) for lr, b in zip(learning_rates, budgets)],
-                    shuffle_seeds=[data_order_seed(config, s) for s in seeds])
+    networks = dict(inits=inits, masks=masks, learning_rates=[p.learning_rate for p in plans],
+                    schedules=[plan_schedule(config, p) for p in plans],
+                    shuffle_seeds=[data_order_seed(config, p.seed, p.data_order) for p in plans])
     job = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config), cost=cost,
                activation=config.model.activation, batch_size=t.batch_size,
                patience=t.patience, min_delta=t.min_delta, weight_decay=t.weight_decay,
@@ -228,74 +271,6 @@ def deep_hedge_pnl(model: DeepHedgingNetwork, data: HedgingData, cost: float) ->
     return compute_pnl(deep_hedge_positions(model, data), data.S, data.Z, cost)
 
 
-def reference_positions(config: Config, split: str = "test",
-                        store: Store | None = None) -> dict[str, torch.Tensor]:
-    """Every classical strategy's position on each path and date of ``split`` (stored: the
-    Heston deltas are the expensive part)."""
-    store = store or open_store(config)
-    key = stage_key(config, "reference_hedges", ("data",), code=code_sets.REFERENCE,
-                    split=split)
-
-    def compute() -> dict:
-        S, v, _ = get_or_generate_dataset(config, split)
-        start = time.perf_counter()
-        deltas = reference_deltas(config, S, v)
-        return {"deltas.pt": deltas, "summary.json": {"seconds": time.perf_counter() - start}}
-
-    return store.cached("reference_hedges", key, compute)[0]["deltas.pt"]
-
-
-def trivial_risks(config: Config, cost: float | None = None,
-                  split: str = "val") -> dict[str, float]:
-    """The risk on ``split`` (default: the study cost on the validation paths) of the two
-    hedges that learned nothing: the Black–Scholes delta (no other instrument) and not
-    hedging at all."""
-    cost = config.hedging.cost if cost is None else cost
-    S, v, Z = get_or_generate_dataset(config, split)
-    bs = with_instruments(config, bs_positions(config, S, v))
-    prices = instrument_prices(config, S, v)
-    return {name: float(risk_measure(compute_pnl(positions, prices, Z, cost), config))
-            for name, positions in (("bs_delta", bs), ("no_hedge", torch.zeros_like(bs)))}
-
-
-def floor(config: Config, cost: float | None = None, split: str = "val") -> tuple[str, float]:
-    """The floor of every speed measure: the better of the hedges that learned nothing
-    (``trivial_risks``), as (name, risk). The Black–Scholes delta (R_BS) unless costs make
-    not trading better (Buehler et al.'s setting at 1 %): then a network that only learned to
-    stop trading must not look as if it closed most of the gap."""
-    risks = trivial_risks(config, cost, split)
-    name = min(risks, key=risks.get)
-    return name, risks[name]
-
-
-
-def floor_run(config: Config, strategy: str, learning_rate: float, seed: int | None = None,
-              store: Store | None = None) -> TrainResult:
-    """The floor control: the classical ``strategy``'s positions (a name of ``strategies``)
-    frozen on the training and validation paths, only the OCE level y trained, exactly as a
-    network of ``seed`` at ``learning_rate`` would be (same start, minibatches, schedule)."""
-    seed = config.model.init_seed if seed is None else seed
-    positions = tuple(reference_positions(config, split, store)[strategy]
-                      for split in ("train", "val"))
-    return fit_level_only(positions, load_split(config, "train"), load_split(config, "val"),
-                          loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-                          cost=config.hedging.cost, learning_rate=learning_rate,
-                          batch_size=config.training.batch_size,
-                          schedule=schedule(config, learning_rate),
-                          y_init=float(create_model(config).y.detach()),
-                          shuffle_seed=data_order_seed(config, seed))
-
-
-def reference_pnls(config: Config, split: str = "test", *, costs: tuple[float, ...],
-                   store: Store | None = None) -> dict[float, dict[str, torch.Tensor]]:
-    """P&L of every classical strategy on ``split`` at each cost: ``{cost: {name: pnl}}``."""
-    deltas = reference_positions(config, split, store)
-    S, v, Z = get_or_generate_dataset(config, split)
-    prices = instrument_prices(config, S, v)
-    return {c: {name: compute_pnl(deltas[name], prices, Z, c) for name in strategies(config)}
-            for c in costs}
-
-
 def start(config_path: str, overrides: dict | None = None) -> Config:
     """Load the notebook's config (path from the project root), print any warnings as plain
     lines (stable output for nbval), fix the thread count."""
@@ -316,6 +291,8 @@ def relative(path: Path) -> str:
         return str(path)
 
 
+
+
 def cost_levels(config: Config) -> tuple[float, ...]:
     """The study's cost first, then the further reference levels (no repeats)."""
     levels = [config.hedging.cost]
@@ -325,98 +302,3 @@ def cost_levels(config: Config) -> tuple[float, ...]:
 
 def cost_label(cost: float) -> str:
     return f"{cost * 1e4:g} bps"
-
-
-def test_pnls(config: Config, runs: dict[float, DenseRun]) -> dict[float, dict[str, torch.Tensor]]:
-    """Test P&L of every reference strategy and of the deep hedge trained at each cost."""
-    test = load_split(config, "test")
-    pnls = reference_pnls(config, "test", costs=tuple(runs))
-    for cost, run in runs.items():
-        model = load_model(config, run.theta_star, cost=cost)
-        pnls[cost]["deep_hedge"] = deep_hedge_pnl(model, test, cost)
-    return pnls
-
-
-def baseline_metrics(config: Config, runs: dict[float, DenseRun],
-                     pnls: dict[float, dict[str, torch.Tensor]],
-                     store: Store | None = None) -> dict:
-    """Metrics with bootstrap CIs for every strategy and cost, and paired comparisons of the
-    deep hedge against each reference in the trained risk measure (``statistic``: CVaR at
-    ``loss.alpha``); stored for notebooks 02 and 03.
-
-    The premium charged for Sharpe is the study-cost deep hedge's indifference price
-    (its test CVaR), the same for every strategy and cost.
-    """
-    store = store or open_store(config)
-    key = stage_key(config, "baseline_metrics", (*BASE_SECTIONS, "metrics"),
-                    code=code_sets.METRICS, dense=[run.folder.name for run in runs.values()],
-                    costs=list(runs))
-
-    def compute() -> dict:
-        m = config.metrics
-        boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
-        premium = float(empirical_cvar(pnls[config.hedging.cost]["deep_hedge"],
-                                       config.loss.alpha))
-        statistic = risk_statistic(config)
-        metrics, comparisons = {}, {}
-        for cost, by_name in pnls.items():
-            label = cost_label(cost)
-            metrics[label] = {name: compute_all_metrics(pnl, premium=premium, **boot,
-                                                        tails=tails_with(config.loss.alpha))
-                              for name, pnl in by_name.items()}
-            comparisons[label] = {name: paired_difference(by_name["deep_hedge"], pnl,
-                                                          statistic, **boot)
-                                  for name, pnl in by_name.items() if name != "deep_hedge"}
-        return {"metrics.json": {"premium": premium, "statistic": statistic,
-                                 "metrics": metrics, "comparisons": comparisons}}
-
-    files, _ = store.cached("baseline_metrics", key, compute)
-    return files["metrics.json"]
-
-
-def risk_statistic(config: Config) -> str:
-    """The metric that compares strategies: the CVaR at ``loss.alpha`` (``cvar_05`` by
-    default; the CVaR 5 % for an entropic loss)."""
-    return f"cvar_{tail_key(config.loss.alpha)}" if config.loss.type == "cvar" else "cvar_05"
-
-
-def hedge_ratio_slices(config: Config, model: DeepHedgingNetwork, *, days=(20, 10, 2),
-                       vol_levels=(0.1, 0.2, 0.3), n_spot: int = 81,
-                       instrument: str = "stock") -> dict:
-    """The network's position in ``instrument`` across the spot, at a few dates and
-    volatility levels, beside the references: for the stock the Heston and min-variance
-    deltas, for the variance swap the model hedge's position. A semi-recurrent network is
-    shown holding, before it trades, the min-variance delta (stock alone) or the model hedge
-    (with the variance swap): its position then depends on what it held."""
-    h, d = config.data.heston, config.data
-    if instrument not in config.hedging.instruments:
-        raise ValueError(f"instrument = {instrument!r} is not traded: allowed "
-                         f"{list(config.hedging.instruments)} (hedging.instruments)")
-    column = config.hedging.instruments.index(instrument)
-    several = n_instruments(config) > 1
-    K = discounted_strike(config)
-    width = 3 * math.sqrt(h.theta * d.T)
-    spot = K * torch.exp(torch.linspace(-width, width, n_spot, dtype=torch.float64))
-    variances = [s**2 for s in vol_levels]
-    names = ("heston_delta", "min_variance_delta") if instrument == "stock" else ("model_hedge",)
-    out = {name: torch.empty(len(variances), len(days), n_spot) for name in (*names, "deep_hedge")}
-    for i, var in enumerate(variances):
-        for j, day in enumerate(days):
-            tau = torch.full_like(spot, day / 365)
-            var_t = torch.full_like(spot, var)
-            greeks = heston_greeks(config, spot, var_t, tau)
-            heston, min_var = heston_deltas(config, spot, var_t, tau, greeks)
-            held = min_var.float()
-            if several:
-                stock, swaps = model_hedge(config, spot, var_t, tau, greeks)
-                held = with_instruments(config, stock.float(), {"variance_swap": swaps.float()})
-                if instrument != "stock":
-                    out["model_hedge"][i, j] = swaps
-            if instrument == "stock":
-                out["heston_delta"][i, j], out["min_variance_delta"][i, j] = heston, min_var
-            x = state_features(spot.float(), torch.tensor(var), torch.tensor(day / 365), K=K,
-                               T=d.T, vol_scale=math.sqrt(h.theta))
-            position = hedge_ratio(model, x, held)
-            out["deep_hedge"][i, j] = position[..., column] if several else position
-    return {**{k: v.numpy() for k, v in out.items()}, "spot": spot.numpy(),
-            "days_to_maturity": list(days), "variances": variances, "instrument": instrument}

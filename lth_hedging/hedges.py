@@ -12,7 +12,7 @@ import torch
 from .config import Config
 from .features import time_to_maturity
 from .heston import discounted_strike
-from .instruments import variance_swap_sensitivity, with_instruments
+from .instruments import VARIANCE_SWAP, complete_market, variance_swap_sensitivity, with_instruments
 from .pricing import bs_delta, heston_call
 
 STRATEGIES = ("no_hedge", "bs_delta", "heston_delta", "min_variance_delta")
@@ -25,7 +25,7 @@ LABELS = {"no_hedge": "No hedge", "bs_delta": "Black–Scholes delta",
 def strategies(config: Config) -> tuple[str, ...]:
     """The reference strategies of ``config``: the stock-only hedges, and the model hedge
     when the variance swap is traded."""
-    return (*STRATEGIES, MODEL_HEDGE) if "variance_swap" in config.hedging.instruments \
+    return (*STRATEGIES, MODEL_HEDGE) if complete_market(config) \
         else STRATEGIES
 
 
@@ -91,6 +91,6 @@ def reference_deltas(config: Config, S: torch.Tensor, v: torch.Tensor) -> dict[s
     if MODEL_HEDGE in strategies(config):
         stock, swaps = model_hedge(config, S_t, v_t, tau, greeks)
         out[MODEL_HEDGE] = with_instruments(config, stock.float(),
-                                            {"variance_swap": swaps.float()})
+                                            {VARIANCE_SWAP: swaps.float()})
     return out
 

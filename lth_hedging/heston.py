@@ -23,6 +23,9 @@ PSI_CRITICAL = 1.5  # Andersen's switching level between the two QE branches
 DATASET_VERSION = 2  # bump when the generator changes what a seed produces
 
 
+SCHEMES = ("qe", "euler")  # Andersen's quadratic-exponential, full-truncation Euler
+
+
 def simulate_heston(
     n_paths: int,
     n_steps: int,
@@ -43,8 +46,8 @@ def simulate_heston(
 
     Shape: S (n_paths, n_steps + 1), v (n_paths, n_steps + 1); column 0 is (S0, v0).
     """
-    if scheme not in ("qe", "euler"):
-        raise ValueError(f"scheme = {scheme!r} is invalid: allowed 'qe' or 'euler'")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme = {scheme!r} is invalid: allowed {SCHEMES}")
     dt = T / n_steps
     # Time-major storage: each step reads and writes contiguous rows (columns of a path-major
     # array are strided, which made every elementwise op several times slower). Each step

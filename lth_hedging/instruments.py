@@ -23,6 +23,8 @@ of a step's variance (about 1e-6 relative at daily steps).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -71,14 +73,41 @@ def variance_swap_sensitivity(config: Config, tau: torch.Tensor) -> torch.Tensor
     return variance_swap_scale(config) * (dt / 2 - torch.expm1(-kappa * remaining) / kappa)
 
 
+@dataclass(frozen=True)
+class Instrument:
+    """A tradable instrument: its value along the paths, what a position in it counts, and
+    the simulation schemes under which that value is right."""
+
+    prices: Callable[[Config, torch.Tensor, torch.Tensor], torch.Tensor]  # (config, S, v)
+    unit: str
+    schemes: tuple[str, ...] = ("qe", "euler")
+    why_schemes: str = ""
+
+
+VARIANCE_SWAP = "variance_swap"  # traded beside the stock, the Heston market is complete
+INSTRUMENTS = {  # the registry of ``hedging.instruments``, the stock first
+    "stock": Instrument(lambda config, S, v: S, "shares"),
+    VARIANCE_SWAP: Instrument(
+        lambda config, S, v: variance_swap_values(config, v).to(S.dtype), "variance swaps",
+        ("qe",), "its value uses the exact conditional mean of v, which QE matches and "
+        "full-truncation Euler does not: there it would drift"),
+}
+
+
+def complete_market(config: Config) -> bool:
+    """Whether the hedge trades the variance swap beside the stock (then the model hedge
+    replicates the call in continuous time)."""
+    return VARIANCE_SWAP in config.hedging.instruments
+
+
 def instrument_prices(config: Config, S: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """The prices the hedge trades, in time-0 money: the stock ``S`` (N, n_steps + 1) alone,
     or with several instruments a last axis of them, (N, n_steps + 1, I), ordered as
     ``hedging.instruments``. ``losses.compute_pnl`` reads either."""
     if n_instruments(config) == 1:
         return S
-    columns = {"stock": S, "variance_swap": variance_swap_values(config, v).to(S.dtype)}
-    return torch.stack([columns[name] for name in config.hedging.instruments], dim=-1)
+    return torch.stack([INSTRUMENTS[name].prices(config, S, v)
+                        for name in config.hedging.instruments], dim=-1)
 
 
 def with_instruments(config: Config, stock: torch.Tensor,

@@ -80,6 +80,24 @@ def empirical_cvar(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
     return cvar_from_worst(worst_losses(pnl, alpha), alpha, pnl.shape[-1])
 
 
+# the registry of ``loss.type``: each risk measure of a P&L sample with its level at the
+# optimum (in money: the indifference price), and the OCE loss it is trained on
+LOSSES = {
+    "cvar": (lambda pnl, spec: empirical_cvar(pnl, spec.alpha),
+             lambda pnl, y, spec: cvar_loss(pnl, y, spec.alpha)),
+    "entropic": (lambda pnl, spec: entropic_loss(pnl, spec.risk_aversion),
+                 lambda pnl, y, spec: entropic_loss(pnl, spec.risk_aversion)),
+}
+OCE_LEVELS = ("batch", "learned")  # CVaR's level y: at each batch's optimum, or learned
+
+
+def _loss_entry(config: Config):
+    if config.loss.type not in LOSSES:
+        raise ValueError(f"config key 'loss.type' = {config.loss.type!r} is invalid: allowed "
+                         f"one of {tuple(LOSSES)}")
+    return LOSSES[config.loss.type]
+
+
 def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``loss(pnl (..., N), y (...)) -> (...)`` for ``loss.type``.
 
@@ -88,17 +106,13 @@ def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor
     pfhedge's expected shortfall). The entropic risk has no level.
     """
     spec = config.loss
-    if spec.type == "cvar" and spec.oce_level == "batch":
-        return lambda pnl, y: empirical_cvar(pnl, spec.alpha)
-    if spec.type == "cvar":
-        return lambda pnl, y: cvar_loss(pnl, y, spec.alpha)
-    if spec.type == "entropic":
-        return lambda pnl, y: entropic_loss(pnl, spec.risk_aversion)
-    raise ValueError(f"config key 'loss.type' = {spec.type!r} is invalid: allowed cvar, entropic")
+    risk, oce = _loss_entry(config)
+    if spec.oce_level == "batch":
+        return lambda pnl, y: risk(pnl, spec)
+    return lambda pnl, y: oce(pnl, y, spec)
 
 
 def risk_measure(pnl: torch.Tensor, config: Config) -> torch.Tensor:
-    """The trained risk measure of a P&L sample, in money (the indifference price)."""
-    if config.loss.type == "cvar":
-        return empirical_cvar(pnl, config.loss.alpha)
-    return entropic_loss(pnl, config.loss.risk_aversion)
+    """The trained risk measure of a P&L sample, in money (the indifference price); an
+    unknown ``loss.type`` is an error, never another measure."""
+    return _loss_entry(config)[0](pnl, config.loss)

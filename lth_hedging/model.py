@@ -1,9 +1,8 @@
 """The deep-hedging network: one MLP applied at every hedging date.
 
 With transaction costs the network is semi-recurrent: the previous position δ_{t−1} is an
-input, so it can learn not to trade. The first layer's exogenous part, W_x x_t + b, does
-not depend on δ_{t−1}; it is computed for all dates in one matmul, and the loop over dates
-only adds w_δ δ_{t−1} and runs the remaining layers.
+input, so it can learn not to trade; it runs one date at a time (without costs, every date
+at once).
 """
 
 from __future__ import annotations
@@ -44,18 +43,12 @@ class DeepHedgingNetwork(nn.Module):
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         first = self.layers[0]
-        n_x = features.shape[-1]
-        exo = nn.functional.linear(features, first.weight[:, :n_x], first.bias)
         if not self.recurrent:
-            return self.tail(exo), self.y
-        w_prev = first.weight[:, n_x:]  # (hidden, instruments)
+            return self.tail(first(features)), self.y
         prev = features.new_zeros(features.shape[0], self.n_instruments)
         deltas = []
-        # unbind: one backward for all dates (a slice per date would zero-fill all of exo)
-        for exo_t in exo.unbind(1):
-            for i in range(self.n_instruments):
-                exo_t = exo_t + prev[:, i, None] * w_prev[:, i]
-            deltas.append(self.tail(exo_t))
+        for x_t in features.unbind(1):  # the positions held before are the last inputs
+            deltas.append(self.tail(first(torch.cat([x_t, prev], dim=-1))))
             prev = deltas[-1].reshape(prev.shape)
         return torch.stack(deltas, dim=1), self.y
 

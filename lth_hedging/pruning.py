@@ -15,9 +15,9 @@ import math
 import torch
 from torch import nn
 
-from .config import OUTPUT_RATES, SCOPES
-
 Mask = dict[str, torch.Tensor]
+SCOPES = ("global", "layer")  # magnitude ranking across the hidden layers, or per layer
+OUTPUT_RATES = ("half", "same", "none")  # the output layer's rate beside the others'
 
 
 def prunable_names(model_or_state: nn.Module | dict) -> list[str]:
@@ -89,6 +89,13 @@ def magnitude_mask(state: dict, sparsity: float, *, scope: str = "global",
     return mask
 
 
+def magnitude_like(state: dict, like: Mask) -> Mask:
+    """The largest |w| of ``state`` in every layer, as many as ``like`` keeps there (ties:
+    the lower index goes) — e.g. θ0's magnitude mask with a ticket's per-layer counts."""
+    return {name: _keep_largest(state[name].abs(), m.numel() - int(m.sum()))
+            for name, m in like.items()}
+
+
 def random_mask(like: Mask, generator: torch.Generator) -> Mask:
     """A mask with the same number of kept weights in every layer, at random positions."""
     out = {}
@@ -135,7 +142,8 @@ def sparsity_report(mask: Mask) -> dict:
 
     A kept weight is *effective* when it lies on some path from an input to the output:
     its input unit is reachable from the inputs and its output unit reaches the output.
-    Units cut off either way are dead (their weights count as pruned in effect).
+    Units cut off either way are dead (their weights count as pruned in effect);
+    ``dead_by_layer`` counts them per hidden layer, input side first.
     """
     names = prunable_names(mask)
     Ms = [mask[n] for n in names]  # each (out, in)
@@ -149,10 +157,11 @@ def sparsity_report(mask: Mask) -> dict:
     kept = sum(int(M.sum()) for M in Ms)
     effective = sum(int((M & reach_in[i][None, :] & reach_out[i + 1][:, None]).sum())
                     for i, M in enumerate(Ms))
-    dead = sum(int((~(reach_in[i] & reach_out[i])).sum()) for i in range(1, len(Ms)))
+    dead = [int((~(reach_in[i] & reach_out[i])).sum()) for i in range(1, len(Ms))]
     return {"layers": {n: 1 - int(M.sum()) / M.numel() for n, M in zip(names, Ms)},
             "total": 1 - kept / total, "effective": 1 - effective / total,
-            "dead_units": dead, "n_weights": total, "n_kept": kept}
+            "dead_units": sum(dead), "dead_by_layer": dead, "n_weights": total,
+            "n_kept": kept}
 
 
 def density(mask: Mask) -> float:

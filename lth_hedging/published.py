@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from .config import Config
+from .instruments import VARIANCE_SWAP
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ BUEHLER_2019 = Published(
            "(arXiv:1802.03042)",
     heston={"S0": 100.0, "K": 100.0, "r": 0.0, "v0": 0.04, "kappa": 1.0, "theta": 0.04,
             "xi": 2.0, "rho": -0.7},
-    T=30 / 365, n_steps=30, instruments=("stock", "variance_swap"), alpha=0.5,
+    T=30 / 365, n_steps=30, instruments=("stock", VARIANCE_SWAP), alpha=0.5,
     numbers={"risk_neutral_price": (1.69, "§5.2: \"risk-neutral price q = 1.69\""),
              "deep_hedge_zero_cost": (1.94, "§5.2: \"for α = 0.5, yielding a risk-adjusted "
                                             "price p0 = 1.94\" (no costs, 10^6 test paths, "

@@ -12,7 +12,7 @@ import torch
 from .config import Config, feller_ratio
 from .hedges import LABELS
 from .heston import discounted_strike
-from .instruments import variance_swap_values
+from .instruments import complete_market, variance_swap_values
 from .pricing import heston_call
 from .published import published_for
 
@@ -94,7 +94,7 @@ def data_summary(config: Config, S: torch.Tensor, v: torch.Tensor, Z: torch.Tens
         f"Monte Carlo call price = {Z.double().mean().item():.3f} ± {se(Z):.3f}"
         f"  vs semi-analytic Heston {price:.3f}",
     ]
-    if "variance_swap" in config.hedging.instruments:
+    if complete_market(config):
         values = variance_swap_values(config, v)
         lines.append(f"variance swap: price {values[0, 0].item():.4f} vs Monte Carlo of its "
                      f"realised leg {values[:, -1].mean().item():.4f} ± {se(values[:, -1]):.4f}")

@@ -12,16 +12,21 @@ CPU keys are those of runs made before the option existed.
 from __future__ import annotations
 
 import math
+import platform
 from collections.abc import Callable
+from functools import cache
 
 import torch
 
 from .code import TRAINING, fingerprint
-from .config import STACK_SIZES, Config
+from .config import Config
 from .ensemble import fit_ensemble
 from .features import HedgingData
 from .train import TrainResult
 
+DEVICES = ("cpu", "cuda", "auto")
+EXECUTORS = ("local", "ray")
+STACK_SIZES = {"cpu": 8, "cuda": 64}  # measured: benchmarks/bench_ensemble.py
 TASK_STACKS = 4  # on Ray: a task trains at most this many stack-fulls of networks, one
 # refilled stack (a lost worker costs at most one task; a straggler is not left alone long)
 
@@ -47,6 +52,39 @@ def stack_size(config: Config) -> int:
     """Networks per stack: ``runtime.ensemble_size``, or the device's default."""
     size = config.runtime.ensemble_size
     return STACK_SIZES[device(config).type] if size is None else size
+
+
+@cache
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` says)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@cache
+def blas() -> str:
+    """The BLAS torch was built with (its config's first math-library line) and the CPU
+    capability its kernels dispatch on: what decides how a float32 sum is rounded."""
+    lines = [line.strip(" -") for line in torch.__config__.show().splitlines()
+             if "Math Kernel Library" in line or "OpenBLAS" in line or "BLAS_INFO" in line]
+    name = lines[0].split(" for ")[0] if lines else "unknown BLAS"
+    return f"{name}; kernels {torch.backends.cpu.get_cpu_capability()}"
+
+
+def provenance(config: Config) -> dict:
+    """Where results are made: CPU, BLAS, torch, threads, device (and the GPU's name)."""
+    where = device(config)
+    out = {"cpu": cpu_model(), "blas": blas(), "torch": torch.__version__,
+           "threads": torch.get_num_threads(), "device": where.type}
+    if where.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(where)
+    return out
 
 
 def setup(config: Config) -> None:

@@ -24,7 +24,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass
 
-ENDPOINTS = {"T50": 0.5, "T75": 0.75, "T90": 0.9}  # the gap fraction each closes
+ENDPOINTS = {"T50": 0.5, "T60": 0.6, "T75": 0.75, "T90": 0.9}  # the gap fraction each closes
 
 
 @dataclass(frozen=True)

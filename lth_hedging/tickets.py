@@ -1,26 +1,31 @@
-"""Lottery-ticket cells: which mask, which initialisation, which learning rate — trained
+"""Lottery-ticket cells: which mask, which initialisation, how it is retrained — trained
 together, each stored on its own.
 
 A cell is (kind, sparsity, retraining learning rate, seed, mask learning rate, IMP rounds,
-rewind epoch):
+rewind epoch) and how it is retrained (warmup, data order, budget; ``experiment.Plan``), and
+the ranking of its mask (``scope``; None: ``pruning.scope``). Its kind (``KINDS``):
 
 - ``ticket``: the mask from θ* (the dense network trained from θ0(seed) at the mask learning
-  rate), applied to θ0 — or, with ``rewind_epoch`` k, to the dense weights after epoch k;
+  rate, on the seed's own data order), applied to θ0 — or, with ``rewind_epoch`` k, to the
+  dense weights after epoch k;
 - ``reinit``: the same mask on a fresh initialisation (random re-init control);
 - ``random_mask``: a random mask with the same per-layer density on the ticket's
   initialisation (random mask control);
 - ``rescaled_mask``: the same random mask with its kept weights rescaled to the ticket's
   kept norm in every layer (the ticket keeps large |θ0| weights; a plain random mask keeps a
-  typical sample), so that it differs from the ticket only in which weights it keeps.
+  typical sample), so that it differs from the ticket only in which weights it keeps;
+- ``init_magnitude``: the largest |θ0| in every layer, as many as the ticket keeps there
+  (magnitude pruning at initialisation), on θ0: what the mask would be without training —
+  whatever the ticket does beyond it comes from θ*.
 
-A cell's ``seed`` draws θ0 and the data order: every network of one seed (ticket, controls,
-the dense network) sees the same minibatches, so comparisons are paired per seed.
+On the "replay" data order (the default) a cell trains on the minibatch order of the θ* that
+made its mask; on the "fresh" order it does not (``experiment.data_order_seed``).
 
-The dense network retrained from θ0 at the same learning rate is ``train_dense(seed, lr)``.
-With ``rounds`` R > 1 the mask comes from iterative magnitude pruning: R rounds at the
-per-round rate p = 1 − (1 − s)^{1/R}, each round retraining the previous round's ticket (at
-the mask learning rate) and pruning p of what remains. Every cell is a stored stage; missing
-cells train together as stacks (``fit_ensemble``) and are saved as each one finishes.
+The dense network from θ0 trained the same way is the comparator (``dense_spec``). With
+``rounds`` R > 1 the mask comes from iterative magnitude pruning: R rounds at the per-round
+rate p = 1 − (1 − s)^{1/R}, each round retraining the previous round's ticket (at the mask
+learning rate) and pruning p of what remains. Every cell is a stored stage; missing cells
+train together as stacks (``fit_ensemble``) and are saved as each one finishes.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import torch
 from .config import Config
 from .experiment import (
     DenseSpec,
+    Plan,
     deep_hedge_pnl,
     derived_seed,
     fit_stacks,
@@ -47,21 +53,26 @@ from .experiment import (
 from .losses import risk_measure
 from .model import create_model
 from .pruning import (
+    SCOPES,
     Mask,
     apply_mask,
     imp_round,
+    magnitude_like,
     magnitude_mask,
     random_mask,
     rescale_kept,
     sparsity_report,
 )
+from .runtime import provenance
 from .store import Store
 from .train import TrainResult, steps_per_epoch
 
-KINDS = ("ticket", "reinit", "random_mask", "rescaled_mask")
+# the kinds of cell, and the dense networks beside them: the registry of comparators
 KIND_LABELS = {"ticket": "ticket", "reinit": "random re-init", "random_mask": "random mask",
-               "rescaled_mask": "rescaled random mask", "dense": "dense from θ0",
-               "small_dense": "small dense"}  # the kinds, and the dense networks beside them
+               "rescaled_mask": "rescaled random mask", "init_magnitude": "magnitude at θ0",
+               "dense": "dense from θ0", "small_dense": "small dense"}
+KINDS = ("ticket", "reinit", "random_mask", "rescaled_mask", "init_magnitude")
+COMPARATORS = tuple(k for k in KIND_LABELS if k != "ticket")
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,11 @@ class Cell:
     mask_lr: float  # the learning rate that trained θ*
     rounds: int = 1  # 1: one-shot pruning of θ*; R > 1: IMP
     rewind_epoch: int = 0  # 0: retrain from θ0; k: from the dense weights after epoch k
+    warmup_steps: int = 0  # retraining: linear warmup from warmup_from (``Schedule``)
+    warmup_from: float = 0.0
+    data_order: str = "replay"  # retraining: θ*'s data order, or a "fresh" one
+    budget: int | None = None  # retraining steps (None: ``budget_steps``)
+    scope: str | None = None  # magnitude ranking, "global" or "layer" (None: pruning.scope)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -82,6 +98,20 @@ class Cell:
         if self.rounds < 1 or self.rewind_epoch < 0:
             raise ValueError(f"cell rounds = {self.rounds}, rewind_epoch = "
                              f"{self.rewind_epoch}: allowed rounds >= 1, rewind_epoch >= 0")
+        if self.scope is not None and self.scope not in SCOPES:
+            raise ValueError(f"cell scope = {self.scope!r} is invalid: allowed {SCOPES} or None")
+        self.plan()  # checks warmup, data order and budget
+
+    def plan(self) -> Plan:
+        """How the cell is retrained."""
+        return Plan(self.learning_rate, self.seed, self.warmup_steps, self.warmup_from,
+                    self.data_order, self.budget)
+
+    def dense(self, cost: float) -> DenseSpec:
+        """The comparator: the dense network from θ0 retrained exactly as the cell is (the
+        budget aside: a dense reference trains its whole budget)."""
+        return DenseSpec(cost, self.learning_rate, self.seed, self.warmup_steps,
+                         self.warmup_from, self.data_order)
 
     @property
     def round_rate(self) -> float:
@@ -93,7 +123,8 @@ class Cell:
         if self.rounds == 1:
             return None
         return Cell("ticket", 1 - (1 - self.round_rate) ** (self.rounds - 1), self.mask_lr,
-                    self.seed, self.mask_lr, self.rounds - 1, self.rewind_epoch)
+                    self.seed, self.mask_lr, self.rounds - 1, self.rewind_epoch,
+                    scope=self.scope)
 
     def as_ticket(self) -> Cell:
         return replace(self, kind="ticket")
@@ -124,20 +155,25 @@ def cell_key(config: Config, cell: Cell) -> str:
     p = config.pruning
     extra = {"rescale": "ticket_norm"} if cell.kind == "rescaled_mask" else {}
     fields = {f.name: getattr(cell, f.name) for f in dataclasses.fields(cell)
-              if f.default is dataclasses.MISSING or getattr(cell, f.name) != f.default}
-    return training_key(config, "ticket", cell=fields, scope=p.scope,
+              if f.name != "scope" and (f.default is dataclasses.MISSING
+                                        or getattr(cell, f.name) != f.default)}
+    return training_key(config, "ticket", cell=fields, scope=mask_scope(config, cell),
                         output_rate=p.output_rate, **extra)
 
 
+def mask_scope(config: Config, cell: Cell) -> str:
+    return cell.scope or config.pruning.scope
+
+
 def run_cells(config: Config, cells: list[Cell], store: Store | None = None) -> list[CellResult]:
-    """Every cell's result, training what the store lacks (dependencies first)."""
+    """Every cell's result, training what the store lacks (dependencies first: the θ* of
+    every mask; the dense comparators are the caller's, ``Cell.dense``)."""
     store = store or open_store(config)
     needed = _with_dependencies(cells)
-    # θ* of every mask, and the dense network from θ0 at every retraining rate (the reference)
-    dense = {(c.seed, lr): None for c in needed for lr in (c.mask_lr, c.learning_rate)}
-    specs = [DenseSpec(config.hedging.cost, lr, seed) for seed, lr in dense]
-    for spec, run in zip(specs, train_dense_runs(config, specs, store)):
-        dense[(spec.seed, spec.learning_rate)] = run
+    sources = list(dict.fromkeys(DenseSpec(config.hedging.cost, c.mask_lr, c.seed)
+                                 for c in needed))
+    dense = {(s.seed, s.learning_rate): run
+             for s, run in zip(sources, train_dense_runs(config, sources, store))}
     rewinds = _rewind_points(config, needed, store)
     for rounds in sorted({c.rounds for c in needed}):  # round r's masks need round r − 1
         todo = [c for c in needed if c.rounds == rounds
@@ -179,8 +215,8 @@ def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
             out = {}
             init = create_model(config, seed).state_dict()
             step = k * steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
-            fit_stacks(config, [init], [None], [lr], [seed], cost=config.hedging.cost,
-                       budgets=[step], snapshot_step=step,
+            fit_stacks(config, [init], [None], [Plan(lr, seed, budget=step)],
+                       cost=config.hedging.cost, snapshot_step=step,
                        on_done=lambda i, result: out.update({"state.pt": result.snapshot}))
             return out
 
@@ -188,10 +224,13 @@ def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
     return points
 
 
-def one_shot_mask(config: Config, theta_star: dict, sparsity: float) -> Mask:
-    """The ticket's mask: magnitude pruning of θ* as ``pruning.scope`` and ``output_rate`` say."""
+def one_shot_mask(config: Config, theta_star: dict, sparsity: float,
+                  scope: str | None = None) -> Mask:
+    """The ticket's mask: magnitude pruning of θ* ranked as ``scope`` (None:
+    ``pruning.scope``) says, the output layer at ``pruning.output_rate``."""
     p = config.pruning
-    return magnitude_mask(theta_star, sparsity, scope=p.scope, output_rate=p.output_rate)
+    return magnitude_mask(theta_star, sparsity, scope=scope or p.scope,
+                          output_rate=p.output_rate)
 
 
 def random_mask_seed(cell: Cell) -> int:
@@ -202,17 +241,20 @@ def random_mask_seed(cell: Cell) -> int:
 
 
 def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
-    if cell.kind in ("random_mask", "rescaled_mask"):  # one random mask for both
+    if cell.kind in ("random_mask", "rescaled_mask", "init_magnitude"):
         like = cell_mask(config, cell.as_ticket(), dense, store)
+        if cell.kind == "init_magnitude":  # the ticket's per-layer counts, largest |θ0|
+            return magnitude_like(dense[(cell.seed, cell.mask_lr)].theta0, like)
         generator = torch.Generator().manual_seed(random_mask_seed(cell))
-        return random_mask(like, generator)
+        return random_mask(like, generator)  # one random mask for both random kinds
     parent = cell.parent()
     if parent is None:
-        return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity)
+        return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity,
+                             cell.scope)
     trained = load_cell(config, parent, store)
     p = config.pruning
-    return imp_round(trained.state, trained.mask, cell.round_rate, scope=p.scope,
-                     output_rate=p.output_rate)
+    return imp_round(trained.state, trained.mask, cell.round_rate,
+                     scope=mask_scope(config, cell), output_rate=p.output_rate)
 
 
 def reinit_state(config: Config, seed: int) -> dict:
@@ -247,11 +289,11 @@ def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store:
         apply_mask(model, mask)  # a diverged cell keeps its masked initialisation
         pnl = deep_hedge_pnl(model, test, cost)
         summary = {**result.summary(), "cell": asdict(cell), "mask": sparsity_report(mask),
+                   "provenance": provenance(config),
                    "test_risk": float(risk_measure(pnl, config))
                    if result.best_state is not None else math.nan}
         store.save("ticket", cell_key(config, cell), {
             "state.pt": model.state_dict(), "mask.pt": mask, "history.json": result.history,
             "summary.json": summary, "test_pnl.pt": pnl})
 
-    fit_stacks(config, inits, masks, [c.learning_rate for c in cells], [c.seed for c in cells],
-               cost=cost, on_done=save)
+    fit_stacks(config, inits, masks, [c.plan() for c in cells], cost=cost, on_done=save)

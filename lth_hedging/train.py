@@ -31,16 +31,31 @@ from .pruning import Mask, apply_mask, validate_mask
 
 @dataclass(frozen=True)
 class Schedule:
-    """How long a network trains and when it is evaluated (optimiser steps; 0 = θ0)."""
+    """How long a network trains, when it is evaluated (optimiser steps; 0 = θ0) and how its
+    learning rate starts: with ``warmup_steps`` W > 0 it rises linearly from ``warmup_from``
+    at the first step to the network's rate at step W + 1 and stays there (Bai Li et al.
+    2020 retrain boosting tickets with such a warmup, from the rate that made the mask)."""
 
     budget: int
     eval_steps: frozenset[int]
+    warmup_steps: int = 0
+    warmup_from: float = 0.0
 
     def __post_init__(self):
         if self.budget < 1 or 0 not in self.eval_steps or self.budget not in self.eval_steps \
                 or max(self.eval_steps) > self.budget:
             raise ValueError(f"schedule: budget {self.budget} >= 1 must be evaluated, and so "
                              f"must step 0, and nothing after the budget")
+        if self.warmup_steps < 0 or self.warmup_from < 0:
+            raise ValueError(f"schedule: warmup_steps = {self.warmup_steps} and warmup_from = "
+                             f"{self.warmup_from} must be >= 0")
+
+    def learning_rate(self, rate: float, step: int) -> float:
+        """The learning rate of optimiser step ``step`` (1 is the first) for a network whose
+        rate is ``rate``."""
+        if step > self.warmup_steps:
+            return rate
+        return self.warmup_from + (rate - self.warmup_from) * (step - 1) / self.warmup_steps
 
 
 def evaluation_steps(budget: int, every: int, every_late: int, late_from: int) -> frozenset:
@@ -96,6 +111,7 @@ class Trainer:
         self.model, self.loss_fn, self.risk_fn, self.cost = model, loss_fn, risk_fn, cost
         self.batch_size, self.schedule, self.patience = batch_size, schedule, patience
         self.min_delta, self.snapshot_step, self.progress = min_delta, snapshot_step, progress
+        self.learning_rate, self.steps_taken = learning_rate, 0
         self.optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate,
                                           weight_decay=weight_decay)
         self.generator = torch.Generator().manual_seed(shuffle_seed)
@@ -124,6 +140,9 @@ class Trainer:
         loss.backward()
         if self.mask is not None:
             apply_mask(self.model, self.mask)  # no gradient reaches a pruned weight...
+        self.steps_taken += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.schedule.learning_rate(self.learning_rate, self.steps_taken)
         self.optimizer.step()
         if self.mask is not None:
             apply_mask(self.model, self.mask)  # ...and nothing (eps, decay) moves it
@@ -229,6 +248,7 @@ def fit_level_only(positions: tuple[torch.Tensor, torch.Tensor], train: HedgingD
             optimizer.zero_grad(set_to_none=True)
             if loss.requires_grad:  # at the "batch" level the loss does not depend on y
                 loss.backward()
+                optimizer.param_groups[0]["lr"] = schedule.learning_rate(learning_rate, step + 1)
                 optimizer.step()
             step += 1
             total, seen = total + loss.item(), seen + 1

@@ -10,7 +10,7 @@ import lth_hedging.config as config_module
 from lth_hedging import code as code_sets
 from lth_hedging import load_config, runtime
 from lth_hedging.config import Config, TrainingConfig, config_hash, resolve
-from lth_hedging.experiment import dense_key
+from lth_hedging.experiment import DenseSpec, dense_key
 
 
 def quiet_load(path=None, overrides=None):
@@ -68,7 +68,8 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("characterization.n_seeds", 2, ">= 3"), ("characterization.imp_seeds", 4, "[0, n_seeds]"),
     ("characterization.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
-    ("runtime.device", "tpu", "cpu, cuda, auto"), ("runtime.executor", "dask", "local, ray"),
+    ("runtime.device", "tpu", "'cpu', 'cuda', 'auto'"),
+    ("runtime.executor", "dask", "'local', 'ray'"),
     ("runtime.tf32", "yes", "true or false"), ("runtime.ray_address", "", "null or"),
     # what fault injection found accepted and failing later (or never ending)
     ("data.heston.K", float("inf"), "finite"), ("data.heston.xi", float("nan"), "finite"),
@@ -109,10 +110,10 @@ def test_cuda_where_there_is_none_is_one_clear_error():
 def test_the_device_enters_training_keys_only_off_the_cpu(monkeypatch):
     c = Config()
     assert runtime.device_key(c) == {}
-    on_cpu = dense_key(c, cost=0.001, learning_rate=1e-3, seed=0)
+    on_cpu = dense_key(c, DenseSpec(0.001, 1e-3, 0))
     monkeypatch.setattr(runtime, "device", lambda config: torch.device("cuda"))
     assert runtime.device_key(c) == {"device": "cuda", "tf32": False}
-    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) != on_cpu
+    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) != on_cpu
 
 
 @pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
@@ -146,13 +147,15 @@ def test_hashes_are_pinned(fixed_code):
     # Results on disk are named by these hashes: a change here orphans every stored run.
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
-    assert config_hash(c) == "bb8970927a6b"  # only values that differ from the defaults
-    assert dense_key(c, cost=0.001, learning_rate=1e-3, seed=0) == PINNED_DENSE
+    # the whole config's hash names no stage (stages hash the sections they read); it changed
+    # when the registration section was added (an empty section is hashed as {})
+    assert config_hash(c) == WHOLE  # only values that differ from the defaults
+    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) == PINNED_DENSE
     paper = quiet_load("configs/paper.yaml")
-    assert dense_key(paper, cost=0.001, learning_rate=1e-3, seed=0) == PINNED_PAPER
+    assert dense_key(paper, DenseSpec(0.001, 1e-3, 0)) == PINNED_PAPER
 
 
-PINNED_DENSE, PINNED_PAPER = "15febd893648", "cd07873a98b0"
+PINNED_DENSE, PINNED_PAPER, WHOLE = "15febd893648", "cd07873a98b0", "fd81e09be69e"
 
 
 def test_defaults_are_pinned():
@@ -160,7 +163,7 @@ def test_defaults_are_pinned():
     # stored results a new meaning: if this fails because a default changed, bump
     # STAGE_VERSION (or DATASET_VERSION); if a key was added, update the pin.
     payload = json.dumps(Config().to_dict(), sort_keys=True, default=float)
-    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "e7ed563a953a"
+    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "cacde01d5d44"
 
 
 def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeypatch):
@@ -174,8 +177,8 @@ def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeyp
 
     monkeypatch.setattr(config_module, "Config", Extended)
     for c, same in [(Extended(), True), (Extended(training=Training(new_option=4)), False)]:
-        assert config_hash(c) == "bb8970927a6b" if same else config_hash(c) != "bb8970927a6b"
-        key = dense_key(c, cost=0.001, learning_rate=1e-3, seed=0)
+        assert config_hash(c) == WHOLE if same else config_hash(c) != WHOLE
+        key = dense_key(c, DenseSpec(0.001, 1e-3, 0))
         assert (key == PINNED_DENSE) is same
 
 

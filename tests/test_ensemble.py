@@ -16,15 +16,16 @@ def as_dtype(data, dtype):
 
 
 def setting(config, dtype=torch.float32):
-    """Four networks: different seeds, data orders, masks (one dense), learning rates and
-    budgets (one a partial epoch); one learning rate too small to improve, so that its early
-    stopping fires long before the others'."""
+    """Four networks: different seeds, data orders, masks (one dense), learning rates,
+    warmups and budgets (one a partial epoch); one learning rate too small to improve, so that
+    its early stopping fires long before the others'."""
     inits, masks = [], []
     for seed, sparsity in [(0, None), (1, 0.8), (2, 0.5), (0, 0.9)]:
         state = {k: v.to(dtype) for k, v in create_model(config, seed).state_dict().items()}
         inits.append(state)
         masks.append(magnitude_mask(state, sparsity) if sparsity else None)
-    schedules = [Schedule(b, evaluation_steps(b, 3, 5, 12)) for b in (28, 25, 28, 14)]
+    schedules = [Schedule(b, evaluation_steps(b, 3, 5, 12), *warmup)  # one warms up
+                 for b, warmup in ((28, ()), (25, (6, 2e-3)), (28, ()), (14, ()))]
     return inits, masks, [5e-3, 1e-2, 1e-9, 2e-3], dict(schedules=schedules,
                                                         shuffle_seeds=[3, 4, 5, 3])
 
@@ -55,6 +56,30 @@ def same_run(a, b) -> bool:
             and equal(a.snapshot, b.snapshot))
 
 
+# How far float32 training may drift when only the summation order changes (a stack of
+# another size or thread split: MKL's AVX-512 kernels on Intel split sums by stack size, its
+# AVX2 kernels here do not). Each step's gradient sums K = batch × dates products, so its
+# rounding is at most K·ε relative; Adam moves a weight by about the learning rate per step,
+# so a relative change δ of the update moves it by at most lr·δ, and over the budget by
+# steps·lr·K·ε. With 28 steps at lr ≤ 1e-2, K = 500 × 10, ε = 2⁻²⁴: 8e-5.
+EPS32 = 2.0**-24
+WEIGHT_TOLERANCE = 28 * 1e-2 * 500 * 10 * EPS32
+RISK_TOLERANCE = 1e-4  # relative: the validation risk moves far less than its weights
+
+
+def close_run(a, b) -> bool:
+    """The same steps, evaluations within ``RISK_TOLERANCE`` and weights within
+    ``WEIGHT_TOLERANCE``: what float32 training guarantees when the summation order changes."""
+    def close(x, y):
+        return (x is None) == (y is None) and (x is None or all(
+            torch.allclose(x[k], y[k], rtol=0, atol=WEIGHT_TOLERANCE) for k in x))
+    return ([r["step"] for r in a.history] == [r["step"] for r in b.history]
+            and [r["val_risk"] for r in a.history] == pytest.approx(
+                [r["val_risk"] for r in b.history], rel=RISK_TOLERANCE)
+            and (a.stopped_early, a.diverged) == (b.stopped_early, b.diverged)
+            and close(a.best_state, b.best_state) and close(a.snapshot, b.snapshot))
+
+
 @pytest.mark.parametrize("instruments", [["stock"], ["stock", "variance_swap"]])
 def test_ensemble_equals_one_by_one_training(make_smoke_config, instruments):
     # float64, so that the only differences left are those of summation order
@@ -82,13 +107,23 @@ def test_ensemble_equals_one_by_one_training(make_smoke_config, instruments):
 
 
 def test_a_models_result_does_not_depend_on_its_companions(smoke_config):
+    # in float64 (summation order aside) test_ensemble_equals_one_by_one_training shows it
+    # exactly; in float32 it holds to rounding amplified by training (``close_run``)
     train, val = data(smoke_config)
     inits, masks, lrs, per_model = setting(smoke_config)
     together = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val))
     one = {k: v[1:2] for k, v in per_model.items()}
     alone = fit(smoke_config, inits[1:2], masks[1:2], lrs[1:2], one, data=(train, val))[0]
-    assert [r["val_risk"] for r in alone.history] == [r["val_risk"] for r in together[1].history]
-    assert all(torch.equal(v, together[1].best_state[k]) for k, v in alone.best_state.items())
+    assert close_run(alone, together[1])
+
+
+def test_the_same_sweep_twice_is_the_same_bit_for_bit(smoke_config):
+    # what every CPU guarantees: same stacks, same threads, same machine, same numbers
+    train, val = data(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
+    first = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val), stack_size=3)
+    again = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val), stack_size=3)
+    assert all(same_run(a, b) for a, b in zip(first, again))
 
 
 @pytest.mark.parametrize("stack_size", [1, 2, 3])
@@ -108,7 +143,7 @@ def test_networks_that_join_a_running_stack_train_as_if_all_started_together(
                    on_done=lambda i, r: joined.append(i), **kw)
     assert sorted(joined) == [0, 1, 2, 3]
     assert any(grouped) == (stack_size > 1)  # out of phase: some steps in two groups
-    assert all(same_run(a, b) for a, b in zip(together, refilled))
+    assert all(close_run(a, b) for a, b in zip(together, refilled))
 
 
 def test_pruned_weights_stay_zero_and_done_models_are_reported_once(smoke_config):
@@ -136,7 +171,7 @@ def test_a_diverging_model_is_marked_and_the_others_train_on(smoke_config):
     assert results[1].diverged and results[1].best_state is None
     one = {k: v[:1] for k, v in per_model.items()}
     alone = fit(smoke_config, inits[:1], masks[:1], lrs[:1], one, data=(train, val))[0]
-    assert [r["val_risk"] for r in alone.history] == [r["val_risk"] for r in results[0].history]
+    assert close_run(alone, results[0])
 
 
 def test_mismatched_arguments_are_rejected(smoke_config):

@@ -6,8 +6,8 @@ import warnings
 import pytest
 import torch
 
+from lth_hedging import baseline, load_config
 from lth_hedging import experiment as ex
-from lth_hedging import load_config
 from lth_hedging.anatomy import input_names
 from lth_hedging.hedges import model_hedge, reference_deltas, strategies
 from lth_hedging.heston import simulate_heston
@@ -136,7 +136,7 @@ def test_the_stock_alone_cannot_pass_for_the_model_hedge(make_smoke_config):
     (min-variance delta) is judged worse than the model hedge at zero cost, by the paired
     interval notebook 01 uses, on the Section-5 market at the smoke size (2000 paths)."""
     config = make_smoke_config({**TWO, **PARAMS["buehler"], "loss.alpha": 0.5})
-    pnls = ex.reference_pnls(config, "test", costs=(0.0,))[0.0]
+    pnls = baseline.reference_pnls(config, "test", costs=(0.0,))[0.0]
     diff = paired_difference(pnls["min_variance_delta"], pnls["model_hedge"], "cvar_50",
                              n_bootstrap=200)
     assert diff["ci"][0] > 0, diff
@@ -158,12 +158,12 @@ def test_the_speed_floor_is_not_hedging_where_trading_costs_more(make_smoke_conf
     close most of the gap from the floor to the dense network."""
     costly = make_smoke_config({**TWO, **PARAMS["buehler"], "loss.alpha": 0.5,
                                 "hedging.cost": 0.01})
-    risks = ex.trivial_risks(costly)
+    risks = baseline.trivial_risks(costly)
     assert risks["no_hedge"] < risks["bs_delta"]
-    assert ex.floor(costly) == ("no_hedge", risks["no_hedge"])
+    assert baseline.floor(costly) == ("no_hedge", risks["no_hedge"])
     default = make_smoke_config()
-    name, risk = ex.floor(default)
-    assert name == "bs_delta" and risk == ex.trivial_risks(default)["bs_delta"]
+    name, risk = baseline.floor(default)
+    assert name == "bs_delta" and risk == baseline.trivial_risks(default)["bs_delta"]
 
 
 @pytest.fixture(autouse=False)

@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
+from lth_hedging import baseline, load_config
 from lth_hedging import experiment as ex
-from lth_hedging import load_config
 from lth_hedging.metrics import (
     detectable_speedup,
     epochs_to_threshold,
@@ -123,14 +123,14 @@ def floor_setting(tmp_path_factory):
     for level, seeds in (("batch", (0, 1, 2)), ("learned", (0,))):
         c = config(level)
         runs = ex.train_dense_runs(c, [ex.dense_spec(c, seed=s) for s in seeds])
-        out[level] = (c, runs, ex.floor_run(c, "min_variance_delta", 0.01))
+        out[level] = (c, runs, baseline.floor_run(c, "min_variance_delta", ex.Plan(0.01, 0)))
     return out
 
 
 def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
     config, runs, floor = floor_setting["batch"]
     m = config.metrics
-    refs = reference_levels([r.history for r in runs], ex.floor(config)[1],
+    refs = reference_levels([r.history for r in runs], baseline.floor(config)[1],
                             final_evals=m.final_evals)
     budget = ex.budget_steps(config, 0.01)
     kw = dict(budget=budget, window=m.window, final_evals=m.final_evals)

@@ -27,7 +27,7 @@ from lth_hedging.tickets import KINDS, Cell, cell_key, imp_cell, random_mask_see
 
 def cells_for(config):
     lr = config.training.learning_rate
-    one_shot = [Cell(kind, 0.8, lr, 0, lr) for kind in KINDS]
+    one_shot = [Cell(kind, 0.8, lr, 0, lr) for kind in KINDS]  # ticket, then the controls
     return one_shot + [Cell("ticket", 0.8, 1e-2, 0, lr, rounds=2),
                        Cell("ticket", 0.8, lr, 0, lr, rounds=2, rewind_epoch=1)]
 
@@ -46,8 +46,8 @@ def test_imp_cells_follow_the_config(make_smoke_config):
 
 
 def test_masks_and_initialisations_of_each_kind(smoke_config):
-    ticket, reinit, rand, rescaled, imp, rewound = run_cells(smoke_config,
-                                                             cells_for(smoke_config))
+    ticket, reinit, rand, rescaled, at_init, imp, rewound = run_cells(smoke_config,
+                                                                      cells_for(smoke_config))
     dense = train_dense(smoke_config)
     assert all(torch.equal(m, ticket.mask[k])
                for k, m in magnitude_mask(dense.theta_star, 0.8).items())
@@ -70,9 +70,14 @@ def test_masks_and_initialisations_of_each_kind(smoke_config):
         for k, m in result.mask.items():
             assert torch.all(result.state[k][~m] == 0.0)
         assert result.summary["mask"]["total"] == pytest.approx(1 - density(result.mask))
+    # magnitude at θ0: the ticket's per-layer counts, the largest |θ0| in each layer, on θ0
+    for k, m in ticket.mask.items():
+        kept = at_init.mask[k]
+        assert int(kept.sum()) == int(m.sum()) and not torch.equal(kept, m)
+        assert dense.theta0[k][kept].abs().min() >= dense.theta0[k][~kept].abs().max()
     # the initialisations differ: the risk at step 0 tells them apart
-    firsts = {r.history[0]["val_risk"] for r in (ticket, reinit, rand, rescaled)}
-    assert len(firsts) == 4 and all(r.history[0]["step"] == 0 for r in (ticket, rescaled))
+    firsts = {r.history[0]["val_risk"] for r in (ticket, reinit, rand, rescaled, at_init)}
+    assert len(firsts) == 5 and all(r.history[0]["step"] == 0 for r in (ticket, rescaled))
     # IMP: two rounds of p = 1 − √0.2 each; the second round prunes inside the first's mask
     p = 1 - 0.2 ** 0.5
     parent = run_cells(smoke_config, [imp.cell.parent()])[0]
@@ -159,7 +164,8 @@ def test_a_new_cell_field_with_a_default_changes_no_key_and_no_random_mask(monke
     seed = random_mask_seed(cell)
     assert seed == random_mask_seed(NewCell("random_mask", 0.8, 0.01, 3, 0.01))
     assert seed == random_mask_seed(replace(cell, kind="rescaled_mask"))  # one mask for both
-    assert seed == derived_seed("random_mask", *dataclasses.astuple(cell))  # as before
+    # as before: the seed's fields are those Cell had when it was written
+    assert seed == derived_seed("random_mask", *dataclasses.astuple(cell)[:7])
 
 
 def printed_summary(path):
@@ -225,3 +231,32 @@ def test_a_control_alone_trains_no_ticket(smoke_config):
     run_cells(smoke_config, [Cell("random_mask", 0.7, lr, 0, lr)])
     store = open_store(smoke_config)
     assert store.load("ticket", cell_key(smoke_config, Cell("ticket", 0.7, lr, 0, lr))) is None
+
+
+def test_a_cell_retrains_as_its_plan_says(smoke_config):
+    """Warmup and data order are the cell's: a fresh order is not the replay order, the dense
+    comparator of a cell trains on the cell's own plan, and every default keeps its key."""
+    lr, mask_lr = 1e-2, smoke_config.training.learning_rate
+    base = Cell("ticket", 0.8, lr, 0, mask_lr)
+    fresh = replace(base, data_order="fresh")
+    warm = replace(fresh, warmup_steps=10, warmup_from=mask_lr)
+    layer = replace(base, scope="layer")
+    keys = {cell_key(smoke_config, c) for c in (base, fresh, warm, layer)}
+    assert len(keys) == 4
+    assert cell_key(smoke_config, replace(base, scope="global")) == cell_key(smoke_config, base)
+    assert data_order_seed(smoke_config, 0, "fresh") != data_order_seed(smoke_config, 0)
+    results = run_cells(smoke_config, [base, fresh, warm, layer])
+    curves = [[r["val_risk"] for r in x.history] for x in results]
+    assert curves[0][0] == curves[1][0] == curves[2][0]  # same start (θ0 ⊙ the same mask)...
+    assert curves[0][1:] != curves[1][1:] != curves[2][1:]  # ...other orders, other rates
+    assert not all(torch.equal(m, results[3].mask[k]) for k, m in results[0].mask.items())
+    assert warm.dense(0.001).plan() == replace(warm.plan(), budget=None)
+    plan = schedule(smoke_config, lr, warmup_steps=10, warmup_from=mask_lr)
+    assert [plan.learning_rate(lr, k) for k in (1, 6, 11, 12)] == pytest.approx(
+        [mask_lr, mask_lr + (lr - mask_lr) / 2, lr, lr])
+    with pytest.raises(ValueError, match="data_order"):
+        replace(base, data_order="shuffled")
+    with pytest.raises(ValueError, match="warmup_from"):
+        replace(base, warmup_steps=5, warmup_from=0.5)
+    with pytest.raises(ValueError, match="scope"):
+        replace(base, scope="row")

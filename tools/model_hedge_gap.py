@@ -18,8 +18,9 @@ import torch
 import yaml
 
 from lth_hedging import experiment as ex
+from lth_hedging.baseline import reference_pnls, risk_statistic
 from lth_hedging.config import YamlLoader
-from lth_hedging.experiment import DenseSpec, risk_statistic
+from lth_hedging.experiment import DenseSpec
 from lth_hedging.losses import empirical_cvar
 from lth_hedging.metrics import paired_difference
 from lth_hedging.report import fmt, fmt_diff
@@ -53,7 +54,7 @@ def main() -> None:
     boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
     for split in ("val", "test"):  # choose on the validation paths; the test paths confirm
         data = ex.load_split(config, split)
-        model_hedge = ex.reference_pnls(config, split, costs=(0.0,))[0.0]["model_hedge"]
+        model_hedge = reference_pnls(config, split, costs=(0.0,))[0.0]["model_hedge"]
         print(f"{split}: model hedge {fmt(float(empirical_cvar(model_hedge, alpha)), 4)}")
         for lr, run in zip(rates, runs):
             model = ex.load_model(config, run.theta_star, cost=0.0)
