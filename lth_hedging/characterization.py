@@ -14,7 +14,6 @@ than a sparse network of the same density, does it converge faster, and what is 
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 
@@ -30,208 +29,25 @@ from .anatomy import (
     sign_agreement,
     weight_distance,
 )
+from .baseline import hedge_ratio_slices, reference_positions, risk_statistic
 from .config import Config
-from .experiment import (
-    deep_hedge_positions,
-    hedge_ratio_slices,
-    load_model,
-    open_store,
-    reference_positions,
-)
+from .confirmatory import compare
+from .experiment import deep_hedge_positions, load_model, open_store
 from .losses import compute_pnl
-from .lottery import (
-    Judge,
-    dense_runs,
-    floor_reached,
-    floor_rows,
-    references,
-    study_margin,
-    study_seeds,
-)
+from .lottery import Judge, dense_runs, references, study_references, study_seeds
 from .metrics import (
-    detectable_speedup,
-    holm,
-    log_ratio_test,
     paired_difference,
-    paired_over_seeds,
     seed_interval,
 )
 from .pruning import magnitude_mask, prunable_names, sparsity_report
-from .speed import ENDPOINTS, censored
 from .store import Store
-from .tickets import KINDS, Cell, imp_cell, one_shot_mask, reinit_state, run_cells
-
-ALPHA = 0.05  # family-wise error rate of the confirmatory family
+from .tickets import Cell, imp_cell, one_shot_mask, reinit_state, run_cells
 
 
 def study_rate(config: Config) -> float:
-    """The rate of the exploratory sections: the first confirmatory learning rate."""
+    """The rate of the pilot's exploratory sections: the first ``characterization``
+    learning rate."""
     return config.characterization.learning_rates[0]
-
-
-def widened(config: Config, factor: float) -> Config:
-    """``config`` with every hidden width times ``factor`` (the capacity arm)."""
-    if factor == 1.0:
-        return config
-    hidden = tuple(max(1, round(h * factor)) for h in config.model.hidden)
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden=hidden))
-
-
-def _n_weights(config: Config, hidden: tuple[int, ...]) -> int:
-    n_in = 3 + int(config.hedging.cost > 0)
-    widths = [n_in, *hidden, 1]
-    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-
-
-def small_dense_config(config: Config, sparsity: float) -> Config:
-    """The dense network with (about) as many weights as the ticket at ``sparsity`` keeps:
-    every hidden width scaled by one factor, found by bisection (the closer of the two
-    integer-width neighbours)."""
-    target = (1 - sparsity) * _n_weights(config, config.model.hidden)
-
-    def count(factor: float) -> int:
-        return _n_weights(config, widened(config, factor).model.hidden)
-
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
-    best = min((lo, hi), key=lambda f: abs(count(f) - target)) if lo > 0 else hi
-    return widened(config, best)
-
-
-def _summary(rows: list[dict], confidence: float) -> dict:
-    """Per network kind over seeds: reached/total and median steps (censored at the budget)
-    per endpoint, mean AUC / final risk / test CVaR with Student-t intervals."""
-    out = {"n": len(rows), "matches": sum(r["matches"] for r in rows)}
-    for name in ENDPOINTS:
-        steps = [censored(r[name], r["budget"])[0] for r in rows]
-        out[name] = {"reached": sum(r[name] is not None for r in rows),
-                     "median": float(torch.tensor(steps, dtype=torch.float64).median())}
-    for key in ("auc", "final_risk", "cvar_05"):
-        out[key] = seed_interval([r[key] for r in rows], confidence)
-    return out
-
-
-def compare(ticket: list[dict], other: list[dict], confidence: float) -> dict:
-    """Ticket vs one comparator, paired per seed: the ticket's speed-up T_other / T_ticket at
-    every endpoint (log-ratio t-test, censored at the budget), and ticket − other for AUC,
-    final validation risk and test CVaR 5 % (paired t over seeds)."""
-    out = {name: log_ratio_test([censored(o[name], o["budget"]) for o in other],
-                                [censored(t[name], t["budget"]) for t in ticket], confidence)
-           for name in ENDPOINTS}
-    for key, name in (("auc", "AUC"), ("final_risk", "final_risk"), ("cvar_05", "test_cvar")):
-        out[name] = paired_over_seeds([t[key] for t in ticket], [o[key] for o in other],
-                                      confidence)
-    return out
-
-
-def faster(comparison: dict, endpoint: str, p: float, n: int) -> str:
-    """'faster' / 'slower' when the endpoint's test rejects at ``ALPHA`` (p adjusted or not),
-    else 'indistinguishable'; at a T endpoint, 'neither reaches' / 'never reaches' /
-    'only the ticket reaches' where every run on a side is censored (then the ratios only
-    bound the speed-up by the budget: a difference of quality more than of speed)."""
-    c = comparison[endpoint]
-    if endpoint in ENDPOINTS:
-        other_out, ticket_out = c["censored_reference"] == n, c["censored_other"] == n
-        if other_out or ticket_out:
-            return {(True, True): "neither reaches", (False, True): "never reaches",
-                    (True, False): "only the ticket reaches"}[(other_out, ticket_out)]
-    if not p < ALPHA:
-        return "indistinguishable"
-    better = c["speedup"] > 1 if endpoint in ENDPOINTS else c["mean"] < 0
-    return "faster" if better else "slower"
-
-
-def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
-    """The controlled study (see the module doc); one entry per width × rate × sparsity."""
-    store = store or open_store(config)
-    ch, confidence = config.characterization, config.metrics.confidence
-    seeds, margin = study_seeds(config), study_margin(config, store)
-    kinds = ["ticket", *[c for c in ch.comparators if c in KINDS]]
-    cells = []
-    for width in ch.widths:
-        wide = widened(config, width)
-        for lr in ch.learning_rates:
-            runs = dense_runs(wide, lr, seeds, store)
-            judge = Judge(wide, store, references(wide, runs, margin["val_margin"]), lr,
-                          margin["margin"])
-            pairs = {seed: (run.folder.name, judge.dense_pnl(run))
-                     for seed, run in zip(seeds, runs)}
-            dense = [{"seed": seed, **judge.describe_dense(run)}
-                     for seed, run in zip(seeds, runs)]
-            floors = floor_rows(wide, judge, lr, store)
-            failed = floor_reached(floors, [r["auc"] for r in dense])
-            todo = [Cell(kind, s, lr, seed, lr) for s in ch.sparsities for kind in kinds
-                    for seed in seeds]
-            trained = dict(zip(todo, run_cells(wide, todo, store)))
-            for s in ch.sparsities:
-                rows = {kind: [{"seed": seed, **judge.describe_cell(
-                    trained[Cell(kind, s, lr, seed, lr)], pairs[seed])} for seed in seeds]
-                    for kind in kinds}
-                rows["dense"] = dense
-                if "small_dense" in ch.comparators:
-                    small = small_dense_config(wide, s)
-                    rows["small_dense"] = [
-                        {"seed": seed, **judge.describe_dense(run, small, pairs[seed])}
-                        for seed, run in zip(seeds, dense_runs(small, lr, seeds, store))]
-                cells.append({
-                    "width": width, "hidden": list(wide.model.hidden), "learning_rate": lr,
-                    "sparsity": s, "confirmatory": width == 1.0,
-                    "references": judge.refs.as_dict(), "budget": judge.budget,
-                    "floors": floors, "floor_reached": failed, "rows": rows,
-                    "networks": {who: _summary(r, confidence) for who, r in rows.items()},
-                    "comparisons": {c: compare(rows["ticket"], rows[c], confidence)
-                                    for c in ch.comparators}})
-    n = len(seeds)
-    family = [(cell, c) for cell in cells if cell["confirmatory"] for c in ch.comparators
-              if testable(cell["comparisons"][c], ch.primary, n)]
-    adjusted = holm([_p(cell["comparisons"][c][ch.primary]["p"]) for cell, c in family])
-    for (cell, c), p in zip(family, adjusted):
-        cell["comparisons"][c]["p_holm"] = p
-    for cell in cells:
-        for comparison in cell["comparisons"].values():
-            p = comparison.get("p_holm", comparison[ch.primary]["p"])
-            comparison["tested"] = "p_holm" in comparison
-            comparison["verdict"] = faster(comparison, ch.primary, p, n)
-            if ch.primary in ENDPOINTS:  # power: what the worst Holm level could detect
-                comparison["detectable"] = detectable_speedup(
-                    comparison[ch.primary]["sd"], len(seeds), ALPHA / max(len(family), 1))
-        cell["verdict"] = _verdict(cell, ch.primary, margin["margin"])
-    return {"seeds": seeds, "primary": ch.primary, "alpha": ALPHA, "confidence": confidence,
-            "margin": margin, "comparators": list(ch.comparators),
-            "family_size": len(family), "cells": cells}
-
-
-def testable(comparison: dict, endpoint: str, n: int) -> bool:
-    """A comparison is a test when neither side is censored on every seed: where one side
-    never reaches the level, its ratio only bounds the speed-up by the budget — an outcome
-    (reported as such), not a test, and kept out of Holm's family."""
-    c = comparison[endpoint]
-    return endpoint not in ENDPOINTS or (c["censored_reference"] < n and c["censored_other"] < n)
-
-
-def _p(p: float) -> float:
-    """An undefined p-value (no spread at all) enters Holm's family as 1: it rejects nothing."""
-    return p if math.isfinite(p) else 1.0
-
-
-def _verdict(cell: dict, primary: str, margin: float) -> dict:
-    """A boosting ticket matches the dense network (test CVaR: ticket − dense over seeds,
-    upper bound ≤ margin) and is faster than it at the primary endpoint — an endpoint that
-    passed its floor control in this cell; it is more than its density when it is also
-    faster than every random-mask / re-init comparator."""
-    comparisons = cell["comparisons"]
-    out = {"primary_passes_floor": primary not in cell["floor_reached"]}
-    if "dense" in comparisons:
-        hi = comparisons["dense"]["test_cvar"]["ci"][1]
-        out["matches_dense"] = bool(math.isfinite(hi) and hi <= margin)
-        out["boosting"] = (out["matches_dense"] and out["primary_passes_floor"]
-                           and comparisons["dense"]["verdict"] == "faster")
-    controls = [c for c in comparisons if c != "dense"]
-    out["beats_controls"] = bool(controls) and out["primary_passes_floor"] and all(
-        comparisons[c]["verdict"] in ("faster", "only the ticket reaches") for c in controls)
-    return out
 
 
 def _spread(values: list[float]) -> dict:
@@ -244,24 +60,17 @@ def _kept(mask: dict) -> int:
     return sum(int(m.sum()) for m in mask.values())
 
 
-def _dense_thetas(config: Config, learning_rate: float,
-                  store: Store) -> dict[int, tuple[dict, dict]]:
-    """(θ0, θ*) of every study seed at ``learning_rate``: the networks that make the masks."""
-    seeds = study_seeds(config)
-    return {seed: (run.theta0, run.theta_star)
-            for seed, run in zip(seeds, dense_runs(config, learning_rate, seeds, store))}
+Thetas = dict[int, tuple[dict, dict]]  # seed → (θ0, θ*): the networks that make the masks
 
 
-def mask_structure(config: Config, learning_rate: float, store: Store | None = None) -> dict:
-    """The one-shot masks of every seed's θ* (trained at ``learning_rate``) at every
+def mask_structure(config: Config, thetas: Thetas, scope: str) -> dict:
+    """The one-shot masks of every seed's θ* ranked as ``scope`` says, at every
     ``pruning.sparsities`` level: per-layer density, effective sparsity and dead units,
     nesting across levels, overlap between seeds against random masks of the same per-layer
     density. What each input of the first layer keeps is read from *layer-wise* masks: a
     global ranking of the 4-input first layer mostly reflects its larger init scale."""
-    store = store or open_store(config)
-    thetas = _dense_thetas(config, learning_rate, store)
     seeds, sparsities = list(thetas), sorted(config.pruning.sparsities)
-    masks = {(seed, s): one_shot_mask(config, thetas[seed][1], s) for seed in seeds
+    masks = {(seed, s): one_shot_mask(config, thetas[seed][1], s, scope) for seed in seeds
              for s in sparsities}
     names = prunable_names(masks[(seeds[0], sparsities[0])])
     levels = []
@@ -276,6 +85,8 @@ def mask_structure(config: Config, learning_rate: float, store: Store | None = N
             "layer_density": {n: _spread([1 - r["layers"][n] for r in reports]) for n in names},
             "effective_sparsity": _spread([r["effective"] for r in reports]),
             "dead_units": _spread([r["dead_units"] for r in reports]),
+            "dead_by_layer": [_spread([r["dead_by_layer"][i] for r in reports])
+                              for i in range(len(names) - 1)],
             "overlap_between_seeds": _spread(
                 [jaccard(masks[(a, s)], masks[(b, s)]) for a, b in pairs]),
             "random_overlap": sum(random_jaccard(masks[(seed, s)]) for seed in seeds)
@@ -294,33 +105,38 @@ def mask_structure(config: Config, learning_rate: float, store: Store | None = N
             "overlap_if_nested": _spread([_kept(masks[(seed, high)]) / _kept(masks[(seed, low)])
                                           for seed in seeds])})
     first = masks[(seeds[0], sparsities[0])]
-    return {"seeds": seeds, "mask_lr": learning_rate, "exploratory": True,
-            "scope": config.pruning.scope, "output_rate": config.pruning.output_rate,
-            "inputs_scope": "layer", "layer_sizes": {n: first[n].numel() for n in names},
+    return {"seeds": seeds, "exploratory": True, "scope": scope,
+            "output_rate": config.pruning.output_rate, "inputs_scope": "layer",
+            "layer_sizes": {n: first[n].numel() for n in names},
+            "hidden": [int(first[n].shape[0]) for n in names[:-1]],
             "levels": levels, "nesting": nesting}
 
 
-def weight_geometry(config: Config, learning_rate: float, store: Store | None = None) -> dict:
-    """Where training takes the ticket, over the study seeds at every
-    ``characterization.sparsities`` level (mask LR = retraining LR = ``learning_rate``).
+def layer_collapse(config: Config, thetas: Thetas) -> dict:
+    """Global against layer-wise magnitude ranking of the same θ*s at every
+    ``pruning.sparsities`` level: what each layer keeps, the effective sparsity and the dead
+    units of each hidden layer. Where a global ranking empties a layer, every mask with its
+    per-layer counts (the random controls' too) leaves no path through the network, and a
+    ticket test there tests nothing. Exploratory."""
+    return {scope: mask_structure(config, thetas, scope) for scope in ("global", "layer")}
+
+
+def weight_geometry(config: Config, thetas: Thetas, tickets: dict, reinits: dict) -> dict:
+    """Where training takes the ticket, over the seeds of ``thetas`` at every sparsity of
+    ``tickets`` and ``reinits`` (sparsity → seed → ``CellResult``: trained tickets and random
+    re-inits with the ticket's mask).
 
     Distances are relative, over the kept weights: ‖a − θ*‖ / ‖θ*‖ for θ0 (the start), the
     trained ticket and the trained random re-init (the same mask from another start), and
     ‖ticket − θ0‖ / ‖θ0‖ (how far it moved). Sign agreement with θ* on the kept weights (θ0's
     on the pruned ones beside it) and the mean |w| the mask keeps relative to all weights.
     """
-    store = store or open_store(config)
-    thetas = _dense_thetas(config, learning_rate, store)
     confidence = config.metrics.confidence
     levels = []
-    for s in config.characterization.sparsities:
-        cells = [Cell(kind, s, learning_rate, seed, learning_rate) for seed in thetas
-                 for kind in ("ticket", "reinit")]
-        results = dict(zip(cells, run_cells(config, cells, store)))
+    for s in tickets:
         rows = []
         for seed, (theta0, theta_star) in thetas.items():
-            ticket = results[Cell("ticket", s, learning_rate, seed, learning_rate)]
-            reinit = results[Cell("reinit", s, learning_rate, seed, learning_rate)]
+            ticket, reinit = tickets[s][seed], reinits[s][seed]
             mask, pruned = ticket.mask, complement(ticket.mask)
             rows.append({
                 "seed": seed,
@@ -340,8 +156,7 @@ def weight_geometry(config: Config, learning_rate: float, store: Store | None = 
         keys = [k for k in rows[0] if k != "seed"]
         levels.append({"sparsity": s, "per_seed": rows,
                        **{k: seed_interval([r[k] for r in rows], confidence) for k in keys}})
-    return {"learning_rate": learning_rate, "seeds": list(thetas), "exploratory": True,
-            "levels": levels}
+    return {"seeds": list(thetas), "exploratory": True, "levels": levels}
 
 
 def ticket_weights(config: Config, learning_rate: float, sparsity: float,
@@ -430,11 +245,12 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
     """At ``pruning.target_sparsity`` on the first ``characterization.imp_seeds`` seeds: the
     one-shot ticket and the IMP ticket (``pruning.imp_rounds`` rounds), each retrained from
     every ``characterization.rewind_epochs`` point; paired against the one-shot ticket from
-    θ0 (test CVaR 5 %, speed-up at the primary endpoint, mask overlap). Exploratory."""
+    θ0 (test risk, speed-up at the registered endpoint, mask overlap). Exploratory."""
     store = store or open_store(config)
     ch, p = config.characterization, config.pruning
     seeds, confidence = study_seeds(config)[:ch.imp_seeds], config.metrics.confidence
-    margin = study_margin(config, store)
+    refs, margin = study_references(config, learning_rate, store)
+    endpoint = config.registration.endpoint
     variants = [(method, k) for method in ("one-shot", "IMP") for k in ch.rewind_epochs]
 
     def cell(method: str, k: int, seed: int) -> Cell:
@@ -447,25 +263,26 @@ def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = 
                                + list(reference.values())))
     trained = dict(zip(cells, run_cells(config, cells, store)))
     runs = dict(zip(seeds, dense_runs(config, learning_rate, seeds, store)))
-    judge = Judge(config, store, references(config, list(runs.values()), margin["val_margin"]),
-                  learning_rate, margin["margin"])
+    judge = Judge(config, store, refs, learning_rate, margin["margin"])
     boot = dict(n_bootstrap=config.metrics.n_bootstrap, confidence=confidence,
                 seed=config.metrics.seed)
     out = []
     for method, k in variants:
-        rows, refs, diffs = [], [], []
+        rows, one_shot, diffs = [], [], []
         for seed in seeds:
             pair = (runs[seed].folder.name, judge.dense_pnl(runs[seed]))
             result, ref = trained[cell(method, k, seed)], trained[reference[seed]]
             row = {"seed": seed, **judge.describe_cell(result, pair),
                    "overlap_with_one_shot": jaccard(result.mask, ref.mask)}
             rows.append(row)
-            refs.append(judge.describe_cell(ref, pair))
-            diffs.append(paired_difference(result.test_pnl, ref.test_pnl, "cvar_05", **boot))
+            one_shot.append(judge.describe_cell(ref, pair))
+            diffs.append(paired_difference(result.test_pnl, ref.test_pnl,
+                                           risk_statistic(config), **boot))
         out.append({"method": method, "rewind_epoch": k,
                     "rounds": p.imp_rounds if method == "IMP" else 1, "rows": rows,
                     "cvar_05_vs_one_shot": diffs,
-                    "speedup_vs_one_shot": compare(rows, refs, confidence)[ch.primary]})
+                    "speedup_vs_one_shot": compare(rows, one_shot, endpoint,
+                                                   confidence)["endpoint"]})
     return {"learning_rate": learning_rate, "sparsity": p.target_sparsity, "seeds": seeds,
-            "primary": ch.primary, "exploratory": True,
+            "primary": endpoint, "exploratory": True,
             "references": judge.refs.as_dict(), "variants": out}

@@ -13,14 +13,12 @@ from .report import (
     _table,
     fmt,
     fmt_diff,
-    fmt_interval,
     hedge_conclusions,
     inputs_conclusions,
     structure_conclusions,
     weights_conclusions,
 )
 from .speed import ENDPOINTS
-from .tickets import KIND_LABELS
 
 FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, frozen", "no_hedge": "no hedge, frozen",
                 "min_variance_delta": "min-variance delta, frozen"}
@@ -181,104 +179,6 @@ def lottery_conclusions(lr: dict, ablation: dict) -> list[str]:
 # ----------------------------------------------------------------------------- notebook 03
 
 
-def cell_label(cell: dict) -> str:
-    width = "" if cell["width"] == 1.0 else f", width ×{cell['width']:g}"
-    return f"LR {cell['learning_rate']:g}, {cell['sparsity']:.0%}{width}"
-
-
-def controls_table(results: dict) -> str:
-    """3.1: every network over seeds per cell: reached/n and median steps (censored at the
-    budget) at each endpoint, mean AUC, final validation risk and test CVaR with intervals."""
-    header = ["cell", "network", *ENDPOINTS, "AUC", "final val risk", "test CVaR 5%",
-              "matches"]
-    rows = []
-    for cell in results["cells"]:
-        for who, s in cell["networks"].items():
-            rows.append([cell_label(cell), KIND_LABELS[who],
-                         *(f"{s[e]['reached']}/{s['n']}: {s[e]['median']:.0f}"
-                           for e in ENDPOINTS),
-                         fmt_interval(s["auc"]), fmt_interval(s["final_risk"]),
-                         fmt_interval(s["cvar_05"]), f"{s['matches']}/{s['n']}"])
-    return _table(header, rows)
-
-
-def comparisons_table(results: dict) -> str:
-    """3.1: the ticket against each comparator, paired per seed."""
-    p = results["primary"]
-    header = ["cell", "ticket vs", f"speed-up {p} [CI], p", "Holm p", "upper bound",
-              "80% power at", "censored (other/ticket)", "Δ AUC", "Δ test CVaR 5%", "verdict"]
-    rows = []
-    for cell in results["cells"]:
-        for who, c in cell["comparisons"].items():
-            t = c[p] if p in ENDPOINTS else None
-            rows.append([cell_label(cell), KIND_LABELS[who],
-                         test_text(t) if t else fmt_interval(c["AUC"]),
-                         p_text(c["p_holm"]) if c["tested"] else
-                         ("no test" if cell["confirmatory"] else "exploratory"),
-                         times(t["upper"]) if t else "", times(c["detectable"]) if t else "",
-                         f"{t['censored_reference']}/{t['censored_other']}" if t else "",
-                         fmt_interval(c["AUC"]), fmt_interval(c["test_cvar"]), c["verdict"]])
-    return _table(header, rows)
-
-
-def controls_conclusions(results: dict) -> list[str]:
-    """The verdict of the controlled study, cell by cell, then overall."""
-    p, n = results["primary"], len(results["seeds"])
-    m = results["margin"]
-    lines = [f"{n} seeds (each its own θ0, θ*, mask and data order); primary endpoint {p}; "
-             f"Holm over the confirmatory family of {results['family_size']} tests at "
-             f"α = {results['alpha']:g} (comparisons where one side never reaches the level are "
-             f"outcomes, not tests); matching margin {fmt(m['margin'])} in test CVaR "
-             f"({m['source']}; their SD is {fmt(m['dense_sd'])})."]
-    lines.append(floor_sentence(results["cells"], p))
-    boosting, faster_only, uppers, detectable = [], [], [], []
-    for cell in results["cells"]:
-        kind = "" if cell["confirmatory"] else " (exploratory)"
-        parts = []
-        for who, c in cell["comparisons"].items():
-            t = c.get(p)
-            speed = test_text(t) if p in ENDPOINTS else fmt_interval(c["AUC"])
-            holm = f", Holm p {p_text(c['p_holm'])}" if "p_holm" in c else ""
-            parts.append(f"vs {KIND_LABELS[who]} {speed}{holm} → {c['verdict']}")
-            if who == "dense" and p in ENDPOINTS and cell["confirmatory"] \
-                    and c["verdict"] in ("faster", "slower", "indistinguishable"):
-                uppers.append(t["upper"])  # only where both sides reach the level
-                detectable.append(c["detectable"])
-        v = cell["verdict"]
-        match = ""
-        if "dense" in cell["comparisons"]:
-            d = cell["comparisons"]["dense"]["test_cvar"]
-            match = (f" Test CVaR ticket − dense {fmt_interval(d)}: "
-                     f"{'matches' if v['matches_dense'] else 'does not match'} within the "
-                     "margin (upper bound).")
-            if v["boosting"]:
-                boosting.append(cell_label(cell))
-            elif cell["comparisons"]["dense"]["verdict"] == "faster" and cell["confirmatory"]:
-                faster_only.append(cell_label(cell))
-        lines.append(f"{cell_label(cell)}{kind}: ticket speed-up {'; '.join(parts)}.{match}")
-    if boosting:
-        lines.append("Boosting ticket (matches the dense network and is faster at the primary "
-                     f"endpoint after Holm): at {', '.join(boosting)}.")
-    else:
-        lines.append("No boosting ticket shown in the confirmatory family"
-                     + (f": faster than the dense network at {', '.join(faster_only)} but "
-                        "without matching it or without a primary endpoint that passed its "
-                        "floor control." if faster_only else
-                        ": the ticket is never significantly faster than the dense network "
-                        "from θ0 at the primary endpoint (boosts up to the intervals' upper "
-                        "bounds are not excluded)."))
-    if uppers:
-        lines.append(f"Power (post hoc, from the observed spread of the log ratios; cells where "
-                     f"both reach the level): the intervals leave speed-ups up to "
-                     f"{times(max(uppers))} open; {len(results['seeds'])} seeds give about 80 % "
-                     f"power at the strictest Holm level only for speed-ups of at least "
-                     f"{times(min(detectable))}.")
-    beats = [cell_label(c) for c in results["cells"] if c["verdict"]["beats_controls"]]
-    lines.append("Faster than every random re-init / random-mask control (or the only one to "
-                 "reach the level): " + (f"at {', '.join(beats)}." if beats else "at no cell."))
-    return lines
-
-
 def variant_label(v: dict) -> str:
     start = "θ0" if v["rewind_epoch"] == 0 else f"epoch {v['rewind_epoch']}"
     how = "one-shot" if v["method"] == "one-shot" else f"IMP, {v['rounds']} rounds"
@@ -319,13 +219,13 @@ def imp_conclusions(imp: dict) -> list[str]:
     return lines
 
 
-def characterization_conclusions(controls: dict, structure: dict, hedge: dict, weights: dict,
+def characterization_conclusions(structure: dict, hedge: dict, weights: dict,
                                  imp: dict) -> dict[str, list[str]]:
-    """Notebook 03's findings by section, every number read from the five results."""
+    """Notebook 03's exploratory findings on the tickets themselves, by section, every
+    number read from its results."""
     sparsity = weights["levels"][0]["sparsity"]
-    return {"Controlled study (confirmatory)": controls_conclusions(controls),
-            "Mask structure (exploratory)": structure_conclusions(structure),
+    return {"Mask structure (exploratory, registered masks)": structure_conclusions(structure),
             "Input features (exploratory, layer-wise masks)": inputs_conclusions(structure),
-            "The hedge (exploratory, one seed)": hedge_conclusions(hedge),
+            "The hedge (exploratory, notebook 02's tickets)": hedge_conclusions(hedge),
             "Weights (exploratory)": weights_conclusions(weights, sparsity),
             "One-shot vs iterative pruning (exploratory)": imp_conclusions(imp)}

@@ -5,13 +5,14 @@
   frozen, only y free to train); then the grid mask LR × retraining LR.
 - ``sparsity_ablation``: the ticket over the sparsities at one learning rate.
 
-Every network is described by the measures of ``speed`` (steps to close 50/75/90 % of the gap
-from the Black–Scholes delta's validation risk to the dense reference, AUC, best step) and by
-its test metrics, paired with the dense network of the same seed and learning rate. The
-speed-up of a ticket is T_dense / T_ticket at the primary endpoint
-(``characterization.primary``); a network that never reaches a level counts at its budget,
-flagged. The matching margins are the study's (``study_margin``): one in test CVaR for
-"matches the dense network", one in validation risk for a curve's own "matches" and best step.
+Every network is described by the measures of ``speed`` (steps to close 50/60/75/90 % of the
+gap from the floor's validation risk to the dense reference R_d, AUC, best step) and by its
+test metrics, paired with the dense network of the same seed and learning rate. R_d at a rate
+is the one every comparison at that rate uses (``study_references``: the median over the
+study's seeds). The speed-up of a ticket is T_dense / T_ticket at the registered endpoint
+(``registration.endpoint``); a network that never reaches a level counts at its budget,
+flagged. The matching margins (``study_margin``): one in test risk for "matches the dense
+network", one in validation risk for a curve's own "matches" and best step.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from pathlib import Path
 import torch
 
 from . import code as code_sets
+from .baseline import floor, floor_run, risk_statistic
 from .config import Config, resolve
 from .experiment import (
     DenseRun,
+    Plan,
     budget_steps,
     deep_hedge_pnl,
-    floor,
-    floor_run,
     load_model,
     load_split,
     open_store,
@@ -37,8 +38,9 @@ from .experiment import (
     train_dense_runs,
 )
 from .experiment import dense_spec as make_dense_spec
-from .losses import empirical_cvar
-from .metrics import compute_all_metrics, paired_difference
+from .losses import empirical_cvar, risk_measure
+from .metrics import compute_all_metrics, paired_difference, tails_with
+from .runtime import provenance
 from .speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
 from .store import Store, atomic_write_bytes
 from .tickets import Cell, CellResult, run_cells
@@ -58,25 +60,29 @@ def dense_runs(config: Config, learning_rate: float, seeds: list[int],
     return train_dense_runs(config, specs, store)
 
 
-def study_margin(config: Config, store: Store | None = None) -> dict:
-    """The matching margins in money, from the dense networks at the first
-    ``characterization.learning_rates`` over ``study_seeds`` (trained if missing): ``margin``
-    for test CVaR, ``metrics.match_margin`` or twice the seed-to-seed SD of their test CVaR;
-    ``val_margin`` for the validation risk, twice the SD of their final validation risk."""
+def study_margin(config: Config, learning_rate: float | None = None,
+                 store: Store | None = None) -> dict:
+    """The matching margins in money, from the dense networks from θ0 at ``learning_rate``
+    (default: the first ``characterization.learning_rates``) over ``study_seeds`` (trained if
+    missing): ``margin`` for test CVaR, the registered ``registration.match_margin`` (from
+    the pilot), else ``metrics.match_margin``, else twice the seed-to-seed SD of their test
+    CVaR; ``val_margin`` for the validation risk, twice the SD of their final validation
+    risk."""
     m, store = config.metrics, store or open_store(config)
-    lr = config.characterization.learning_rates[0]
+    lr = config.characterization.learning_rates[0] if learning_rate is None else learning_rate
     runs = dense_runs(config, lr, study_seeds(config), store)
     test = load_split(config, "test")
     risks = [float(empirical_cvar(deep_hedge_pnl(load_model(config, r.theta_star, cost=r.cost),
                                                  test, r.cost), config.loss.alpha))
              for r in runs]
     sd = statistics.stdev(risks)
-    configured = m.match_margin is not None
+    registered, configured = config.registration.match_margin, m.match_margin
+    margin, source = ((registered, "registered") if registered is not None else
+                      (configured, "configured") if configured is not None else
+                      (2 * sd, "2 × the dense networks' test-CVaR SD"))
     val_sd = statistics.stdev([final_risk(r.history, m.final_evals) for r in runs])
-    return {"margin": m.match_margin if configured else 2 * sd, "dense_sd": sd,
-            "val_margin": 2 * val_sd, "val_sd": val_sd,
-            "source": "configured" if configured else "2 × the dense networks' test-CVaR SD",
-            "learning_rate": lr, "n_seeds": len(risks)}
+    return {"margin": margin, "dense_sd": sd, "val_margin": 2 * val_sd, "val_sd": val_sd,
+            "source": source, "learning_rate": lr, "n_seeds": len(risks)}
 
 
 def references(config: Config, runs: list[DenseRun], margin: float) -> References:
@@ -85,6 +91,16 @@ def references(config: Config, runs: list[DenseRun], margin: float) -> Reference
     name, risk = floor(config)
     return reference_levels([r.history for r in runs], risk, floor_name=name,
                             final_evals=config.metrics.final_evals, margin=margin)
+
+
+def study_references(config: Config, learning_rate: float,
+                     store: Store) -> tuple[References, dict]:
+    """R_d at ``learning_rate`` — the one definition every comparison at that rate uses, in
+    notebooks 02 and 03 alike: the median final validation risk of the dense networks from
+    θ0 at that (constant) rate over ``study_seeds`` — with the margins (``study_margin``)."""
+    margin = study_margin(config, learning_rate, store)
+    runs = dense_runs(config, learning_rate, study_seeds(config), store)
+    return references(config, runs, margin["val_margin"]), margin
 
 
 class Judge:
@@ -112,14 +128,17 @@ class Judge:
         folder's name, its test P&L) (stored)."""
         m = self.config.metrics
         boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
-        key = stage_key(self.config, "test_metrics", ("metrics",), code=code_sets.METRICS,
+        key = stage_key(self.config, "test_metrics", ("metrics", "loss"), code=code_sets.METRICS,
                         source=[stage, name],
                         premium=self.premium, dense=None if dense is None else dense[0])
+        statistic = risk_statistic(self.config)
 
         def compute() -> dict:
-            metrics = compute_all_metrics(pnl, premium=self.premium, **boot)
-            if dense is not None:
-                metrics["vs_dense"] = paired_difference(pnl, dense[1], "cvar_05", **boot)
+            metrics = compute_all_metrics(pnl, premium=self.premium, **boot,
+                                          tails=tails_with(self.config.loss.alpha))
+            metrics["test_risk"] = float(risk_measure(pnl, self.config))
+            if dense is not None:  # in the trained tail: the margin's statistic
+                metrics["vs_dense"] = paired_difference(pnl, dense[1], statistic, **boot)
             return {"metrics.json": metrics}
 
         return self.store.cached("test_metrics", key, compute)[0]["metrics.json"]
@@ -131,7 +150,7 @@ class Judge:
         row = {**speed(history, self.refs, budget=self.budget, window=m.window,
                        final_evals=m.final_evals),
                "best_val_risk": summary["best_val_risk"], "steps_run": summary["steps_run"],
-               "diverged": summary["diverged"],
+               "diverged": summary["diverged"], "test_risk": metrics["test_risk"],
                "curve": [[r["step"], r["val_risk"]] for r in history],
                **{k: metrics[k] for k in REPORTED},
                **{f"{k}_ci": metrics[f"{k}_ci"] for k in REPORTED}}
@@ -163,17 +182,18 @@ def speedups(ticket: dict, dense: dict) -> dict:
     return out
 
 
-def floor_rows(config: Config, judge: Judge, learning_rate: float, store: Store) -> dict:
-    """The floor controls at ``learning_rate``: each classical hedge of ``FLOORS`` frozen,
-    and not hedging where it is the floor (``experiment.floor``), only y free to train (at
-    ``loss.oce_level`` "batch" y is exact: nothing trains), measured like a network (it must
-    never look like one)."""
+def floor_rows(config: Config, refs: References, budget: int, plan: Plan,
+               store: Store) -> dict:
+    """The floor controls of networks trained as ``plan`` says: each classical hedge of
+    ``FLOORS`` frozen, and not hedging where it is the floor (``experiment.floor``), only y
+    free to train (at ``loss.oce_level`` "batch" y is exact: nothing trains), measured like a
+    network against ``refs`` (it must never look like one)."""
     out = {}
-    extra = ("no_hedge",) if judge.refs.floor_name == "no_hedge" else ()
+    extra = ("no_hedge",) if refs.floor_name == "no_hedge" else ()
+    m = config.metrics
     for name in (*FLOORS, *extra):
-        result = floor_run(config, name, learning_rate, store=store)
-        m = config.metrics
-        out[name] = {**speed(result.history, judge.refs, budget=judge.budget, window=m.window,
+        result = floor_run(config, name, plan, store=store)
+        out[name] = {**speed(result.history, refs, budget=budget, window=m.window,
                              final_evals=m.final_evals),
                      "curve": [[r["step"], r["val_risk"]] for r in result.history]}
     return out
@@ -197,11 +217,10 @@ def lr_exploration(config: Config, store: Store | None = None) -> dict:
     """Tickets at ``pruning.target_sparsity`` for every ``pruning.pruning_lr_candidates``
     rate (mask from θ* at ``training.learning_rate``), each beside the dense network from θ0
     at the same rate and the floor controls; then the mask-LR × retraining-LR grid. One seed:
-    exploratory. R_d at each rate is that seed's dense network."""
+    exploratory. R_d at each rate: ``study_references``."""
     store = store or open_store(config)
     p, seed = config.pruning, config.model.init_seed
-    primary = config.characterization.primary
-    margin = study_margin(config, store)
+    primary = config.registration.endpoint
     lrs, mask_lr = list(p.pruning_lr_candidates), config.training.learning_rate
     mask_lrs = list(dict.fromkeys([mask_lr, *p.mask_lr_candidates]))
     cells = {(m, lr): Cell("ticket", p.target_sparsity, lr, seed, m) for m in mask_lrs
@@ -210,14 +229,14 @@ def lr_exploration(config: Config, store: Store | None = None) -> dict:
     rows, grid = [], []
     for lr in lrs:
         run = dense_runs(config, lr, [seed], store)[0]
-        judge = Judge(config, store, references(config, [run], margin["val_margin"]), lr,
-                      margin["margin"])
+        refs, margin = study_references(config, lr, store)
+        judge = Judge(config, store, refs, lr, margin["margin"])
         pair = (run.folder.name, judge.dense_pnl(run))
         dense = judge.describe_dense(run)
         described = {m: judge.describe_cell(tickets[(m, lr)], pair) for m in mask_lrs}
         ticket = described[mask_lr]
-        floors = floor_rows(config, judge, lr, store)
-        rows.append({"learning_rate": lr, "references": judge.refs.as_dict(),
+        floors = floor_rows(config, refs, judge.budget, Plan(lr, seed), store)
+        rows.append({"learning_rate": lr, "references": refs.as_dict(), "margin": margin,
                      "ticket": ticket, "dense": dense, "speedup": speedups(ticket, dense),
                      "floors": floors, "floor_reached": floor_reached(floors, [dense["auc"]])})
         for m in mask_lrs:
@@ -227,7 +246,7 @@ def lr_exploration(config: Config, store: Store | None = None) -> dict:
                          "auc": t["auc"], "dense_auc": dense["auc"],
                          "speedup": speedups(t, dense)[primary]})
     return {"sparsity": p.target_sparsity, "mask_lr": mask_lr, "seed": seed, "primary": primary,
-            "margin": margin, "exploratory": True, "results": rows, "grid": grid}
+            "margin": rows[0]["margin"], "exploratory": True, "results": rows, "grid": grid}
 
 
 def sparsity_ablation(config: Config, learning_rate: float, store: Store | None = None) -> dict:
@@ -235,11 +254,10 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
     rate), against the dense network from θ0 at that rate (one seed: exploratory)."""
     store = store or open_store(config)
     p, seed = config.pruning, config.model.init_seed
-    primary = config.characterization.primary
-    margin = study_margin(config, store)
+    primary = config.registration.endpoint
+    refs, margin = study_references(config, learning_rate, store)
     run = dense_runs(config, learning_rate, [seed], store)[0]
-    judge = Judge(config, store, references(config, [run], margin["val_margin"]),
-                  learning_rate, margin["margin"])
+    judge = Judge(config, store, refs, learning_rate, margin["margin"])
     pair = (run.folder.name, judge.dense_pnl(run))
     dense = judge.describe_dense(run)
     cells = [Cell("ticket", s, learning_rate, seed, learning_rate) for s in p.sparsities]
@@ -250,7 +268,7 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
         rows.append(row)
     kept = [r["target_sparsity"] for r in rows if r["test_matches"]]
     return {"learning_rate": learning_rate, "mask_lr": learning_rate, "seed": seed,
-            "primary": primary, "margin": margin, "references": judge.refs.as_dict(),
+            "primary": primary, "margin": margin, "references": refs.as_dict(),
             "exploratory": True, "dense": dense, "results": rows,
             "max_sparsity_matching": max(kept, default=None)}
 
@@ -258,6 +276,7 @@ def sparsity_ablation(config: Config, learning_rate: float, store: Store | None 
 def write_results(config: Config, name: str, results: dict) -> Path:
     """``<experiments>/results/<name>``: the JSON a reader (or a test) checks the notebook by."""
     path = resolve(config.experiments["directory"]) / "results" / name
+    results = {**results, "provenance": provenance(config)}
     try:
         atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
     except OSError as err:

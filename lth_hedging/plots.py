@@ -11,6 +11,7 @@ import torch
 
 from .config import resolve
 from .hedges import LABELS, MODEL_HEDGE, STRATEGIES
+from .instruments import INSTRUMENTS
 from .speed import ENDPOINTS
 from .store import atomic_write_bytes
 from .tickets import KIND_LABELS
@@ -18,7 +19,8 @@ from .tickets import KIND_LABELS
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "model_hedge": "#0f766e", "deep_hedge": "#dc2626"}
 KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
-               "rescaled_mask": "#0891b2", "small_dense": "#65a30d", "dense": "#6b7280"}
+               "rescaled_mask": "#0891b2", "init_magnitude": "#db2777", "small_dense": "#65a30d",
+               "dense": "#6b7280"}
 
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:
@@ -123,8 +125,7 @@ def plot_hedge_ratios(slices: dict, labels: dict[str, str] | None = None) -> plt
             ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("discounted spot")
-    unit = {"stock": "shares", "variance_swap": "variance swaps"}[slices.get("instrument",
-                                                                           "stock")]
+    unit = INSTRUMENTS[slices.get("instrument", "stock")].unit
     for ax in axes[:, 0]:
         ax.set_ylabel(f"position ({unit})")
     axes[0, 0].legend(fontsize=8)
@@ -257,41 +258,46 @@ def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
     ax.errorbar(x, means, yerr=np.array(errs).T, capsize=3, **kwargs)
 
 
-def plot_controls(results: dict) -> plt.Figure:
-    """The ticket's speed-up at the primary endpoint over each comparator (geometric mean and
-    interval over seeds; > 1: the ticket is faster), and ticket − comparator test CVaR 5 %,
-    per cell of the study."""
-    cells, p = results["cells"], results["primary"]
-    comparators = results["comparators"]
+def study_cell_label(cell: dict) -> str:
+    how = f"warmup {cell['warmup_steps']}" if cell["schedule"] == "warmup" else "constant"
+    return f"{cell['sparsity']:.0%}\n{how}"
+
+
+def plot_speedups(study: dict) -> plt.Figure:
+    """The registered study: the ticket's speed-up at the endpoint over each comparator
+    (geometric mean and 95 % interval over seeds; > 1: the ticket is faster), and ticket −
+    comparator test risk with the matching margin, per cell."""
+    cells, e = study["cells"], study["endpoint"]
+    comparators = list(dict.fromkeys(k for c in cells for k in c["comparisons"]))
     x = np.arange(len(cells))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for k, who in enumerate(comparators):
         offset = (k - (len(comparators) - 1) / 2) * 0.15
         color = KIND_COLORS.get(who, f"C{k}")
-        if p in ENDPOINTS:
-            tests = [c["comparisons"][who][p] for c in cells]
-            means = np.array([t["speedup"] for t in tests])
-            lo, hi = np.array([t["ci"] for t in tests]).T
-            axes[0].errorbar(x + offset, means, yerr=[means - lo, hi - means], fmt="o",
-                             capsize=3, color=color, label=f"vs {KIND_LABELS[who]}")
-        _errorbars(axes[1], x + offset, [c["comparisons"][who]["test_cvar"] for c in cells],
-                   fmt="o", color=color, label=f"vs {KIND_LABELS[who]}")
+        at = [i for i, c in enumerate(cells) if who in c["comparisons"]]
+        tests = [cells[i]["comparisons"][who]["endpoint"] for i in at]
+        means = np.array([t["speedup"] for t in tests])
+        lo, hi = np.array([t["ci"] for t in tests]).T
+        axes[0].errorbar(x[at] + offset, means, yerr=[means - lo, hi - means], fmt="o",
+                         capsize=3, color=color, label=f"vs {KIND_LABELS[who]}")
+        _errorbars(axes[1], x[at] + offset,
+                   [cells[i]["comparisons"][who]["test_risk"] for i in at], fmt="o",
+                   color=color, label=f"vs {KIND_LABELS[who]}")
     axes[0].axhline(1, color="k", lw=1)
     axes[0].set_yscale("log")
+    ticks = [0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3]
+    axes[0].yaxis.set_major_locator(plt.FixedLocator(ticks))
     axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}×"))
     axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
+    margin = study["margin"]["margin"]
     axes[1].axhline(0, color="k", lw=1)
-    axes[1].axhspan(-results["margin"]["margin"], results["margin"]["margin"], color="k",
-                    alpha=0.08, label="± matching margin")
-    labels = [f"LR {c['learning_rate']:g}\n{c['sparsity']:.0%}"
-              + ("" if c["width"] == 1.0 else f"\n×{c['width']:g}") for c in cells]
-    n = len(results["seeds"])
-    for ax, title in ((axes[0], f"ticket speed-up at {p} (> 1: faster)"),
-                      (axes[1], "test CVaR 5%: ticket − comparator")):
-        ax.set_xticks(x, labels)
+    axes[1].axhspan(-margin, margin, color="k", alpha=0.08, label="± matching margin")
+    n = len(study["seeds"])
+    for ax, title in ((axes[0], f"ticket speed-up at {e} (> 1: faster)"),
+                      (axes[1], "test risk: ticket − comparator")):
+        ax.set_xticks(x, [study_cell_label(c) for c in cells])
         ax.set_xlim(-0.5, len(cells) - 0.5)
-        ax.set(ylabel=title, title=f"{title}\nmean and {results['confidence']:.0%} interval "
-                                   f"over {n} seeds")
+        ax.set(ylabel=title, title=f"{title}\nmean and 95% interval over {n} seeds")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -305,25 +311,27 @@ def _normalised(rows: list[dict], refs: dict) -> tuple[np.ndarray, np.ndarray]:
     return steps, np.array([[(v - refs["dense"]) / gap for _, v in r["curve"]] for r in rows])
 
 
-def plot_convergence(results: dict, cell: dict) -> plt.Figure:
-    """One cell of the study: the normalised excess validation risk over steps (0: R_d,
-    1: R_BS) of the ticket, its comparators and the dense network — median over seeds,
-    band: interquartile range — with the T50/T75/T90 levels."""
+def plot_convergence(rows: dict[str, list[dict]], refs: dict, title: str,
+                     levels: tuple[str, ...] = tuple(ENDPOINTS)) -> plt.Figure:
+    """One cell: the normalised excess validation risk over steps (0: R_d, 1: R_BS) of
+    every kind in ``rows`` (kind → one row with a ``curve`` per seed) — median over seeds,
+    band: interquartile range — with the ``levels``."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for who, rows in cell["rows"].items():
-        steps, curves = _normalised(rows, cell["references"])
+    for who, kind_rows in rows.items():
+        steps, curves = _normalised(kind_rows, refs)
         color = KIND_COLORS.get(who, "#111827")
         ax.plot(steps, np.median(curves, 0), ":" if who == "dense" else "-", color=color,
                 label=KIND_LABELS[who])
         ax.fill_between(steps, *np.quantile(curves, [0.25, 0.75], axis=0), color=color,
                         alpha=0.15, lw=0)
-    for name, fraction in ENDPOINTS.items():
-        ax.axhline(1 - fraction, color="k", lw=0.8, ls="--")
-        ax.annotate(name, (steps[-1], 1 - fraction), fontsize=7, va="bottom", ha="right")
+    for name in levels:
+        ax.axhline(1 - ENDPOINTS[name], color="k", lw=0.8, ls="--")
+        ax.annotate(name, (steps[-1], 1 - ENDPOINTS[name]), fontsize=7, va="bottom",
+                    ha="right")
     ax.set_ylim(-0.3, 1.2)
+    n = len(next(iter(rows.values())))
     ax.set(xlabel="optimiser step", ylabel="(val risk − R_d) / (R_BS − R_d)",
-           title=f"{cell['sparsity']:.0%} sparsity, LR {cell['learning_rate']:g}: median over "
-                 f"{len(results['seeds'])} seeds (band: quartiles)")
+           title=f"{title}: median over {n} seeds (band: quartiles)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

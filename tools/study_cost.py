@@ -14,8 +14,8 @@ import sys
 import warnings
 
 from lth_hedging import create_model, load_config
-from lth_hedging.characterization import small_dense_config, widened
 from lth_hedging.experiment import schedule
+from lth_hedging.pilot import small_dense_config, widened
 from lth_hedging.tickets import KINDS
 from lth_hedging.train import steps_per_epoch
 

@@ -1,0 +1,240 @@
+"""The answer of notebook 03's confirmatory study, as tables and sentences computed from its
+results (``confirmatory.Study``) and from the pilot that chose its design (``registration``):
+nothing typed in by hand. Every verdict reads an interval or a Holm-adjusted p-value; a null
+states the largest speed-up its interval leaves open and the smallest its power could see.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .confirmatory import Study, StudyCell
+from .findings import FLOOR_LABELS, p_text, steps_text, test_text, times
+from .registration import candidate_values
+from .report import _table, fmt, fmt_interval
+from .speed import ENDPOINTS, References
+from .tickets import KIND_LABELS
+
+SCHEDULE_LABELS = {"warmup": "warmup", "constant": "constant"}
+
+
+def cell_label(cell: StudyCell) -> str:
+    how = f"warmup {cell['warmup_steps']}" if cell["schedule"] == "warmup" else "constant"
+    return f"{cell['sparsity']:.0%}, {how}"
+
+
+def references_line(study: Study) -> str:
+    refs, m = study["references"], study["margin"]
+    floor = "Black–Scholes delta" if refs["floor_name"] == "bs_delta" else "no hedge"
+    return (f"R_d = {fmt(refs['dense'])} (median of {refs['n_dense']} constant-rate dense "
+            f"networks), R_BS = {fmt(refs['floor'])} ({floor}); budget {study['budget']} steps; "
+            f"matching margin {fmt(m['margin'], 4)} in test risk ({m['source']}; the dense "
+            f"networks' SD here {fmt(m['dense_sd'], 4)})")
+
+
+def networks_table(study: Study) -> str:
+    """Every kind in every cell over seeds: reached/n and median steps at each level (censored
+    runs at the budget), mean AUC and test risk with Student-t intervals."""
+    header = ["cell", "network", *ENDPOINTS, "AUC", "test risk"]
+    rows = []
+    for cell in study["cells"]:
+        for who, s in cell["networks"].items():
+            rows.append([cell_label(cell), KIND_LABELS[who],
+                         *(f"{s[e]['reached']}/{s['n']}: {s[e]['median']:.0f}"
+                           for e in ENDPOINTS),
+                         fmt_interval(s["auc"]), fmt_interval(s["test_risk"])])
+    return _table(header, rows)
+
+
+def comparisons_table(study: Study) -> str:
+    """The ticket against each comparator, paired per seed, at the registered endpoint."""
+    e = study["endpoint"]
+    header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p", "80% power at",
+              "Δ test risk [95% CI]", "verdict"]
+    rows = []
+    for family in study["families"]:
+        for cell in study["cells"]:
+            for who, c in cell["comparisons"].items():
+                if c["family"] != family:
+                    continue
+                t = c["endpoint"]
+                ci = (f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]"
+                      if math.isfinite(t["ci"][0]) else f"{t['speedup']:.2f}× (no spread)")
+                rows.append([family, cell_label(cell), KIND_LABELS[who], ci,
+                             p_text(c["p_holm"]) if c["tested"] else "no test",
+                             times(c["detectable"]), fmt_interval(c["test_risk"]),
+                             c["verdict"]])
+    return _table(header, rows)
+
+
+def floor_line(study: Study) -> str:
+    """What the floor controls (classical hedges frozen, only y free) reach."""
+    e, failed = study["endpoint"], study["floor_reached"]
+    levels = [x for x in ENDPOINTS if x in failed]
+    reached = ", ".join(
+        f"{FLOOR_LABELS[name]} {steps_text(f[e], f['budget'])}"
+        for f_by_name in study["floors"].values() for name, f in f_by_name.items())
+    status = "fails" if e in failed else "passes"
+    return (f"Floor controls at {e}: {reached} (every schedule); they reach "
+            + (", ".join(levels) if levels else "no level")
+            + f". The registered endpoint {e} {status} its floor control.")
+
+
+def boost_words(c: dict) -> str:
+    """What one comparison shows: the speed-up it shows, or the largest it leaves open."""
+    t = c["endpoint"]
+    if c["verdict"] == "faster":
+        return f"a speed-up of at least {t['ci'][0]:.2f}× shown"
+    if c["verdict"] == "slower":
+        return f"slower (at most {t['ci'][1]:.2f}×)"
+    if not math.isfinite(t["upper"]):
+        return "no interval"
+    return (f"boosts above {t['upper']:.2f}× excluded; 80 % power only for "
+            f"≥ {times(c['detectable'])}")
+
+
+def conclusions(study: Study) -> list[str]:
+    """The study's answer, cell by cell and overall."""
+    r, e, n = study["registration"], study["endpoint"], len(study["seeds"])
+    fam = study["families"]
+    lines = [f"Registered design on {n} fresh seeds ({study['seeds'][0]}–{study['seeds'][-1]}): "
+             f"mask from θ* at LR {r['mask_lr']:g}, retrained at {r['learning_rate']:g} on a "
+             f"fresh data order, with and without a {r['warmup_steps']}-step warmup; endpoint "
+             f"{e}; Holm within family A ({fam['A']['size']} tests) and family B "
+             f"({fam['B']['size']} tests) at α = {r['alpha']:g}.", floor_line(study)]
+    boosting, excluded = [], []
+    for cell in study["cells"]:
+        d = cell["comparisons"]["dense"]
+        v = cell["verdict"]
+        parts = [f"vs dense {test_text(d['endpoint'])}, Holm p "
+                 f"{p_text(d['p_holm']) if d['tested'] else 'no test'} → {d['verdict']} "
+                 f"({boost_words(d)})"]
+        parts += [f"vs {KIND_LABELS[k]} {test_text(c['endpoint'])} → {c['verdict']}"
+                  for k, c in cell["comparisons"].items() if k != "dense"]
+        match = (f"test risk ticket − dense {fmt_interval(d['test_risk'], 4)}: "
+                 f"{'matches' if v['matches_dense'] else 'does not match'}")
+        lines.append(f"{cell_label(cell)}: {'; '.join(parts)}. {match}.")
+        if v["boosting"]:
+            boosting.append(cell_label(cell))
+        elif d["tested"] and math.isfinite(d["endpoint"]["upper"]):
+            excluded.append(d["endpoint"]["upper"])
+    if boosting:
+        lines.append(f"Boosting ticket (faster than the dense network after Holm, matching it, "
+                     f"endpoint past its floor control): at {', '.join(boosting)}.")
+    else:
+        lines.append("No boosting ticket under the published condition: the ticket is not "
+                     "significantly faster than the dense network from θ0 in any cell"
+                     + (f"; every interval excludes speed-ups above {max(excluded):.2f}×."
+                        if excluded and len(excluded) == len(study["cells"]) else "."))
+    beats = [cell_label(c) for c in study["cells"] if c["verdict"]["beats_controls"]]
+    controls = [c for c in study["cells"] if len(c["comparisons"]) > 1]
+    lines.append("More than its density (faster than every control, family B): "
+                 + (f"at {', '.join(beats)}" if beats else "in no cell")
+                 + f" of {len(controls)}.")
+    return lines
+
+
+def pilot_table(analysis: list[dict]) -> str:
+    """One pilot study's candidate endpoints: floor control, reach, SD of the paired log
+    ratio against each comparator, and the seeds for the registered power."""
+    arms = list(analysis[0]["sd"])
+    header = ["endpoint", "floor fails", "all reach", *(f"SD vs {a}" for a in arms),
+              "seeds (SD)", "seeds (SD 80% UCB)"]
+    rows = [[r["endpoint"], "yes" if r["passes_floor"] else "NO",
+             "yes" if r["all_reach"] else "no", *(f"{r['sd'][a]:.2f}" for a in arms),
+             str(r["seeds"] or "> 1000"), str(r["seeds_at_sd_upper"] or "> 1000")]
+            for r in analysis]
+    return _table(header, rows)
+
+
+def pooled_table(analysis: dict) -> str:
+    """The candidates over the registered condition's family-A cells: eligible (every floor
+    control fails it and every run reaches it, in every cell), the pooled SD of ticket vs
+    dense and its 80 % upper bound, the seeds each needs, and the choice."""
+    header = ["endpoint", "eligible", "SD (pooled)", "SD 80% UCB", "seeds", "seeds at UCB",
+              "chosen"]
+    rows = [[x["endpoint"], "yes" if x["eligible"] else "no", f"{x['sd']:.3f}",
+             f"{x['sd_upper']:.3f}", str(x["seeds"] or "> 1000"),
+             str(x["seeds_at_sd_upper"] or "> 1000"),
+             "◀" if x["endpoint"] == analysis["chosen"] else ""] for x in analysis["pooled"]]
+    return _table(header, rows)
+
+
+def replay_lines(replay: dict) -> list[str]:
+    """Exploratory: the ticket's speed-up over dense on the replay and the fresh order, and
+    what replaying θ*'s data order does to each network."""
+    n, e = len(replay["seeds"]), replay["endpoint"]
+    vs = replay["ticket_vs_dense"]
+    own = replay["replay_speedup"]
+    return [f"Exploratory, {n} seeds, {replay['sparsity']:.0%} with warmup: ticket vs dense at "
+            f"{e} on θ*'s own data order {test_text(vs['replay']['endpoint'])}, on a fresh order "
+            f"{test_text(vs['fresh']['endpoint'])}.",
+            f"Replaying the order (fresh / replay, > 1: the replay is quicker): ticket "
+            f"{test_text(own['ticket']['endpoint'])}, dense "
+            f"{test_text(own['dense']['endpoint'])}; test risk of the ticket on the replay − "
+            f"on the fresh order {fmt_interval(own['ticket']['test_risk'], 4)}."]
+
+
+def steadiness_table(steady: dict) -> str:
+    header = ["network", "late swing (SD of val risk)", "final val risk"]
+    rows = [[name, fmt_interval(v["late_swing"], 4), fmt_interval(v["final_risk"], 4)]
+            for name, v in steady["networks"].items()]
+    return _table(header, rows)
+
+
+def steadiness_lines(steady: dict) -> list[str]:
+    lines = [f"Exploratory, {len(steady['seeds'])} seeds, {steady['sparsity']:.0%}: the swing is "
+             "the SD of a curve's evaluations over the second half of its budget "
+             + ", ".join(f"({name}: {b} steps)" for name, b in steady["budgets"].items()
+                         if name.startswith("θ*")) + "."]
+    for name, d in steady["differences"].items():
+        lines.append(f"{name}: swing {fmt_interval(d['late_swing'], 4)}, final risk "
+                     f"{fmt_interval(d['final_risk'], 4)} (paired over seeds).")
+    return lines
+
+
+def collapse_table(collapse: dict) -> str:
+    """Global against layer-wise ranking: per level, what each layer keeps, the effective
+    sparsity and the dead units per hidden layer (mean over seeds)."""
+    first = collapse["global"]
+    names = list(first["layer_sizes"])
+    header = ["sparsity", "ranking", *(f"keeps {n.split('.')[1]}" for n in names),
+              "effective", *(f"dead h{i + 1}/{w}" for i, w in enumerate(first["hidden"]))]
+    rows = []
+    for levels in zip(*(collapse[s]["levels"] for s in ("global", "layer"))):
+        for scope, level in zip(("global", "layer"), levels):
+            rows.append([f"{level['sparsity']:.0%}", scope,
+                         *(f"{100 * level['layer_density'][n]['mean']:.2f}%" for n in names),
+                         f"{100 * level['effective_sparsity']['mean']:.1f}%",
+                         *(f"{d['mean']:.1f}" for d in level["dead_by_layer"])])
+    return _table(header, rows)
+
+
+def collapse_lines(collapse: dict, pilot: dict | None) -> list[str]:
+    """Where a global ranking empties a layer, and what the pilot's 98 % arm learned."""
+    g, lay = (collapse[s]["levels"][-1] for s in ("global", "layer"))
+    names = list(collapse["global"]["layer_sizes"])
+    sizes = collapse["global"]["layer_sizes"]
+    thinnest = min(names, key=lambda n: g["layer_density"][n]["mean"])
+    kept = g["layer_density"][thinnest]["mean"] * sizes[thinnest]
+    lines = [f"Exploratory, θ* of {len(collapse['global']['seeds'])} registered seeds: at "
+             f"{g['sparsity']:.0%} a global ranking keeps {kept:.1f} of the "
+             f"{sizes[thinnest]} weights of {thinnest} (effective sparsity "
+             f"{100 * g['effective_sparsity']['mean']:.1f}%, {g['dead_units']['mean']:.0f} dead "
+             f"units); ranked per layer, {100 * lay['effective_sparsity']['mean']:.1f}% and "
+             f"{lay['dead_units']['mean']:.0f}."]
+    if pilot is not None:
+        for key, study in pilot["studies"].items():
+            if key.endswith("98%"):
+                refs = References(**study["references"])
+                reached = {k: sum(candidate_values(c, refs, study["budget"], study["window"])
+                                  ["T60"] is not None for c in v)
+                           for k, v in study["networks"].items()}
+                lines.append(f"The pilot's {key} arm (global masks): networks that close 60 % "
+                             "of the gap within the budget — "
+                             + ", ".join(f"{KIND_LABELS[k]} {n}/{len(study['networks'][k])}"
+                                         for k, n in reached.items())
+                             + ": with a layer emptied, every arm dies together and nothing "
+                               "is tested.")
+    return lines
+

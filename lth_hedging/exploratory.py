@@ -1,0 +1,115 @@
+"""Exploratory measurements beside the registered study (labelled so in notebook 03; no
+verdict rests on them, no Holm):
+
+- ``replay_effect``: the confirmatory ticket and its dense comparator trained again on the
+  data order of the θ* that made the mask (the pilot's design: a ticket on it partly
+  replays that run), on the first ``characterization.replay_seeds`` registered seeds, at
+  the warmup schedule and the first registered sparsity; paired against the same seeds'
+  fresh-order networks.
+- ``steadiness``: how much a validation-risk curve still swings once trained (the SD of its
+  evaluations over the second half of its budget) and where it ends, for the ticket, the
+  dense network at the same rate, and θ* itself — the dense network at the smaller mask
+  rate: a sparse network's effective step is smaller, so "the ticket is steadier" can be a
+  learning-rate effect.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from .config import Config
+from .confirmatory import (
+    Study,
+    compare,
+    dense_comparator,
+    dense_test_risk,
+    describe,
+    mask_sources,
+    registered_seeds,
+    study_cell,
+)
+from .experiment import load_split, open_store, train_dense_runs
+from .metrics import paired_over_seeds, seed_interval
+from .speed import References
+from .store import Store
+from .tickets import run_cells
+
+
+def _study_rows(study: Study, schedule: str, sparsity: float) -> dict:
+    return next(c["rows"] for c in study["cells"]
+                if c["schedule"] == schedule and c["sparsity"] == sparsity)
+
+
+def replay_effect(config: Config, study: Study, store: Store | None = None) -> dict:
+    """Ticket and dense comparator on the replay order (module doc) beside the study's
+    fresh-order pair: the ticket's speed-up over dense on each order, and what replaying
+    changes for each (log ratios fresh / replay, paired over seeds)."""
+    store = store or open_store(config)
+    r, endpoint = config.registration, study["endpoint"]
+    seeds = registered_seeds(config)[:config.characterization.replay_seeds]
+    sparsity = r.sparsities[0]
+    refs = References(**study["references"])
+    cells = [study_cell(config, "ticket", sparsity, seed, "warmup", "replay") for seed in seeds]
+    specs = [dense_comparator(config, seed, "warmup", "replay") for seed in seeds]
+    test = load_split(config, "test")
+
+    def row(history: list[dict], test_risk: float) -> dict:
+        return describe(history, test_risk, refs, study["budget"], config)
+
+    replay = {"ticket": [row(c.history, c.summary["test_risk"])
+                         for c in run_cells(config, cells, store)],
+              "dense": [row(d.history, dense_test_risk(config, d, test))
+                        for d in train_dense_runs(config, specs, store)]}
+    fresh = {k: v[:len(seeds)] for k, v in _study_rows(study, "warmup", sparsity).items()}
+    confidence = config.metrics.confidence
+    return {"seeds": seeds, "sparsity": sparsity, "schedule": "warmup", "endpoint": endpoint,
+            "exploratory": True,
+            "ticket_vs_dense": {
+                "replay": compare(replay["ticket"], replay["dense"], endpoint, confidence),
+                "fresh": compare(fresh["ticket"], fresh["dense"], endpoint, confidence)},
+            # fresh over replay: above 1, the replay order is the quicker one
+            "replay_speedup": {k: compare(replay[k], fresh[k], endpoint, confidence)
+                               for k in ("ticket", "dense")},
+            "curves": {order: {k: [x["curve"] for x in v] for k, v in rows.items()}
+                       for order, rows in (("replay", replay), ("fresh", fresh))}}
+
+
+def late_swing(curve: list, budget: int) -> float:
+    """The SD of a curve's evaluations over the second half of its budget."""
+    late = [v for step, v in curve if step > budget / 2]
+    return statistics.stdev(late) if len(late) >= 2 else float("nan")
+
+
+def steadiness(config: Config, study: Study, store: Store | None = None) -> dict:
+    """Late swing and final validation risk (module doc) over the registered seeds: the
+    ticket and the dense network at the retraining rate (each schedule, the first
+    registered sparsity) and θ* at the mask rate; paired differences ticket − each."""
+    r, m = config.registration, config.metrics
+    sparsity, confidence = r.sparsities[0], m.confidence
+    budget = study["budget"]
+    refs = References(**study["references"])
+    sources = mask_sources(config, store)
+    networks = {}
+    for schedule in ("warmup", "constant"):
+        rows = _study_rows(study, schedule, sparsity)
+        networks[f"ticket, {schedule}"] = [(x["curve"], x["final_risk"]) for x in rows["ticket"]]
+        networks[f"dense, {schedule}"] = [(x["curve"], x["final_risk"]) for x in rows["dense"]]
+    star = [describe(run.history, float("nan"), refs, run.summary["steps_run"], config)
+            for run in sources.values()]
+    networks[f"θ*, LR {r.mask_lr:g}"] = [(x["curve"], x["final_risk"]) for x in star]
+    budgets = {name: (star[0]["budget"] if name.startswith("θ*") else budget)
+               for name in networks}
+    swing = {name: [late_swing(c, budgets[name]) for c, _ in v] for name, v in networks.items()}
+    final = {name: [f for _, f in v] for name, v in networks.items()}
+    out = {"seeds": list(sources), "sparsity": sparsity, "exploratory": True,
+           "budgets": budgets,
+           "networks": {name: {"late_swing": seed_interval(swing[name], confidence),
+                               "final_risk": seed_interval(final[name], confidence)}
+                        for name in networks}, "differences": {}}
+    for schedule in ("warmup", "constant"):
+        ticket = f"ticket, {schedule}"
+        for other in (f"dense, {schedule}", f"θ*, LR {r.mask_lr:g}"):
+            out["differences"][f"{ticket} − {other}"] = {
+                "late_swing": paired_over_seeds(swing[ticket], swing[other], confidence),
+                "final_risk": paired_over_seeds(final[ticket], final[other], confidence)}
+    return out
