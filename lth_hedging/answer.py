@@ -68,14 +68,15 @@ def comparisons_table(study: Study) -> str:
 
 
 def floor_line(study: Study) -> str:
-    """What the floor controls (classical hedges frozen, only y free) reach."""
+    """What the floor controls (classical hedges frozen, only y free: the same under every
+    schedule, the first one shown) reach."""
     e, failed = study["endpoint"], study["floor_reached"]
     levels = [x for x in ENDPOINTS if x in failed]
-    reached = ", ".join(
-        f"{FLOOR_LABELS[name]} {steps_text(f[e], f['budget'])}"
-        for f_by_name in study["floors"].values() for name, f in f_by_name.items())
+    first = next(iter(study["floors"].values()))
+    reached = "; ".join(f"{FLOOR_LABELS[name]} {steps_text(f[e], f['budget'])} steps"
+                        for name, f in first.items())
     status = "fails" if e in failed else "passes"
-    return (f"Floor controls at {e}: {reached} (every schedule); they reach "
+    return (f"Floor controls at {e}: {reached}; they reach "
             + (", ".join(levels) if levels else "no level")
             + f". The registered endpoint {e} {status} its floor control.")
 
@@ -100,8 +101,10 @@ def conclusions(study: Study) -> list[str]:
     lines = [f"Registered design on {n} fresh seeds ({study['seeds'][0]}–{study['seeds'][-1]}): "
              f"mask from θ* at LR {r['mask_lr']:g}, retrained at {r['learning_rate']:g} on a "
              f"fresh data order, with and without a {r['warmup_steps']}-step warmup; endpoint "
-             f"{e}; Holm within family A ({fam['A']['size']} tests) and family B "
-             f"({fam['B']['size']} tests) at α = {r['alpha']:g}.", floor_line(study)]
+             f"{e}; Holm within family A ({fam['A']['size']} of {fam['A']['members']} "
+             f"comparisons tested) and family B ({fam['B']['size']} of {fam['B']['members']}) at "
+             f"α = {r['alpha']:g}; the others are outcomes (one side never reaches the level).",
+             floor_line(study)]
     boosting, excluded = [], []
     for cell in study["cells"]:
         d = cell["comparisons"]["dense"]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = ("heston",)
-REFERENCE = (*DATA, "features", "instruments", "pricing", "hedges", "losses", "experiment")
+REFERENCE = (*DATA, "features", "instruments", "pricing", "hedges", "losses", "experiment",
+             "baseline")
 TRAINING = (*DATA, "features", "instruments", "pricing", "model", "losses", "train", "ensemble",
             "pruning", "tickets", "experiment")
 METRICS = (*REFERENCE, *TRAINING, "metrics", "speed", "lottery")
