@@ -12,6 +12,8 @@ import time
 
 import torch
 
+from lth_hedging.runtime import blas, cpu_model
+
 # pfhedge's defaults: HestonStock(kappa=1, theta=0.04, sigma=0.2, rho=-0.7, dt=1/250),
 # spot 1, variance θ; a call struck at 1; 30 steps.
 PFHEDGE_HESTON = dict(S0=1.0, v0=0.04, kappa=1.0, theta=0.04, xi=0.2, rho=-0.7)
@@ -48,5 +50,7 @@ def matmul_rate(n: int = 2048, repeat: int = 10, device: str = "cpu") -> float:
 
 
 def header(title: str) -> None:
+    """The benchmark's title and where it runs: CPU model, BLAS, torch, threads."""
     mode = ", quick mode: tiny sizes, figures meaningless" if QUICK else ""
-    print(f"== {title} (torch {torch.__version__}, {torch.get_num_threads()} threads{mode})")
+    print(f"== {title} ({cpu_model()}; {blas()}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads{mode})")

@@ -87,7 +87,7 @@ def boost_words(c: dict) -> str:
     if c["verdict"] == "faster":
         return f"a speed-up of at least {t['ci'][0]:.2f}× shown"
     if c["verdict"] == "slower":
-        return f"slower (at most {t['ci'][1]:.2f}×)"
+        return f"at most {t['ci'][1]:.2f}×"
     if not math.isfinite(t["upper"]):
         return "no interval"
     return (f"boosts above {t['upper']:.2f}× excluded; 80 % power only for "
@@ -131,9 +131,9 @@ def conclusions(study: Study) -> list[str]:
                         if excluded and len(excluded) == len(study["cells"]) else "."))
     beats = [cell_label(c) for c in study["cells"] if c["verdict"]["beats_controls"]]
     controls = [c for c in study["cells"] if len(c["comparisons"]) > 1]
-    lines.append("More than its density (faster than every control, family B): "
-                 + (f"at {', '.join(beats)}" if beats else "in no cell")
-                 + f" of {len(controls)}.")
+    lines.append(f"More than its density (faster than every control, family B): in "
+                 f"{len(beats)} of {len(controls)} cells"
+                 + (f" ({'; '.join(beats)})." if beats else "."))
     return lines
 
 
@@ -176,6 +176,23 @@ def replay_lines(replay: dict) -> list[str]:
             f"{test_text(own['ticket']['endpoint'])}, dense "
             f"{test_text(own['dense']['endpoint'])}; test risk of the ticket on the replay − "
             f"on the fresh order {fmt_interval(own['ticket']['test_risk'], 4)}."]
+
+
+RANKED = {"global": "globally", "layer": "per layer"}
+
+
+def scope_lines(scope: dict) -> list[str]:
+    """Exploratory: the ticket ranked the other way against the dense network and the
+    registered ticket."""
+    e, ranked = scope["endpoint"], RANKED[scope["scope"]]
+    dense, registered = scope["vs_dense"], scope["vs_registered"]
+    return [f"Exploratory, {len(scope['seeds'])} seeds, {scope['sparsity']:.0%} with warmup: "
+            f"the ticket with its mask ranked {ranked} "
+            f"({fmt_interval(scope['dead_units'], 1)} dead units) against the dense network at "
+            f"{e}: {test_text(dense['endpoint'])}; against the ticket ranked "
+            f"{RANKED[scope['registered_scope']]}: {test_text(registered['endpoint'])}; test "
+            f"risk − the dense network's {fmt_interval(dense['test_risk'], 4)} (no Holm: "
+            "exploratory)."]
 
 
 def steadiness_table(steady: dict) -> str:

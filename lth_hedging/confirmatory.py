@@ -106,10 +106,10 @@ def warmup(config: Config, schedule: str) -> dict:
 
 
 def study_cell(config: Config, kind: str, sparsity: float, seed: int, schedule: str,
-               data_order: str = "fresh") -> Cell:
+               data_order: str = "fresh", scope: str | None = None) -> Cell:
     r = config.registration
     return Cell(kind, sparsity, r.learning_rate, seed, r.mask_lr, data_order=data_order,
-                scope=r.scope, **warmup(config, schedule))
+                scope=scope or r.scope, **warmup(config, schedule))
 
 
 def dense_comparator(config: Config, seed: int, schedule: str,

@@ -6,6 +6,10 @@ verdict rests on them, no Holm):
   replays that run), on the first ``characterization.replay_seeds`` registered seeds, at
   the warmup schedule and the first registered sparsity; paired against the same seeds'
   fresh-order networks.
+- ``scope_effect``: the ticket with its mask ranked the other way (global instead of per
+  layer), on every registered seed at the warmup schedule and the first sparsity, against
+  the study's dense comparator and its registered ticket: a per-layer ranking of the 4-input
+  first layer cuts most of its connections and leaves many of its units without an input.
 - ``steadiness``: how much a validation-risk curve still swings once trained (the SD of its
   evaluations over the second half of its budget) and where it ends, for the ticket, the
   dense network at the same rate, and θ* itself — the dense network at the smaller mask
@@ -72,6 +76,28 @@ def replay_effect(config: Config, study: Study, store: Store | None = None) -> d
                                for k in ("ticket", "dense")},
             "curves": {order: {k: [x["curve"] for x in v] for k, v in rows.items()}
                        for order, rows in (("replay", replay), ("fresh", fresh))}}
+
+
+def scope_effect(config: Config, study: Study, store: Store | None = None) -> dict:
+    """The ticket ranked the other way (module doc) beside the study's pair."""
+    store = store or open_store(config)
+    r, endpoint = config.registration, study["endpoint"]
+    other = "global" if r.scope == "layer" else "layer"
+    sparsity, seeds = r.sparsities[0], registered_seeds(config)
+    refs = References(**study["references"])
+    cells = [study_cell(config, "ticket", sparsity, seed, "warmup", scope=other)
+             for seed in seeds]
+    results = run_cells(config, cells, store)
+    ranked = [describe(c.history, c.summary["test_risk"], refs, study["budget"], config)
+              for c in results]
+    rows = _study_rows(study, "warmup", sparsity)
+    confidence = config.metrics.confidence
+    return {"seeds": seeds, "sparsity": sparsity, "schedule": "warmup", "endpoint": endpoint,
+            "scope": other, "registered_scope": r.scope, "exploratory": True,
+            "dead_units": seed_interval([c.summary["mask"]["dead_units"] for c in results],
+                                        confidence),
+            "vs_dense": compare(ranked, rows["dense"], endpoint, confidence),
+            "vs_registered": compare(ranked, rows["ticket"], endpoint, confidence)}
 
 
 def late_swing(curve: list, budget: int) -> float:

@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .answer import cell_label
 from .config import resolve
+from .confirmatory import Study
 from .hedges import LABELS, MODEL_HEDGE, STRATEGIES
 from .instruments import INSTRUMENTS
 from .speed import ENDPOINTS
@@ -250,7 +252,8 @@ def _interval(d: dict) -> tuple[float, list[float]]:
     lo, hi = d["range"] if "range" in d else d["ci"]
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return d["mean"], [0.0, 0.0]
-    return d["mean"], [d["mean"] - lo, hi - d["mean"]]
+    # a range of equal values can put the rounded mean a hair outside it
+    return d["mean"], [max(d["mean"] - lo, 0.0), max(hi - d["mean"], 0.0)]
 
 
 def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
@@ -258,12 +261,7 @@ def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
     ax.errorbar(x, means, yerr=np.array(errs).T, capsize=3, **kwargs)
 
 
-def study_cell_label(cell: dict) -> str:
-    how = f"warmup {cell['warmup_steps']}" if cell["schedule"] == "warmup" else "constant"
-    return f"{cell['sparsity']:.0%}\n{how}"
-
-
-def plot_speedups(study: dict) -> plt.Figure:
+def plot_speedups(study: Study) -> plt.Figure:
     """The registered study: the ticket's speed-up at the endpoint over each comparator
     (geometric mean and 95 % interval over seeds; > 1: the ticket is faster), and ticket −
     comparator test risk with the matching margin, per cell."""
@@ -295,7 +293,7 @@ def plot_speedups(study: dict) -> plt.Figure:
     n = len(study["seeds"])
     for ax, title in ((axes[0], f"ticket speed-up at {e} (> 1: faster)"),
                       (axes[1], "test risk: ticket − comparator")):
-        ax.set_xticks(x, [study_cell_label(c) for c in cells])
+        ax.set_xticks(x, [cell_label(c).replace(", ", "\n") for c in cells])
         ax.set_xlim(-0.5, len(cells) - 0.5)
         ax.set(ylabel=title, title=f"{title}\nmean and 95% interval over {n} seeds")
         ax.grid(alpha=0.3)

@@ -29,3 +29,13 @@ def make_smoke_config(tmp_path):
 @pytest.fixture
 def smoke_config(make_smoke_config):
     return make_smoke_config()
+
+
+def module_smoke_config(tmp_path_factory, name: str):
+    """The smoke config as ``make smoke`` runs it, in a store of its own (module fixtures)."""
+    tmp = tmp_path_factory.mktemp(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_config("configs/smoke.yaml", {
+            "caching.directory": str(tmp / "cache"),
+            "experiments.directory": str(tmp / "experiments"), "runtime.progress": False})

@@ -21,6 +21,7 @@ from lth_hedging.experiment import (
     train_dense,
 )
 from lth_hedging.pruning import density, magnitude_mask, rescale_kept
+from lth_hedging.speed import ENDPOINTS
 from lth_hedging.store import Store
 from lth_hedging.tickets import KINDS, Cell, cell_key, imp_cell, random_mask_seed, run_cells
 
@@ -187,8 +188,7 @@ def test_notebook_02_prints_what_its_results_say(smoke_config):
     text = "\n".join(lines)
     p = lr["primary"]
     for row in lr["results"]:  # what a floor model reaches, read off its own measures
-        reached = {e for f in row["floors"].values() for e in ("T50", "T75", "T90")
-                   if f[e] is not None}
+        reached = {e for f in row["floors"].values() for e in ENDPOINTS if f[e] is not None}
         assert reached == set(row["floor_reached"]) - {"AUC", "matches", "best step"}
         worst = min(f["auc"] for f in row["floors"].values())
         assert ("AUC" in row["floor_reached"]) == (worst <= row["dense"]["auc"])

@@ -1,11 +1,11 @@
-"""The compute of notebook 03's controlled study for a config: network-epochs and FLOPs, and
-the time it takes at a given sustained FLOP rate. An estimate, not a measurement: the rate is
-yours to give (measure it with benchmarks/bench_ensemble.py or bench_gpu.py).
+"""The compute of notebook 03's registered study (and of the pilot's design) for a config:
+network-epochs and FLOPs, and the time it takes at a given sustained FLOP rate. An estimate,
+not a measurement: the rate is yours to give (measure it with benchmarks/bench_ensemble.py or
+bench_gpu.py).
 
-Counted: per width and rate, every seed's dense network and, per sparsity, the ticket and
-each comparator (the small dense network at its own width), each for its step budget, with
-its evaluations (notebooks 02 and IMP are not counted). FLOPs: 2·rows·Σ in·out per forward
-pass, 3× for training.
+Counted: every network for its step budget, with its evaluations (notebook 02, the
+exploratory arms and IMP are not counted). FLOPs: 2·rows·Σ in·out per forward pass, 3× for
+training.
 
 Usage: python tools/study_cost.py CONFIG [GFLOP/s ...]
 """
@@ -32,8 +32,23 @@ def per_network(config, learning_rate: float) -> tuple[float, float]:
     return epochs, per_row * (3 * n["train"] * epochs + n["val"] * len(plan.eval_steps))
 
 
+def registered_cost(config) -> tuple[float, float, int]:
+    """(network-epochs, FLOPs, networks) of the registered study (``confirmatory``): per seed
+    θ* at the mask rate, the dense comparator at both schedules, the ticket at both schedules
+    and every sparsity, the controls with warmup at every sparsity."""
+    r = config.registration
+    per_seed = [(r.mask_lr, 1), (r.learning_rate, 2 + len(r.sparsities) * (2 + len(r.controls)))]
+    epochs = flops = networks = 0
+    for lr, count in per_seed:
+        e, f = per_network(config, lr)
+        epochs += e * count * r.n_seeds
+        flops += f * count * r.n_seeds
+        networks += count * r.n_seeds
+    return epochs, flops, networks
+
+
 def study_cost(config) -> tuple[float, float, int]:
-    """(network-epochs, FLOPs, networks) of the controlled study."""
+    """(network-epochs, FLOPs, networks) of the pilot's controlled study."""
     ch = config.characterization
     kinds = [k for k in ch.comparators if k in KINDS]
     epochs = flops = networks = 0
@@ -54,8 +69,9 @@ if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = load_config(sys.argv[1])
-    epochs, flops, networks = study_cost(config)
-    print(f"{sys.argv[1]}: controlled study = {networks} networks, {epochs:,.0f} "
-          f"network-epochs, {flops / 1e15:,.1f} PFLOP")
-    for rate in map(float, sys.argv[2:]):
-        print(f"  at a sustained {rate:g} GFLOP/s: {flops / rate / 1e9 / 3600:,.1f} h")
+    for name, cost in (("registered study", registered_cost), ("pilot design", study_cost)):
+        epochs, flops, networks = cost(config)
+        print(f"{sys.argv[1]}: {name} = {networks} networks, {epochs:,.0f} network-epochs, "
+              f"{flops / 1e15:,.2f} PFLOP")
+        for rate in map(float, sys.argv[2:]):
+            print(f"  at a sustained {rate:g} GFLOP/s: {flops / rate / 1e9 / 3600:,.1f} h")
