@@ -49,20 +49,19 @@ def networks_table(study: Study) -> str:
 def comparisons_table(study: Study) -> str:
     """The ticket against each comparator, paired per seed, at the registered endpoint."""
     e = study["endpoint"]
-    header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p", "80% power at",
-              "Δ test risk [95% CI]", "verdict"]
+    header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p",
+              "80% power at (post hoc)", "Δ test risk [95% CI]", "verdict"]
     rows = []
     for family in study["families"]:
         for cell in study["cells"]:
             for who, c in cell["comparisons"].items():
                 if c["family"] != family:
                     continue
-                t = c["endpoint"]
-                ci = (f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]"
-                      if math.isfinite(t["ci"][0]) else f"{t['speedup']:.2f}× (no spread)")
+                ci = speed_text(c)
                 rows.append([family, cell_label(cell), KIND_LABELS[who], ci,
                              p_text(c["p_holm"]) if c["tested"] else "no test",
-                             times(c["detectable"]), fmt_interval(c["test_risk"]),
+                             times(c["detectable"]) if c["tested"] else "",
+                             fmt_interval(c["test_risk"]),
                              c["verdict"]])
     return _table(header, rows)
 
@@ -79,6 +78,27 @@ def floor_line(study: Study) -> str:
     return (f"Floor controls at {e}: {reached}; they reach "
             + (", ".join(levels) if levels else "no level")
             + f". The registered endpoint {e} {status} its floor control.")
+
+
+def speed_text(c: dict) -> str:
+    """A comparison's speed-up with its interval, or — where one side never reaches the
+    level (an outcome) — how many seeds reached it on each side, never a ratio."""
+    t, reach = c["endpoint"], c["reach"]
+    if t["censored_reference"] == t["n"] or t["censored_other"] == t["n"]:
+        return f"reached {reach['reached']}/{reach['n']} vs {reach['other_reached']}/{reach['n']}"
+    if not math.isfinite(t["ci"][0]):
+        return f"{t['speedup']:.2f}× (no spread)"
+    return f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]"
+
+
+def comparison_words(c: dict) -> str:
+    """One comparison as the summary states it: the speed-up, its Holm p and verdict, or the
+    outcome with its reach counts and sign test."""
+    if c["tested"]:
+        return f"{speed_text(c)}, Holm p {p_text(c['p_holm'])} → {c['verdict']}"
+    reach = c["reach"]
+    return (f"{c['verdict']} ({speed_text(c)} seeds; sign test p {p_text(reach['p'])}; an "
+            "outcome, outside Holm)")
 
 
 def boost_words(c: dict) -> str:
@@ -101,18 +121,16 @@ def conclusions(study: Study) -> list[str]:
     lines = [f"Registered design on {n} fresh seeds ({study['seeds'][0]}–{study['seeds'][-1]}): "
              f"mask from θ* at LR {r['mask_lr']:g}, retrained at {r['learning_rate']:g} on a "
              f"fresh data order, with and without a {r['warmup_steps']}-step warmup; endpoint "
-             f"{e}; Holm within family A ({fam['A']['size']} of {fam['A']['members']} "
-             f"comparisons tested) and family B ({fam['B']['size']} of {fam['B']['members']}) at "
-             f"α = {r['alpha']:g}; the others are outcomes (one side never reaches the level).",
-             floor_line(study)]
-    boosting, excluded = [], []
+             f"{e} (the first crossing of its level); Holm within family A ({fam['A']['size']} "
+             f"of {fam['A']['members']} comparisons tested) and family B ({fam['B']['size']} of "
+             f"{fam['B']['members']}) at α = {r['alpha']:g}; the others are outcomes (one side "
+             "never reaches the level).", floor_line(study)]
+    boosting, excluded, detectable = [], [], []
     for cell in study["cells"]:
         d = cell["comparisons"]["dense"]
         v = cell["verdict"]
-        parts = [f"vs dense {test_text(d['endpoint'])}, Holm p "
-                 f"{p_text(d['p_holm']) if d['tested'] else 'no test'} → {d['verdict']} "
-                 f"({boost_words(d)})"]
-        parts += [f"vs {KIND_LABELS[k]} {test_text(c['endpoint'])} → {c['verdict']}"
+        parts = [f"vs dense {comparison_words(d)} ({boost_words(d)})"]
+        parts += [f"vs {KIND_LABELS[k]} {comparison_words(c)}"
                   for k, c in cell["comparisons"].items() if k != "dense"]
         match = (f"test risk ticket − dense {fmt_interval(d['test_risk'], 4)}: "
                  f"{'matches' if v['matches_dense'] else 'does not match'}")
@@ -121,33 +139,31 @@ def conclusions(study: Study) -> list[str]:
             boosting.append(cell_label(cell))
         elif d["tested"] and math.isfinite(d["endpoint"]["upper"]):
             excluded.append(d["endpoint"]["upper"])
+        if d["tested"]:
+            detectable.append(d["detectable"])
     if boosting:
         lines.append(f"Boosting ticket (faster than the dense network after Holm, matching it, "
                      f"endpoint past its floor control): at {', '.join(boosting)}.")
     else:
         lines.append("No boosting ticket under the published condition: the ticket is not "
                      "significantly faster than the dense network from θ0 in any cell"
-                     + (f"; every interval excludes speed-ups above {max(excluded):.2f}×."
-                        if excluded and len(excluded) == len(study["cells"]) else "."))
-    beats = [cell_label(c) for c in study["cells"] if c["verdict"]["beats_controls"]]
-    controls = [c for c in study["cells"] if len(c["comparisons"]) > 1]
-    lines.append(f"More than its density (faster than every control, family B): in "
-                 f"{len(beats)} of {len(controls)} cells"
-                 + (f" ({'; '.join(beats)})." if beats else "."))
+                     + (f"; every interval excludes speed-ups above {max(excluded):.2f}×"
+                        if excluded and len(excluded) == len(study["cells"]) else "")
+                     + (f". Post hoc, from the spread observed here, family A had 80 % power "
+                        f"for {times(min(detectable))}–{times(max(detectable))} (registered: "
+                        f"{r['boost']:g}× from the pilot's spread)." if detectable else "."))
+    tested = [c for c in study["cells"] if len(c["comparisons"]) > 1]
+    beats = [cell_label(c) for c in tested if c["verdict"]["beats_controls"]
+             and all(x["tested"] for k, x in c["comparisons"].items() if k != "dense")]
+    outcome = [cell_label(c) for c in tested if c["verdict"]["beats_controls"]
+               and cell_label(c) not in beats]
+    lines.append(f"More than its density (faster than every control after Holm, family B): in "
+                 f"{len(beats)} of {len(tested)} cells" + (f" ({'; '.join(beats)})" if beats
+                                                           else "")
+                 + (f"; at {'; '.join(outcome)} faster than or the only one to reach the level "
+                    "against every control, partly as outcomes, not tests" if outcome else "")
+                 + ".")
     return lines
-
-
-def pilot_table(analysis: list[dict]) -> str:
-    """One pilot study's candidate endpoints: floor control, reach, SD of the paired log
-    ratio against each comparator, and the seeds for the registered power."""
-    arms = list(analysis[0]["sd"])
-    header = ["endpoint", "floor fails", "all reach", *(f"SD vs {a}" for a in arms),
-              "seeds (SD)", "seeds (SD 80% UCB)"]
-    rows = [[r["endpoint"], "yes" if r["passes_floor"] else "NO",
-             "yes" if r["all_reach"] else "no", *(f"{r['sd'][a]:.2f}" for a in arms),
-             str(r["seeds"] or "> 1000"), str(r["seeds_at_sd_upper"] or "> 1000")]
-            for r in analysis]
-    return _table(header, rows)
 
 
 def pooled_table(analysis: dict) -> str:
@@ -172,7 +188,8 @@ def replay_lines(replay: dict) -> list[str]:
     return [f"Exploratory, {n} seeds, {replay['sparsity']:.0%} with warmup: ticket vs dense at "
             f"{e} on θ*'s own data order {test_text(vs['replay']['endpoint'])}, on a fresh order "
             f"{test_text(vs['fresh']['endpoint'])}.",
-            f"Replaying the order (fresh / replay, > 1: the replay is quicker): ticket "
+            f"Replaying the order (fresh / replay, > 1: the replay is quicker; 8 seeds, "
+            f"inconclusive where the interval spans 1): ticket "
             f"{test_text(own['ticket']['endpoint'])}, dense "
             f"{test_text(own['dense']['endpoint'])}; test risk of the ticket on the replay − "
             f"on the fresh order {fmt_interval(own['ticket']['test_risk'], 4)}."]
@@ -186,13 +203,31 @@ def scope_lines(scope: dict) -> list[str]:
     registered ticket."""
     e, ranked = scope["endpoint"], RANKED[scope["scope"]]
     dense, registered = scope["vs_dense"], scope["vs_registered"]
-    return [f"Exploratory, {len(scope['seeds'])} seeds, {scope['sparsity']:.0%} with warmup: "
+    return [f"Exploratory and post hoc (asked after the confirmatory result), "
+            f"{len(scope['seeds'])} seeds, {scope['sparsity']:.0%} with warmup: "
             f"the ticket with its mask ranked {ranked} "
             f"({fmt_interval(scope['dead_units'], 1)} dead units) against the dense network at "
             f"{e}: {test_text(dense['endpoint'])}; against the ticket ranked "
             f"{RANKED[scope['registered_scope']]}: {test_text(registered['endpoint'])}; test "
             f"risk − the dense network's {fmt_interval(dense['test_risk'], 4)} (no Holm: "
             "exploratory)."]
+
+
+def crossing_lines(crossings: dict) -> list[str]:
+    """Exploratory and post hoc: first crossing against staying below the level."""
+    e, n = crossings["endpoint"], crossings["n"]
+    lines = [f"Exploratory and post hoc: {e} times a curve's first crossing of its level; the "
+             f"step from which it stays below the level is timed beside it (a frozen hedge never "
+             f"crosses). Of {n} curves per arm:"]
+    for cell in crossings["cells"]:
+        back, stay = cell["crossed_back"], cell["stay"]
+        lines.append(f"{cell_label(cell)}: crossed back above the level after the first "
+                     f"crossing — ticket {back['ticket']}, dense {back['dense']}; stayed below "
+                     f"by the budget — ticket {cell['stayed']['ticket']}, dense "
+                     f"{cell['stayed']['dense']}; speed-up to staying below "
+                     f"{test_text(stay)}; AUC ticket − dense (registered, secondary) "
+                     f"{fmt_interval(cell['auc'])}.")
+    return lines
 
 
 def steadiness_table(steady: dict) -> str:
@@ -204,9 +239,11 @@ def steadiness_table(steady: dict) -> str:
 
 def steadiness_lines(steady: dict) -> list[str]:
     lines = [f"Exploratory, {len(steady['seeds'])} seeds, {steady['sparsity']:.0%}: the swing is "
-             "the SD of a curve's evaluations over the second half of its budget "
-             + ", ".join(f"({name}: {b} steps)" for name, b in steady["budgets"].items()
-                         if name.startswith("θ*")) + "."]
+             "the SD of a curve's evaluations over the second half of its budget (budgets of "
+             "equal steps × LR: "
+             + ", ".join(f"{name}: {b} steps" for name, b in steady["budgets"].items()
+                         if name.startswith("θ*")) + "). It describes noise, not learning: a "
+             "frozen hedge's swing is 0."]
     for name, d in steady["differences"].items():
         lines.append(f"{name}: swing {fmt_interval(d['late_swing'], 4)}, final risk "
                      f"{fmt_interval(d['final_risk'], 4)} (paired over seeds).")

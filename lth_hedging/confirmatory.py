@@ -44,7 +44,14 @@ from .experiment import (
 )
 from .losses import risk_measure
 from .lottery import floor_reached, floor_rows
-from .metrics import detectable_speedup, holm, log_ratio_test, paired_over_seeds, seed_interval
+from .metrics import (
+    detectable_speedup,
+    holm,
+    log_ratio_test,
+    paired_over_seeds,
+    seed_interval,
+    sign_test,
+)
 from .speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
 from .store import Store
 from .tickets import Cell, run_cells
@@ -59,6 +66,7 @@ class Comparison(TypedDict):
 
     family: str
     endpoint: dict  # log_ratio_test at the registered endpoint
+    reach: dict  # sign_test: which side reaches the level where only one does
     endpoints: dict  # log_ratio_test at every level of ``speed`` (descriptive)
     auc: dict  # ticket − comparator, paired over seeds (descriptive)
     final_risk: dict
@@ -171,11 +179,15 @@ def dense_test_risk(config: Config, run: DenseRun, test) -> float:
 
 def compare(ticket: list[dict], other: list[dict], endpoint: str, confidence: float) -> dict:
     """The ticket's speed-up over ``other`` at every level (log ratios, censored at the
-    budget) and ticket − other in AUC, final validation risk and test risk, paired by seed."""
+    budget), which of them reaches the endpoint's level where only one does (a sign test: what
+    an outcome reports), and ticket − other in AUC, final validation risk and test risk,
+    paired by seed."""
     levels = {name: log_ratio_test([censored(o[name], o["budget"]) for o in other],
                                    [censored(t[name], t["budget"]) for t in ticket], confidence)
               for name in ENDPOINTS}
     return {"endpoint": levels[endpoint], "endpoints": levels,
+            "reach": sign_test([t[endpoint] is not None for t in ticket],
+                               [o[endpoint] is not None for o in other]),
             **{key: paired_over_seeds([t[key] for t in ticket], [o[key] for o in other],
                                       confidence)
                for key in ("auc", "final_risk", "test_risk")}}

@@ -10,6 +10,11 @@ verdict rests on them, no Holm):
   layer), on every registered seed at the warmup schedule and the first sparsity, against
   the study's dense comparator and its registered ticket: a per-layer ranking of the 4-input
   first layer cuts most of its connections and leaves many of its units without an input.
+- ``crossings``: the registered endpoint times a curve's *first* crossing of its level; a
+  curve that crosses and comes back above it is counted as there already. Beside it, for
+  every family-A cell (post hoc: asked after the confirmatory result), the step from which a
+  curve *stays* below the level, and how many curves cross back above it after their first
+  crossing. Floor control: a frozen hedge never crosses, so never stays either.
 - ``steadiness``: how much a validation-risk curve still swings once trained (the SD of its
   evaluations over the second half of its budget) and where it ends, for the ticket, the
   dense network at the same rate, and θ* itself — the dense network at the smaller mask
@@ -33,8 +38,8 @@ from .confirmatory import (
     study_cell,
 )
 from .experiment import load_split, open_store, train_dense_runs
-from .metrics import paired_over_seeds, seed_interval
-from .speed import References
+from .metrics import log_ratio_test, paired_over_seeds, seed_interval
+from .speed import ENDPOINTS, References, censored, stay_step
 from .store import Store
 from .tickets import run_cells
 
@@ -98,6 +103,31 @@ def scope_effect(config: Config, study: Study, store: Store | None = None) -> di
                                         confidence),
             "vs_dense": compare(ranked, rows["dense"], endpoint, confidence),
             "vs_registered": compare(ranked, rows["ticket"], endpoint, confidence)}
+
+
+def crossings(config: Config, study: Study) -> dict:
+    """First crossing against staying below the registered level (module doc), ticket vs
+    dense in every family-A cell: counts of curves that cross back, and the speed-up at the
+    step from which each stays below (log ratios, censored at the budget)."""
+    e, budget, window = study["endpoint"], study["budget"], config.metrics.window
+    level = References(**study["references"]).level(ENDPOINTS[e])
+    confidence = config.metrics.confidence
+    cells = []
+    for cell in study["cells"]:
+        rows = {k: cell["rows"][k] for k in ("ticket", "dense")}
+        stays = {k: [stay_step([{"step": s, "val_risk": v} for s, v in r["curve"]], level,
+                               window) for r in v] for k, v in rows.items()}
+        back = {k: sum(r[e] is not None and (t is None or t > r[e]) for r, t in zip(v, stays[k]))
+                for k, v in rows.items()}
+        cells.append({"schedule": cell["schedule"], "sparsity": cell["sparsity"],
+                      "warmup_steps": cell["warmup_steps"], "crossed_back": back,
+                      "stayed": {k: sum(t is not None for t in v) for k, v in stays.items()},
+                      "auc": cell["comparisons"]["dense"]["auc"],
+                      "stay": log_ratio_test([censored(t, budget) for t in stays["dense"]],
+                                             [censored(t, budget) for t in stays["ticket"]],
+                                             confidence)})
+    return {"endpoint": e, "level": level, "n": len(study["seeds"]), "exploratory": True,
+            "post_hoc": True, "cells": cells}
 
 
 def late_swing(curve: list, budget: int) -> float:

@@ -201,3 +201,15 @@ def paired_over_seeds(a: list[float], b: list[float], confidence: float = 0.95) 
         out["p"] = math.nan
     out["per_seed"] = diffs
     return out
+
+
+def sign_test(reached: list[bool], other: list[bool]) -> dict:
+    """Paired by seed, which side reaches a level when only one does: an exact two-sided
+    sign test on those seeds (the comparison where one side never reaches is an outcome, not
+    a speed-up: its log ratios only bound the speed-up by the budget)."""
+    only, only_other = (sum(a and not b for a, b in zip(reached, other)),
+                        sum(b and not a for a, b in zip(reached, other)))
+    n = only + only_other
+    p = float(stats.binomtest(only, n, 0.5).pvalue) if n else math.nan
+    return {"reached": sum(reached), "other_reached": sum(other), "only": only,
+            "only_other": only_other, "n": len(reached), "p": p}

@@ -79,6 +79,20 @@ def reach_step(history: list[dict], level: float, window: int) -> int | None:
     return None
 
 
+def stay_step(history: list[dict], level: float, window: int) -> int | None:
+    """First step from which the mean of the last ``window`` evaluations stays ≤ ``level``
+    through the end of the curve (None: it ends above). ``reach_step`` times the first
+    crossing; a curve that crosses and comes back above the level crosses again later."""
+    risks = [row["val_risk"] for row in history]
+    means = [sum(risks[i - window + 1:i + 1]) / window for i in range(window - 1, len(risks))]
+    if not means or means[-1] > level:
+        return None
+    i = len(means) - 1
+    while i > 0 and means[i - 1] <= level:
+        i -= 1
+    return history[i + window - 1]["step"]
+
+
 def auc(history: list[dict], refs: References, budget: int) -> float:
     """Mean over [0, budget] of clip((risk − R_d) / (R_BS − R_d), 0, 1), piecewise constant
     from each evaluation to the next (a run stopped early holds its last value)."""

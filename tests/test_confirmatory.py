@@ -38,7 +38,7 @@ def results(config):
     thetas = {seed: (run.theta0, run.theta_star) for seed, run in sources.items()}
     collapse = ch.layer_collapse(config, thetas)
     out = {"study": study, "replay": xp.replay_effect(config, study),
-           "scope": xp.scope_effect(config, study),
+           "scope": xp.scope_effect(config, study), "crossing": xp.crossings(config, study),
            "steady": xp.steadiness(config, study), "collapse": collapse,
            "hedge": ch.hedge_vs_sparsity(config, rate),
            "weights": ch.weight_geometry(config, thetas,
@@ -167,6 +167,28 @@ def test_the_other_ranking_is_paired_with_the_same_dense_networks(config, result
                    for m, s in zip(masks, scope["seeds"]) for k in m)
 
 
+def test_crossings_time_where_each_curve_stays_below_the_level(results):
+    crossing, study = results["crossing"], results["study"]
+    for c, cell in zip(crossing["cells"], study["cells"]):
+        for kind in ("ticket", "dense"):
+            rows = cell["rows"][kind]
+            first = [r[study["endpoint"]] for r in rows]
+            assert c["stayed"][kind] <= sum(f is not None for f in first)
+            assert c["crossed_back"][kind] <= sum(f is not None for f in first)
+        assert c["auc"] == cell["comparisons"]["dense"]["auc"]
+        assert c["stay"]["n"] == len(study["seeds"])
+
+
+def test_outcomes_report_reach_counts_not_ratios(results):
+    for cell in results["study"]["cells"]:
+        for c in cell["comparisons"].values():
+            t, reach = c["endpoint"], c["reach"]
+            assert reach["reached"] == t["n"] - t["censored_other"]
+            assert reach["other_reached"] == t["n"] - t["censored_reference"]
+            if not c["tested"]:
+                assert answer.speed_text(c).startswith("reached ")
+
+
 def test_steadiness_reads_the_late_half_of_each_curve(results):
     steady = results["steady"]
     row = results["study"]["cells"][0]["rows"]["ticket"][0]
@@ -240,7 +262,8 @@ def test_notebook_03_prints_what_its_results_say(results):
     own numbers back the verdicts."""
     study = results["study"]
     pilot = reg.load_pilot()
-    lines = [*answer.conclusions(study), *answer.replay_lines(results["replay"]),
+    lines = [*answer.conclusions(study), *answer.crossing_lines(results["crossing"]),
+             *answer.replay_lines(results["replay"]),
              *answer.scope_lines(results["scope"]),
              *answer.steadiness_lines(results["steady"]),
              *answer.collapse_lines(results["collapse"], pilot),

@@ -16,6 +16,7 @@ from lth_hedging.metrics import (
     holm,
     log_ratio_test,
     paired_over_seeds,
+    sign_test,
     within_tolerance_level,
 )
 from lth_hedging.speed import (
@@ -26,6 +27,7 @@ from lth_hedging.speed import (
     reach_step,
     reference_levels,
     speed,
+    stay_step,
 )
 
 
@@ -42,6 +44,21 @@ def test_a_level_is_reached_by_the_trailing_mean_not_one_lucky_evaluation():
     assert reach_step(h, 1.1, window=3) == 50  # three in a row: (1.1 + 1.1 + 1.1) / 3
     assert reach_step(h, 0.5, window=3) is None
     assert REFS.level(0.9) == pytest.approx(1.1) and REFS.level(0.5) == pytest.approx(1.5)
+
+
+def test_staying_below_is_timed_from_the_last_crossing():
+    h = curve(3.0, 1.05, 2.0, 1.1, 1.1, 1.1, 1.0)
+    assert stay_step(h, 1.1, window=1) == 30  # crossed at 10, back above at 20, below from 30
+    assert reach_step(h, 1.1, window=1) == 10
+    assert stay_step(curve(3.0, 1.0, 1.2), 1.1, window=1) is None  # ends above: never stays
+    assert stay_step(curve(3.0, 1.5, 1.4), 1.1, window=1) is None  # a frozen hedge never does
+
+
+def test_a_sign_test_counts_the_seeds_where_only_one_side_reaches():
+    t = sign_test([True] * 12 + [False] * 4, [False] * 16)
+    assert (t["only"], t["only_other"], t["reached"], t["other_reached"]) == (12, 0, 12, 0)
+    assert t["p"] == pytest.approx(2 * 0.5**12)
+    assert math.isnan(sign_test([True, False], [True, False])["p"])
 
 
 def test_auc_is_the_mean_clipped_normalised_excess_risk_over_the_budget():
