@@ -1,15 +1,9 @@
-"""The experiments of notebook 03, as results (plain dicts, JSON-ready): is the ticket more
-than a sparse network of the same density, does it converge faster, and what is it made of.
-
-- ``controls_over_seeds`` (confirmatory): at every ``characterization`` width × learning rate
-  × sparsity, over ``n_seeds`` seeds (each drawing θ0 and the data order), the ticket beside
-  its comparators — the dense network from θ0 at the same rate (which is also the θ* that
-  made the mask: mask LR = retraining LR), random re-init, random mask (plain or rescaled),
-  a small dense network with as many weights as the ticket keeps. Paired per seed; speed-ups
-  as log ratios of steps-to-reach with censoring; Holm over the confirmatory family (width 1,
-  every rate × sparsity × comparator, at the primary endpoint).
-- Exploratory (labelled so): ``mask_structure``, ``weight_geometry``, ``hedge_vs_sparsity``,
-  ``one_shot_vs_imp`` — at the first confirmatory rate.
+"""Notebook 03's exploratory analyses of what the tickets are made of, as results (plain
+dicts, JSON-ready; labelled exploratory): ``mask_structure`` and ``layer_collapse`` (masks of
+the registered seeds' θ*, ranked per layer or globally), ``weight_geometry`` (the registered
+tickets), ``hedge_vs_sparsity`` / ``hedge_slices`` / ``ticket_weights`` (notebook 02's tickets,
+one seed) and ``one_shot_vs_imp``. The registered study is ``confirmatory``, the pilot's
+diagonal study ``pilot``.
 """
 
 from __future__ import annotations
