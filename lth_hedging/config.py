@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -187,6 +188,8 @@ class Config:
 
 
 SPLITS = ("train", "val", "test")
+MAX_THREADS = 256  # torch threads per process: far beyond any CPU socket; 10^4 hangs, 10^5 crashes
+TAIL_PATHS = 20  # the fewest validation or test paths a CVaR may average over
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -414,6 +417,12 @@ def _loss(config: Config) -> None:
     _one_of(lo.type, "loss.type", LOSSES)
     _one_of(lo.oce_level, "loss.oce_level", OCE_LEVELS)
     _check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
+    need = math.ceil(TAIL_PATHS / lo.alpha)
+    for split in ("val", "test"):  # a CVaR over a handful of paths ranks nothing
+        n = config.data.n_paths[split]
+        _check(n >= need, f"data.n_paths.{split}", n,
+               f"at least {need} paths: {TAIL_PATHS} in the CVaR's tail at loss.alpha = "
+               f"{lo.alpha:g}")
     _check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
            lo.risk_aversion, "> 0")
 
@@ -422,8 +431,9 @@ def _training(config: Config) -> None:
     t = config.training
     _check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
            t.learning_rate, "0 < learning_rate < 1")
-    _check(_integer(t.batch_size) and t.batch_size >= 1, "training.batch_size", t.batch_size,
-           "an integer >= 1")
+    n_train = config.data.n_paths["train"]
+    _check(_integer(t.batch_size) and 1 <= t.batch_size <= n_train, "training.batch_size",
+           t.batch_size, f"an integer in [1, data.n_paths.train = {n_train}]")
     _check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
     _check(t.patience is None or (_integer(t.patience) and t.patience >= 1),
            "training.patience", t.patience, "null (off) or an integer >= 1 (evaluations)")
@@ -560,8 +570,14 @@ def _runtime(config: Config) -> None:
     _check(rt.device != "cuda" or rt.executor == "ray" or torch.cuda.is_available(),
            "runtime.device", rt.device, "cpu or auto: no CUDA device is available here "
            "(torch.cuda.is_available() is False)")
-    _check(_integer(rt.num_threads) and rt.num_threads >= 1, "runtime.num_threads",
-           rt.num_threads, "an integer >= 1")
+    _check(_integer(rt.num_threads) and 1 <= rt.num_threads <= MAX_THREADS,
+           "runtime.num_threads", rt.num_threads,
+           f"an integer in [1, {MAX_THREADS}] (threads of one process; 10^4 hangs a machine)")
+    cores = os.cpu_count() or 1
+    if rt.executor == "local" and rt.num_threads > cores:
+        warnings.warn(f"runtime.num_threads = {rt.num_threads} is more than this machine's "
+                      f"{cores} cores: the threads compete (slower; the same results)",
+                      stacklevel=3)
 
 
 def _folders(config: Config) -> None:

@@ -17,7 +17,7 @@ import torch
 
 from .code import DATA, fingerprint
 from .config import Config, config_hash, resolve
-from .store import decode, save_file, warn_damaged
+from .store import decode, no_room, save_file, warn_damaged
 
 PSI_CRITICAL = 1.5  # Andersen's switching level between the two QE branches
 DATASET_VERSION = 2  # bump when the generator changes what a seed produces
@@ -142,9 +142,15 @@ def generate_dataset(config: Config, split: str) -> dict[str, np.ndarray]:
     d, h = config.data, config.data.heston
     generator = torch.Generator().manual_seed(d.seeds[split])
     # The discounted spot e^{-rt} S_t is Heston with r = 0: simulate it directly.
-    S, v = simulate_heston(d.n_paths[split], d.n_steps, d.T, S0=h.S0, v0=h.v0, kappa=h.kappa,
-                           theta=h.theta, xi=h.xi, rho=h.rho, r=0.0, scheme=d.scheme,
-                           generator=generator)
+    try:
+        S, v = simulate_heston(d.n_paths[split], d.n_steps, d.T, S0=h.S0, v0=h.v0,
+                               kappa=h.kappa, theta=h.theta, xi=h.xi, rho=h.rho, r=0.0,
+                               scheme=d.scheme, generator=generator)
+    except ValueError as err:  # in the config's terms (the discounted spot has r = 0)
+        raise ValueError(f"config keys data.heston = {config.to_dict()['data']['heston']}, "
+                         f"data.T = {d.T}, data.n_steps = {d.n_steps}, data.scheme = "
+                         f"{d.scheme!r} give Heston paths that are not finite: allowed "
+                         "parameters whose paths stay finite") from err
     Z = (S[:, -1] - discounted_strike(config)).clamp_min(0.0)
     return {"S": S.float().numpy(), "v": v.float().numpy(), "Z": Z.float().numpy()}
 
@@ -186,7 +192,10 @@ def get_or_generate_dataset(config: Config, split: str, cache_dir: str | Path | 
                 shutil.rmtree(path)
     if arrays is None:
         arrays = generate_dataset(config, split)
-        save_file(path, {**arrays, "checksum": np.array(dataset_checksum(arrays, key))})
+        try:
+            save_file(path, {**arrays, "checksum": np.array(dataset_checksum(arrays, key))})
+        except OSError as err:
+            raise no_room(err, path, "caching.directory") from err
     return tuple(torch.from_numpy(arrays[k]) for k in ("S", "v", "Z"))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import platform
+import socket
 from collections.abc import Callable
 from functools import cache
 
@@ -146,15 +147,53 @@ def ray_workers(config: Config, ray) -> int:
     return max(1, int(resources.get("CPU", 1)) // config.runtime.num_threads)
 
 
+RAY_CONNECT_SECONDS = 30  # how long an unreachable ray_address may take to be named
+
+
+def reachable(address: str, timeout: float) -> str | None:
+    """Why ``address`` (``host:port`` or ``ray://host:port``) cannot be reached within
+    ``timeout`` seconds (a TCP connection to it), or None when it can. ``auto`` and other
+    forms are Ray's to resolve."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return None
+    except OSError as err:
+        return f"{type(err).__name__}: {err}"
+
+
 def start_ray(config: Config):
-    """Ray, started here or joined at ``runtime.ray_address`` (once per process)."""
+    """Ray, started here or joined at ``runtime.ray_address`` (once per process). An address
+    that cannot be reached fails within ``RAY_CONNECT_SECONDS`` naming the key (Ray itself
+    retries for minutes); a ``ray://`` address needs Ray's client (``pip install -e
+    '.[ray]'`` installs it)."""
     try:
         import ray
     except ImportError as error:
         raise ImportError("runtime.executor 'ray' needs Ray: pip install -e '.[ray]'") from error
-    if not ray.is_initialized():
-        ray.init(address=config.runtime.ray_address, include_dashboard=False,
-                 logging_level="ERROR", configure_logging=False)
+    if ray.is_initialized():
+        return ray
+    address = config.runtime.ray_address
+    if address is not None:
+        if address.startswith("ray://"):
+            try:
+                import grpc  # noqa: F401
+                import ray.util.client  # noqa: F401 - needs grpcio (ray[client])
+            except ImportError as error:
+                raise ValueError(f"config key 'runtime.ray_address' = {address!r} needs Ray's "
+                                 "client: pip install -e '.[ray]' (ray[client]), or give the "
+                                 "cluster's GCS address HOST:6379") from error
+        why = reachable(address, RAY_CONNECT_SECONDS)
+        if why is not None:
+            raise ValueError(f"config key 'runtime.ray_address' = {address!r} cannot be "
+                             f"reached: a TCP connection to it failed within "
+                             f"{RAY_CONNECT_SECONDS} s ({why}); start the cluster (ray start "
+                             "--head) or give its address, or set it to null to start Ray here")
+    ray.init(address=address, include_dashboard=False, logging_level="ERROR",
+             configure_logging=False)
     return ray
 
 

@@ -65,8 +65,12 @@ def reference_levels(dense_histories: list[list[dict]], floor: float, *, final_e
         margin = 2 * sd
     dense = statistics.median(finals)
     if not floor > dense:
-        raise ValueError(f"the floor ({floor_name}'s risk {floor:.4f}) must lie above the "
-                         f"dense reference ({dense:.4f}) for gap fractions to mean anything")
+        raise ValueError(f"the floor ({floor_name}'s validation risk {floor:.4f}) must lie "
+                         f"above the dense reference ({dense:.4f}) for gap fractions to mean "
+                         "anything: the dense networks hedge worse than a hedge that learned "
+                         "nothing; train them more (training.epochs, training.learning_rate, "
+                         "training.batch_size, data.n_paths.train) or measure them on more "
+                         "validation paths (data.n_paths.val)")
     return References(dense, floor, margin, sd, len(finals), floor_name)
 
 

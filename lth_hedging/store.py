@@ -13,6 +13,7 @@ warning (also on the terminal's stderr) and recomputed. Files honour the umask.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -32,6 +33,40 @@ import torch
 
 MANIFEST = "manifest.json"
 HELD_LOCKS: set[str] = set()  # the stage locks this process holds
+
+
+LOCK_NOTICE_AFTER, LOCK_NOTICE_EVERY = 5.0, 60.0  # seconds before, between waiting notices
+
+
+def notice(message: str) -> None:
+    """A line on stderr, and on the process's own stderr too (a notebook kernel's goes to the
+    terminal that runs papermill or make)."""
+    print(message, file=sys.stderr, flush=True)
+    if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
+        print(message, file=sys.__stderr__, flush=True)
+
+
+def wait_for_lock(handle, name: str, path: Path) -> None:
+    """Take the exclusive ``flock`` of ``handle``; while another process holds it, say so
+    after ``LOCK_NOTICE_AFTER`` seconds and every ``LOCK_NOTICE_EVERY`` after: which stage,
+    which process, how to clear it. A holder that exits (even killed) releases it."""
+    start = time.monotonic()
+    next_notice = start + LOCK_NOTICE_AFTER
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            now = time.monotonic()
+            if now >= next_notice:
+                holder = path.read_text().strip() or "another process"
+                pid = holder.split()[0] if holder[:1].isdigit() else "its process"
+                notice(f"store: waiting {now - start:.0f} s for stage {name}, which process "
+                       f"{holder} is computing (lock {path}); if that process is stopped, "
+                       f"resume it (kill -CONT {pid}), or end it (kill {pid}): its lock is "
+                       "released when it exits and this process takes over")
+                next_notice = now + LOCK_NOTICE_EVERY
+            time.sleep(0.2)
 
 
 def _read_umask() -> int:
@@ -71,6 +106,18 @@ def remove_stale_temporaries(folder: Path) -> None:
                     shutil.rmtree(path)
                 else:
                     path.unlink()
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_room(err: OSError, path: Path, key: str) -> OSError:
+    """``err`` as the error a user can act on when the disk is full: the path and the config
+    key that puts it there; other errors unchanged."""
+    if err.errno not in FULL:
+        return err
+    return OSError(err.errno, f"no space left to write {path} ({err.strerror}): free space or "
+                              f"set '{key}' to a folder with room; nothing half-written was kept")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -167,10 +214,16 @@ class Store:
         folder = self.stage_dir(stage, key)
         folder.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(folder.parent)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.", suffix=".tmp"))
         try:
-            hashes = {name: save_file(tmp / name, value) for name, value in files.items()}
-            save_file(tmp / MANIFEST, {"stage": stage, "key": key, "files": hashes})
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.", suffix=".tmp"))
+        except OSError as err:
+            raise no_room(err, folder, "experiments.directory") from err
+        try:
+            try:
+                hashes = {name: save_file(tmp / name, value) for name, value in files.items()}
+                save_file(tmp / MANIFEST, {"stage": stage, "key": key, "files": hashes})
+            except OSError as err:
+                raise no_room(err, folder, "experiments.directory") from err
             os.chmod(tmp, umask_mode(0o777))
             with self.lock(stage, key):
                 for _ in range(3):
@@ -205,8 +258,12 @@ class Store:
             yield
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with open(path, "a+") as handle:
+            wait_for_lock(handle, f"{stage}/{key}", path)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} {' '.join(sys.argv)[:200]}\n")  # who holds it
+            handle.flush()
             HELD_LOCKS.add(held)
             try:
                 yield

@@ -36,9 +36,9 @@ def test_paper_config_has_the_original_scale():
 
 def test_overrides_use_dotted_keys_and_merge_mappings():
     c = quiet_load("configs/smoke.yaml", {"data.heston.K": 110, "data.n_steps": 12,
-                                          "data.n_paths": {"test": 77}})
+                                          "data.n_paths": {"test": 777}})
     assert c.data.heston.K == 110.0 and c.data.n_steps == 12
-    assert c.data.n_paths == {"train": 2000, "val": 1000, "test": 77}
+    assert c.data.n_paths == {"train": 2000, "val": 1000, "test": 777}
 
 
 @pytest.mark.parametrize("key, value, words", [
@@ -51,7 +51,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("loss.type", "mse", "one of"), ("loss.alpha", 1.5, "0 < alpha < 1"),
     ("hedging.cost", -0.001, "0 <= cost < 1"), ("model.hidden", [], "non-empty"),
     ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
-    ("training.batch_size", 0, ">= 1"), ("training.epochs", -3, ">= 1"),
+    ("training.batch_size", 0, "[1, "), ("training.epochs", -3, ">= 1"),
     ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "(0, 1)"),
     ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.eval_every", 0, ">= 1"),
     ("metrics.eval_late_from", -5, ">= 0"), ("metrics.match_margin", -0.1, "null"),

@@ -1,0 +1,114 @@
+"""Faults and impossible inputs end in bounded time with one message that names the key and
+the value: unreachable Ray addresses, a stage lock held by a stopped process, a full disk,
+sizes no study can run."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+import lth_hedging.store as store_module
+from lth_hedging import load_config, runtime
+from lth_hedging.heston import get_or_generate_dataset
+from lth_hedging.speed import reference_levels
+from lth_hedging.store import Store
+
+
+def quiet_load(overrides):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_config("configs/smoke.yaml", overrides)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://nohost.invalid:10001"])
+def test_an_unreachable_ray_address_is_named_within_the_bound(make_smoke_config, address):
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("Ray already runs in this process")
+    config = make_smoke_config({"runtime.executor": "ray", "runtime.ray_address": address})
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="'runtime.ray_address' = .* cannot be reached"):
+        runtime.start_ray(config)
+    assert time.monotonic() - start < runtime.RAY_CONNECT_SECONDS + 5
+    assert not ray.is_initialized()
+
+
+HOLDER = """
+import sys, time
+from lth_hedging.store import Store
+with Store(sys.argv[1]).lock("dense", "abc123"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_stopped_lock_holder_is_named_and_its_end_frees_the_stage(tmp_path, monkeypatch,
+                                                                    capsys):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        os.kill(holder.pid, signal.SIGSTOP)  # stopped, not killed: the lock stays held
+        monkeypatch.setattr(store_module, "LOCK_NOTICE_AFTER", 0.5)
+        monkeypatch.setattr(store_module, "LOCK_NOTICE_EVERY", 0.5)
+        threading.Timer(2.0, lambda: os.kill(holder.pid, signal.SIGKILL)).start()
+        start = time.monotonic()
+        files, cached = Store(tmp_path).cached("dense", "abc123", lambda: {"a.json": [1]})
+        assert time.monotonic() - start < 15 and not cached and files == {"a.json": [1]}
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert "waiting" in err and "dense/abc123" in err and str(holder.pid) in err
+    assert f"kill -CONT {holder.pid}" in err
+
+
+def test_a_full_disk_names_the_path_and_the_key(make_smoke_config, monkeypatch):
+    config = make_smoke_config()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "fsync", full)
+    store = Store(config.experiments["directory"])
+    with pytest.raises(OSError, match="experiments.directory") as err:
+        store.save("dense", "abc123", {"a.json": [1]})
+    assert str(store.stage_dir("dense", "abc123")) in str(err.value)
+    assert not store.stage_dir("dense", "abc123").exists()
+    assert not list(store.stage_dir("dense", "abc123").parent.glob(".*.tmp"))
+    with pytest.raises(OSError, match="caching.directory"):
+        get_or_generate_dataset(config, "val")
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("runtime.num_threads", 100000, "[1, 256]"), ("runtime.num_threads", 1000, "[1, 256]"),
+    ("training.batch_size", 1000000, "data.n_paths.train = 2000"),
+    ("data.n_paths.val", 2, "at least 400 paths"), ("data.n_paths.test", 100, "at least 400"),
+])
+def test_impossible_sizes_are_refused_at_load(key, value, words):
+    with pytest.raises(ValueError) as err:
+        quiet_load({key: value})
+    assert f"'{key}' = {value}" in str(err.value) and words in str(err.value)
+
+
+def test_more_threads_than_cores_is_a_warning_not_an_error():
+    with pytest.warns(UserWarning, match="more than this machine's"):
+        load_config("configs/smoke.yaml", {"runtime.num_threads": (os.cpu_count() or 1) + 1})
+
+
+def test_paths_that_are_not_finite_are_named_in_the_configs_terms(make_smoke_config):
+    config = make_smoke_config({"data.heston.theta": 1e300})
+    with pytest.raises(ValueError, match="'r': 0.02.*not finite"):
+        get_or_generate_dataset(config, "val")
+
+
+def test_a_floor_below_the_dense_reference_names_the_keys_to_change():
+    history = [{"step": 0, "val_risk": 3.0}] * 10
+    with pytest.raises(ValueError, match="training.epochs.*data.n_paths.val"):
+        reference_levels([history, history], 2.0, final_evals=10)
