@@ -2,7 +2,7 @@
 together, each stored on its own.
 
 A cell is (kind, sparsity, retraining learning rate, seed, mask learning rate, IMP rounds,
-rewind epoch) and how it is retrained (warmup, data order, budget; ``experiment.Plan``), and
+rewind epoch) and how it is retrained (warmup, data order; ``experiment.Plan``), and
 the ranking of its mask (``scope``; None: ``pruning.scope``). Its kind (``KINDS``):
 
 - ``ticket``: the mask from θ* (the dense network trained from θ0(seed) at the mask learning
@@ -87,7 +87,6 @@ class Cell:
     warmup_steps: int = 0  # retraining: linear warmup from warmup_from (``Schedule``)
     warmup_from: float = 0.0
     data_order: str = "replay"  # retraining: θ*'s data order, or a "fresh" one
-    budget: int | None = None  # retraining steps (None: ``budget_steps``)
     scope: str | None = None  # magnitude ranking, "global" or "layer" (None: pruning.scope)
 
     def __post_init__(self):
@@ -100,16 +99,15 @@ class Cell:
                              f"{self.rewind_epoch}: allowed rounds >= 1, rewind_epoch >= 0")
         if self.scope is not None and self.scope not in SCOPES:
             raise ValueError(f"cell scope = {self.scope!r} is invalid: allowed {SCOPES} or None")
-        self.plan()  # checks warmup, data order and budget
+        self.plan()  # checks warmup and data order
 
     def plan(self) -> Plan:
         """How the cell is retrained."""
         return Plan(self.learning_rate, self.seed, self.warmup_steps, self.warmup_from,
-                    self.data_order, self.budget)
+                    self.data_order)
 
     def dense(self, cost: float) -> DenseSpec:
-        """The comparator: the dense network from θ0 retrained exactly as the cell is (the
-        budget aside: a dense reference trains its whole budget)."""
+        """The comparator: the dense network from θ0 retrained exactly as the cell is."""
         return DenseSpec(cost, self.learning_rate, self.seed, self.warmup_steps,
                          self.warmup_from, self.data_order)
 
