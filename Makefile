@@ -13,8 +13,17 @@ NOTEBOOKS := 01_baseline 02_lottery_tickets 03_characterization
 LAB_HOST ?= 127.0.0.1
 LAB_PORT ?= 8888
 export PYTHONHASHSEED := 0
+export OVERRIDES
 
-.PHONY: all smoke refs test lint unit nbval bench bench-quick lab clean venv
+# Only the targets that run the notebooks read OVERRIDES; any other refuses it by name
+# rather than ignoring it.
+ifneq ($(filter-out {},$(strip $(OVERRIDES))),)
+ifneq ($(filter-out all smoke venv,$(or $(MAKECMDGOALS),all)),)
+$(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(filter-out all smoke venv,$(MAKECMDGOALS))`)
+endif
+endif
+
+.PHONY: all smoke refs test lint unit nbval bench bench-quick report lab clean venv
 
 venv: $(BIN)/.installed
 
@@ -27,35 +36,28 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
 	touch $@
 
-# Execute each notebook with papermill (figures inline, also saved to $(3)); a failing cell
-# fails make and leaves no output behind. Each run writes its own temporary notebook, so two
-# runs at once never share a file (a kernel may take minutes to start beside another
-# training process on 2 cores: hence the start timeout). $(5): environment for the kernel.
-define run_notebooks
-	mkdir -p $(2)
-	for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb ($(1))"; start=$$(date +%s); \
-	  tmp=$$(mktemp -d $(2)/.run.XXXXXX); trap 'rm -rf $$tmp; exit 130' INT TERM; \
-	  $(5) $(BIN)/papermill notebooks/$$nb.ipynb $$tmp/$$nb.ipynb --cwd . -k python3 \
-	    --no-progress-bar --start-timeout 600 -p config_path $(1) -p figures_dir $(3) \
-	    -y "overrides: $(4)" || { rm -rf $$tmp; exit 1; }; \
-	  mv $$tmp/$$nb.ipynb $(2)/$$nb.ipynb; rmdir $$tmp; \
-	  echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
-	done
+# Every notebook executed by papermill into OUT/<name>_executed.ipynb (the smoke run:
+# <name>_smoke.ipynb), figures also saved to FIGURES; the config and OVERRIDES are checked
+# first, a failure prints one line and the log that holds its traceback
+# (tools/execute_notebooks.py). $(1): config, $(2): folder, $(3): figures, $(4): suffix.
+define execute
+	$(BIN)/python tools/execute_notebooks.py --target "make $@" --config $(1) --out $(2) \
+	  --figures $(3) --suffix $(4)
 endef
 
 all: venv
-	$(call run_notebooks,$(CONFIG),$(OUT),$(FIGURES),$(OVERRIDES))
+	$(call execute,$(CONFIG),$(OUT),$(FIGURES),executed)
+	$(BIN)/python tools/html_report.py $(OUT)
 
-# The smoke config (seconds), into experiments/smoke/ only; progress bars off so that the
-# outputs are stable.
+# The smoke config (about a minute), into experiments/smoke/ only; progress bars off so that
+# the outputs are stable.
 smoke: venv
-	$(call run_notebooks,configs/smoke.yaml,$(SMOKE_OUT),$(SMOKE_FIGURES),{},LTH_PROGRESS=0)
+	LTH_PROGRESS=0 $(call execute,configs/smoke.yaml,$(SMOKE_OUT),$(SMOKE_FIGURES),smoke)
 
 # Refresh the nbval references in tests/notebooks/ (tracked) from a smoke run.
 refs: smoke
 	mkdir -p tests/notebooks
-	for nb in $(NOTEBOOKS); do $(BIN)/python tools/strip_reference.py $(SMOKE_OUT)/$$nb.ipynb tests/notebooks/$$nb.ipynb; done
+	for nb in $(NOTEBOOKS); do $(BIN)/python tools/strip_reference.py $(SMOKE_OUT)/$${nb}_smoke.ipynb tests/notebooks/$$nb.ipynb; done
 
 lint: venv
 	$(BIN)/ruff check lth_hedging tests notebooks benchmarks tools
@@ -79,12 +81,20 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-# JupyterLab on the project (configs, figures and README visible), on the project's kernel,
-# figures inline and progress bars drawn (ipywidgets). LAB_HOST / LAB_PORT to change where.
+# The last run as one offline HTML page, code hidden (make all writes it too).
+report: venv
+	$(BIN)/python tools/html_report.py $(OUT)
+
+# JupyterLab on the project (configs, figures and README visible), on the project's kernel:
+# the executed notebooks of the last make all when there are some (trusted, so that their
+# outputs render), else the sources. LAB_HOST / LAB_PORT to change where.
 lab: venv
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	executed=$$(ls $(OUT)/0*_executed.ipynb 2>/dev/null); \
+	if [ -n "$$executed" ]; then $(BIN)/jupyter trust $$executed; \
+	else echo "no executed notebooks in $(OUT) yet: opening the sources (Run All runs the study)"; fi; \
 	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=$(LAB_HOST) --ServerApp.port=$(LAB_PORT) \
-	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/01_baseline.ipynb
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $${executed:-$(addprefix notebooks/,$(addsuffix .ipynb,$(NOTEBOOKS)))}
 
 clean:
 	rm -rf $(OUT) experiments/smoke

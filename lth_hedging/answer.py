@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from .confirmatory import Study, StudyCell
 from .findings import FLOOR_LABELS, p_text, steps_text, test_text, times
 from .registration import candidate_values
-from .report import _table, fmt, fmt_interval
+from .report import fmt, fmt_interval, table
 from .speed import ENDPOINTS, References
 from .tickets import KIND_LABELS
 
@@ -32,7 +34,7 @@ def references_line(study: Study) -> str:
             f"networks' SD here {fmt(m['dense_sd'], 4)})")
 
 
-def networks_table(study: Study) -> str:
+def networks_table(study: Study) -> pd.DataFrame:
     """Every kind in every cell over seeds: reached/n and median steps at each level (censored
     runs at the budget), mean AUC and test risk with Student-t intervals."""
     header = ["cell", "network", *ENDPOINTS, "AUC", "test risk"]
@@ -43,10 +45,10 @@ def networks_table(study: Study) -> str:
                          *(f"{s[e]['reached']}/{s['n']}: {s[e]['median']:.0f}"
                            for e in ENDPOINTS),
                          fmt_interval(s["auc"]), fmt_interval(s["test_risk"])])
-    return _table(header, rows)
+    return table(header, rows, index=2)
 
 
-def comparisons_table(study: Study) -> str:
+def comparisons_table(study: Study) -> pd.DataFrame:
     """The ticket against each comparator, paired per seed, at the registered endpoint."""
     e = study["endpoint"]
     header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p",
@@ -63,7 +65,7 @@ def comparisons_table(study: Study) -> str:
                              times(c["detectable"]) if c["tested"] else "",
                              fmt_interval(c["test_risk"]),
                              c["verdict"]])
-    return _table(header, rows)
+    return table(header, rows, index=3)
 
 
 def floor_line(study: Study) -> str:
@@ -166,7 +168,7 @@ def conclusions(study: Study) -> list[str]:
     return lines
 
 
-def pooled_table(analysis: dict) -> str:
+def pooled_table(analysis: dict) -> pd.DataFrame:
     """The candidates over the registered condition's family-A cells: eligible (every floor
     control fails it and every run reaches it, in every cell), the pooled SD of ticket vs
     dense and its 80 % upper bound, the seeds each needs, and the choice."""
@@ -176,7 +178,7 @@ def pooled_table(analysis: dict) -> str:
              f"{x['sd_upper']:.3f}", str(x["seeds"] or "> 1000"),
              str(x["seeds_at_sd_upper"] or "> 1000"),
              "◀" if x["endpoint"] == analysis["chosen"] else ""] for x in analysis["pooled"]]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def replay_lines(replay: dict) -> list[str]:
@@ -230,11 +232,11 @@ def crossing_lines(crossings: dict) -> list[str]:
     return lines
 
 
-def steadiness_table(steady: dict) -> str:
+def steadiness_table(steady: dict) -> pd.DataFrame:
     header = ["network", "late swing (SD of val risk)", "final val risk"]
     rows = [[name, fmt_interval(v["late_swing"], 4), fmt_interval(v["final_risk"], 4)]
             for name, v in steady["networks"].items()]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def steadiness_lines(steady: dict) -> list[str]:
@@ -250,7 +252,7 @@ def steadiness_lines(steady: dict) -> list[str]:
     return lines
 
 
-def collapse_table(collapse: dict) -> str:
+def collapse_table(collapse: dict) -> pd.DataFrame:
     """Global against layer-wise ranking: per level, what each layer keeps, the effective
     sparsity and the dead units per hidden layer (mean over seeds)."""
     first = collapse["global"]
@@ -264,7 +266,7 @@ def collapse_table(collapse: dict) -> str:
                          *(f"{100 * level['layer_density'][n]['mean']:.2f}%" for n in names),
                          f"{100 * level['effective_sparsity']['mean']:.1f}%",
                          *(f"{d['mean']:.1f}" for d in level["dead_by_layer"])])
-    return _table(header, rows)
+    return table(header, rows, index=2)
 
 
 def collapse_lines(collapse: dict, pilot: dict | None) -> list[str]:

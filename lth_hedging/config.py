@@ -181,7 +181,9 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     caching: dict = field(default_factory=lambda: {"directory": "cache"})
-    experiments: dict = field(default_factory=lambda: {"directory": "experiments"})
+    # banner: a line shown on every output of a run (configs/smoke.yaml: smoke, not results)
+    experiments: dict = field(default_factory=lambda: {"directory": "experiments",
+                                                       "banner": None})
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -338,8 +340,8 @@ def validate(config: Config) -> None:
     h = config.data.heston
     if 2 * h.kappa * h.theta < h.xi**2:
         warnings.warn(
-            f"Feller condition 2κθ ≥ ξ² fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
-            f"ξ² = {h.xi**2:.4f}): the variance reaches 0; the QE scheme handles this.",
+            f"the Feller condition fails (2κθ = {2 * h.kappa * h.theta:.4f} < "
+            f"ξ² = {h.xi**2:.4f}): the variance reaches 0 (QE handles it)",
             stacklevel=2,
         )
 
@@ -583,9 +585,12 @@ def _runtime(config: Config) -> None:
 def _folders(config: Config) -> None:
     for section in ("caching", "experiments"):
         table = getattr(config, section)
-        _check(set(table) == {"directory"} and isinstance(table["directory"], str)
-               and table["directory"].strip() != "", f"{section}.directory",
-               table.get("directory"), "a non-empty path (relative: from the project root)")
+        _check(isinstance(table.get("directory"), str) and table["directory"].strip() != "",
+               f"{section}.directory", table.get("directory"),
+               "a non-empty path (relative: from the project root)")
+    banner = config.experiments.get("banner")
+    _check(banner is None or isinstance(banner, str) and banner.strip() != "",
+           "experiments.banner", banner, "null or a line of text (shown on every output)")
 
 
 def feller_ratio(params: HestonParams) -> float:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from .report import (
-    _table,
     fmt,
     fmt_diff,
     hedge_conclusions,
     inputs_conclusions,
     structure_conclusions,
+    table,
     weights_conclusions,
 )
 from .speed import ENDPOINTS
@@ -68,7 +70,7 @@ def references_line(refs: dict, budget: int | None = None) -> str:
     return line + (f", budget {budget} steps" if budget else "")
 
 
-def lr_table(results: dict) -> str:
+def lr_table(results: dict) -> pd.DataFrame:
     """2.1: ticket beside the dense network from θ0 at each retraining rate."""
     p = results["primary"]
     header = ["LR", "network", *ENDPOINTS, "AUC", "best step", "final val risk", "matches",
@@ -84,10 +86,10 @@ def lr_table(results: dict) -> str:
                          fmt(x["cvar_05"]),
                          fmt_diff(x["cvar_05_vs_dense"]) if "cvar_05_vs_dense" in x else "—",
                          speedup_text(r["speedup"][p]) if who == "ticket" else ""])
-    return _table(header, rows)
+    return table(header, rows, index=2)
 
 
-def floor_table(results: dict) -> str:
+def floor_table(results: dict) -> pd.DataFrame:
     """2.1: the floor controls, measured exactly like the networks."""
     header = ["LR", "floor control", *ENDPOINTS, "AUC", "best step", "final val risk",
               "matches"]
@@ -96,19 +98,19 @@ def floor_table(results: dict) -> str:
              "—" if f["best_step"] is None else str(f["best_step"]), fmt(f["final_risk"]),
              yes(f["matches"])]
             for r in results["results"] for name, f in r["floors"].items()]
-    return _table(header, rows)
+    return table(header, rows, index=2)
 
 
-def grid_table(results: dict) -> str:
+def grid_table(results: dict) -> pd.DataFrame:
     """2.1: speed-up at the primary endpoint for every mask LR × retraining LR."""
     p = results["primary"]
     header = ["mask LR", "retraining LR", f"ticket {p}", f"dense {p}", "speed-up", "matches"]
     rows = [[f"{g['mask_lr']:g}", f"{g['learning_rate']:g}", str(g[p]), str(g[f"dense_{p}"]),
              speedup_text(g["speedup"]), yes(g["matches"])] for g in results["grid"]]
-    return _table(header, rows)
+    return table(header, rows, index=2)
 
 
-def sparsity_table(results: dict) -> str:
+def sparsity_table(results: dict) -> pd.DataFrame:
     """2.2: the ticket over sparsities at one rate."""
     p, d = results["primary"], results["dense"]
     header = ["sparsity", "effective", p, "speed-up", "AUC", "final val risk", "matches (val)",
@@ -120,7 +122,7 @@ def sparsity_table(results: dict) -> str:
               fmt(r["final_risk"]), yes(r["matches"]), fmt(r["cvar_05"]),
               fmt_diff(r["cvar_05_vs_dense"]), yes(r["test_matches"])]
              for r in results["results"]]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def floor_sentence(rows: list[dict], primary: str) -> str:
@@ -185,7 +187,7 @@ def variant_label(v: dict) -> str:
     return f"{how}, from {start}"
 
 
-def imp_table(results: dict) -> str:
+def imp_table(results: dict) -> pd.DataFrame:
     """3.7: one-shot and iterative pruning, each rewound to θ0 or an early epoch."""
     p = results["primary"]
     header = ["pruning", "sparsity", p, "final val risk", "test CVaR 5%",
@@ -199,7 +201,7 @@ def imp_table(results: dict) -> str:
                      ", ".join(fmt_diff(d) for d in v["cvar_05_vs_one_shot"]),
                      test_text(v["speedup_vs_one_shot"]),
                      ", ".join(fmt(r["overlap_with_one_shot"]) for r in v["rows"])])
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def imp_conclusions(imp: dict) -> list[str]:

@@ -25,6 +25,9 @@ KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b
                "dense": "#6b7280"}
 
 
+SPEEDUP_TICKS = [0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10]
+
+
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Path]:
     """``<figures_dir>/<name>.pdf`` and ``.png``, each written whole (two runs at once never
     leave a half-written figure)."""
@@ -38,6 +41,21 @@ def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Pat
                     metadata=metadata)
         atomic_write_bytes(path, buffer.getvalue())
     return paths
+
+
+def stamp(fig: plt.Figure, text: str) -> None:
+    """``text`` in red under everything else in ``fig`` (kept by the tight bounding box)."""
+    fig.text(0.01, 0.0, text, color="#b91c1c", fontsize=11, weight="bold", ha="left",
+             va="top")
+
+
+def speedup_axis(ax, axis: str = "y") -> None:
+    """A log-scaled speed-up axis with readable ticks (0.25× … 4×), whatever its range."""
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    which.set_major_locator(plt.FixedLocator(SPEEDUP_TICKS))
+    which.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}×"))
+    which.set_minor_locator(plt.NullLocator())
 
 
 def plot_paths(S: torch.Tensor, v: torch.Tensor, T: float, K: float,
@@ -282,11 +300,7 @@ def plot_speedups(study: Study) -> plt.Figure:
                    [cells[i]["comparisons"][who]["test_risk"] for i in at], fmt="o",
                    color=color, label=f"vs {KIND_LABELS[who]}")
     axes[0].axhline(1, color="k", lw=1)
-    axes[0].set_yscale("log")
-    ticks = [0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3]
-    axes[0].yaxis.set_major_locator(plt.FixedLocator(ticks))
-    axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}×"))
-    axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
+    speedup_axis(axes[0])
     margin = study["margin"]["margin"]
     axes[1].axhline(0, color="k", lw=1)
     axes[1].axhspan(-margin, margin, color="k", alpha=0.08, label="± matching margin")
@@ -349,6 +363,9 @@ def plot_mask_structure(structure: dict) -> plt.Figure:
     axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
     axes[0].set(xlabel="sparsity", ylabel="density kept", yscale="log",
                 title="Density per layer (one-shot masks of θ*; bars: range over seeds)")
+    axes[0].yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
+    axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))
+    axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
     _errorbars(axes[1], x, [lv["overlap_between_seeds"] for lv in levels], fmt="o-",
                color=COLORS["deep_hedge"], label="masks of different seeds")
     axes[1].plot(x, [lv["random_overlap"] for lv in levels], "k--", lw=1,

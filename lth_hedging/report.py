@@ -1,12 +1,17 @@
-"""Rounded text tables and sentences computed from results (nothing typed in by hand).
+"""Rounded tables and sentences computed from results (nothing typed in by hand).
 
-Everything a notebook prints goes through here, rounded, so that reruns print identically.
+Everything a notebook shows goes through here, rounded, so that reruns show identically:
+tables as pandas DataFrames of rounded strings (rendered in JupyterLab and the HTML report;
+nbval compares their text form), sentences wrapped to ``WIDTH`` characters.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import textwrap
 
+import pandas as pd
 import torch
 
 from .config import Config, feller_ratio
@@ -15,6 +20,8 @@ from .heston import discounted_strike
 from .instruments import complete_market, variance_swap_values
 from .pricing import heston_call
 from .published import published_for
+
+WIDTH = 110  # no printed line is wider (a notebook in JupyterLab, the HTML report)
 
 COLUMNS = (("cvar_05", "CVaR 5%"), ("cvar_01", "CVaR 1%"), ("var_05", "VaR 5%"),
            ("pnl_mean", "mean P&L"), ("pnl_std", "std P&L"), ("sharpe_ratio", "Sharpe"))
@@ -42,18 +49,19 @@ def statistic_label(statistic: str) -> str:
     return f"{'CVaR' if kind == 'cvar' else 'VaR'} {float(tail):g}%"
 
 
-def metrics_table(by_strategy: dict[str, dict], digits: int = 3) -> str:
-    """One row per strategy, each statistic with its bootstrap interval; the CVaR at a
-    config's own tail (``metrics.tails_with``) first where it is not a standard column."""
-    first = next(iter(by_strategy.values()))
+def metrics_table(by_cost: dict[str, dict[str, dict]], digits: int = 3) -> pd.DataFrame:
+    """One row per cost level and strategy, each statistic with its bootstrap interval; the
+    CVaR at a config's own tail (``metrics.tails_with``) first where it is not a standard
+    column."""
+    first = next(iter(next(iter(by_cost.values())).values()))
     known = {key for key, _ in COLUMNS}
     own = [(k, statistic_label(k)) for k in first if k.startswith("cvar_") and k not in known
            and not k.endswith("_ci")]
     columns = (*own, *COLUMNS)
-    header = ["strategy", *(title for _, title in columns)]
-    rows = [[LABELS.get(name, name), *(fmt_ci(m, key, digits) for key, _ in columns)]
-            for name, m in by_strategy.items()]
-    return _table(header, rows)
+    header = ["cost", "strategy", *(title for _, title in columns)]
+    rows = [[cost, LABELS.get(name, name), *(fmt_ci(m, key, digits) for key, _ in columns)]
+            for cost, by_strategy in by_cost.items() for name, m in by_strategy.items()]
+    return table(header, rows, index=2)
 
 
 def sign_of(d: dict) -> str | None:
@@ -182,7 +190,7 @@ def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
     return f(d["mean"]) if not math.isfinite(lo) else f"{f(d['mean'])} [{f(lo)}, {f(hi)}]"
 
 
-def structure_table(results: dict) -> str:
+def structure_table(results: dict) -> pd.DataFrame:
     """Section 3.3: per sparsity, each layer's density, effective sparsity, dead units and
     the overlap of different seeds' masks against random masks of the same densities."""
     layers = list(results["layer_sizes"])
@@ -193,23 +201,26 @@ def structure_table(results: dict) -> str:
              fmt_interval(lv["effective_sparsity"], 3, pct=True),
              fmt_interval(lv["dead_units"], 1), fmt_interval(lv["overlap_between_seeds"]),
              fmt(lv["random_overlap"])] for lv in results["levels"]]
-    sizes = ", ".join(f"{n.split('.')[1]}: {v}" for n, v in results["layer_sizes"].items())
-    return _table(header, rows) + f"\n(weights per layer: {sizes})"
+    return table(header, rows)
 
 
-def inputs_table(results: dict) -> str:
-    """Section 3.4: what the first layer keeps of each input, per sparsity: the share of its
-    connections, then its share of the kept weight mass (mean over seeds, range)."""
+def layer_sizes_line(results: dict) -> str:
+    return "weights per layer: " + ", ".join(f"{n.split('.')[1]}: {v}"
+                                             for n, v in results["layer_sizes"].items())
+
+
+def inputs_table(results: dict) -> pd.DataFrame:
+    """What the first layer keeps of each input, per sparsity: the share of its connections
+    and its share of the kept weight mass (mean over seeds, range)."""
     names = list(results["levels"][0]["inputs"])
-    tables = []
-    for key, title in (("kept_fraction", "connections kept"), ("mass_share", "mass share")):
-        rows = [[f"{lv['sparsity']:.0%}", *(fmt_interval(lv["inputs"][n][key], 2, pct=True)
-                                            for n in names)] for lv in results["levels"]]
-        tables.append(_table([title, *names], rows))
-    return "\n\n".join(tables)
+    rows = [[f"{lv['sparsity']:.0%}", title,
+             *(fmt_interval(lv["inputs"][n][key], 2, pct=True) for n in names)]
+            for lv in results["levels"]
+            for key, title in (("kept_fraction", "connections kept"), ("mass_share", "mass share"))]
+    return table(["sparsity", "first layer", *names], rows, index=2)
 
 
-def hedge_table(results: dict) -> str:
+def hedge_table(results: dict) -> pd.DataFrame:
     """Section 3.5: the ticket's hedge over sparsities against the dense and min-variance."""
     header = ["network", "CVaR 5%", "Δ CVaR vs dense", "std P&L", "RMS position vs dense",
               "RMS position vs min-variance delta"]
@@ -221,7 +232,7 @@ def hedge_table(results: dict) -> str:
               fmt(r["position_rms_vs_min_variance"])] for r in results["results"]]
     rows.append([LABELS["min_variance_delta"], fmt_ci(mv, "cvar_05"), "—", fmt_ci(mv, "pnl_std"),
                  "—", "0"])
-    return _table(header, rows)
+    return table(header, rows)
 
 
 GEOMETRY = (("theta0_to_theta_star", "θ0 → θ*"), ("ticket_to_theta_star", "ticket → θ*"),
@@ -233,12 +244,12 @@ GEOMETRY = (("theta0_to_theta_star", "θ0 → θ*"), ("ticket_to_theta_star", "t
             ("kept_magnitude_theta0", "kept |θ0| / mean"))
 
 
-def weights_table(results: dict) -> str:
+def weights_table(results: dict) -> pd.DataFrame:
     """Section 3.6: relative distances and sign agreements over seeds, per sparsity."""
     header = ["sparsity", *(title for _, title in GEOMETRY)]
     rows = [[f"{lv['sparsity']:.0%}", *(fmt_interval(lv[k], 3, pct="sign" in k)
                                         for k, _ in GEOMETRY)] for lv in results["levels"]]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def structure_conclusions(structure: dict) -> list[str]:
@@ -324,7 +335,26 @@ def weights_conclusions(weights: dict, sparsity: float) -> list[str]:
             f"the average (|θ*|: {lv['kept_magnitude_theta_star']['mean']:.2f}×)."]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+def table(header: list[str], rows: list[list[str]], index: int = 1) -> pd.DataFrame:
+    """Rounded strings as a DataFrame whose first ``index`` columns label the rows."""
+    frame = pd.DataFrame(rows, columns=header).set_index(header[:index])
+    frame.columns.name = None
+    return frame
+
+
+# An interval or a range is one unit when lines are wrapped: never "[0.62," / "0.86]".
+_UNBROKEN = re.compile(r"\[[^\]]*\]|\([^)]*\)")
+
+
+def wrap(line: str, first: str = "", rest: str = "") -> str:
+    """``line`` wrapped to ``WIDTH``, ``first`` before it and ``rest`` before each further
+    line; brackets stay on one line."""
+    keep = _UNBROKEN.sub(lambda m: m.group(0).replace(" ", "\0")
+                         if len(m.group(0)) < 40 else m.group(0), line)
+    return textwrap.fill(keep, WIDTH, initial_indent=first, subsequent_indent=rest,
+                         break_on_hyphens=False).replace("\0", " ")
+
+
+def bullets(lines: list[str]) -> str:
+    """Sentences as a wrapped list, one '- ' per sentence."""
+    return "\n".join(wrap(line, "- ", "  ") for line in lines)

@@ -1,11 +1,21 @@
-"""The nbval references must be the notebooks as they are, executed on the smoke config."""
+"""The nbval references must be the notebooks as they are, executed on the smoke config; what
+a reader sees of them (line widths, tables, the smoke banner, the HTML report), how `make`
+runs them, and the README's examples."""
 
+import html as html_lib
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from lth_hedging.config import project_root
+from lth_hedging import notebook, report
+from lth_hedging.config import load_config, project_root
 
 ROOT = project_root()
 SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -20,14 +30,14 @@ def test_every_notebook_has_a_reference():
     assert SOURCES
     for path in SOURCES:
         reference = ROOT / "tests" / "notebooks" / path.name
-        assert reference.exists(), f"run `make smoke` ({path.name})"
+        assert reference.exists(), f"run `make refs` ({path.name})"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_reference_code_matches_the_notebook(path: Path):
     source = nbformat.read(path, as_version=4)
     reference = nbformat.read(ROOT / "tests" / "notebooks" / path.name, as_version=4)
-    assert code_cells(reference) == code_cells(source), "stale reference: run `make smoke`"
+    assert code_cells(reference) == code_cells(source), "stale reference: run `make refs`"
     injected = [c for c in reference.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "configs/smoke.yaml" in injected[0].source
 
@@ -40,3 +50,106 @@ def test_source_notebook_is_clean_and_parametrised(path: Path):
     first = cells[0]
     assert "parameters" in first.metadata.get("tags", [])
     assert "config_path: str" in first.source and "overrides: dict" in first.source
+
+
+# ----------------------------------------------------------------------------- a reader's view
+
+def printed_lines(nb) -> list[str]:
+    """Every line a reader sees as text: streams and the text form of results (a table's
+    HTML form is laid out by the browser)."""
+    lines = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = output.get("text", "") if output.output_type == "stream" else (
+                "" if "image/png" in data else data.get("text/plain", ""))
+            lines += text.splitlines()
+    return lines
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_no_printed_line_is_wider_than_the_report_width(path: Path):
+    reference = nbformat.read(ROOT / "tests" / "notebooks" / path.name, as_version=4)
+    wide = [line for line in printed_lines(reference) if len(line) > report.WIDTH]
+    assert not wide, f"{len(wide)} lines over {report.WIDTH} characters, e.g. {wide[0]!r}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_tables_are_dataframes_and_smoke_says_so(path: Path):
+    reference = nbformat.read(ROOT / "tests" / "notebooks" / path.name, as_version=4)
+    html = [o for c in reference.cells for o in c.get("outputs", [])
+            if "text/html" in o.get("data", {})]
+    assert html and all('class="dataframe"' in o.data["text/html"] for o in html)
+    first = next(c for c in reference.cells if c.cell_type == "code" and c.outputs
+                 and "injected-parameters" not in c.metadata.get("tags", []))
+    assert "SMOKE RUN" in "".join(o.get("text", "") for o in first.outputs)
+
+
+def test_the_banner_is_drawn_on_figures(tmp_path: Path):
+    config = load_config("configs/smoke.yaml")
+    fig, ax = plt.subplots()
+    notebook.figure_saver(config, tmp_path)(fig, "empty")
+    assert config.experiments["banner"] in [t.get_text() for t in fig.texts]
+    assert (tmp_path / "empty.png").exists()
+    plt.close(fig)
+
+
+def test_report_is_one_offline_page_without_code(tmp_path: Path):
+    for path in SOURCES:
+        shutil.copy(ROOT / "tests" / "notebooks" / path.name,
+                    tmp_path / f"{path.stem}_smoke.ipynb")
+    subprocess.run([sys.executable, "tools/html_report.py", str(tmp_path)], cwd=ROOT,
+                   check=True, capture_output=True)
+    page = (tmp_path / "report.html").read_text()
+    assert not re.findall(r'(?:src|href)="https?://', page), "loads from the network"
+    assert "import matplotlib" not in page and "config_path" not in page, "shows code"
+    for path in SOURCES:  # every notebook's title and tables
+        title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+        assert html_lib.escape(title.lstrip("# ").split(" ·")[0]) in page
+    assert page.count('class="dataframe"') >= 10
+
+
+def test_a_bad_override_stops_the_run_in_one_line(tmp_path: Path):
+    run = subprocess.run(
+        [sys.executable, "tools/execute_notebooks.py", "--target", "make smoke", "--config",
+         "configs/smoke.yaml", "--out", str(tmp_path), "--figures", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OVERRIDES": "{training.epoch: 5}"})
+    assert run.returncode == 2
+    first, log_line = run.stderr.strip().splitlines()
+    assert "unknown config key 'training.epoch'" in first and "epochs" in first
+    log = Path(log_line.split("traceback in ")[1])
+    assert "Traceback" in log.read_text()
+    assert not list(tmp_path.glob("*.ipynb"))
+
+
+def test_targets_that_take_no_config_refuse_overrides():
+    run = subprocess.run(["make", "-n", "unit", "OVERRIDES={training.epochs: 5}"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "make unit" in run.stderr and "OVERRIDES" in run.stderr
+
+
+# ----------------------------------------------------------------------------- the README
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readmes_python_examples_run_as_written():
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert blocks
+    for block in blocks:
+        run = subprocess.run([sys.executable, "-c", block], cwd=ROOT, capture_output=True,
+                             text=True, timeout=600, env={**os.environ, "LTH_PROGRESS": "0"})
+        assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_readmes_make_commands_exist():
+    """Every `make …` the README names (in code blocks and inline) is a target that make
+    accepts with those arguments (dry run)."""
+    commands = re.findall(r"^(make [^#\n]*)", README, re.M) + re.findall(r"`(make [^`]*)`",
+                                                                         README)
+    assert len(commands) >= 5
+    for command in {c.strip() for c in commands}:
+        run = subprocess.run(["bash", "-c", f"{command} -n"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60)
+        assert run.returncode == 0, f"{command}: {run.stderr}"

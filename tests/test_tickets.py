@@ -173,7 +173,13 @@ def printed_summary(path):
     nb = nbformat.read(path, as_version=4)
     last = [c for c in nb.cells if c.cell_type == "code"][-1]
     text = "".join(o.get("text", "") for o in last.outputs)
-    return [line[2:] for line in text.splitlines() if line.startswith("- ")]
+    bullets = []  # report.bullets wraps each sentence: "- " then lines indented by two
+    for line in text.splitlines():
+        if line.startswith("- "):
+            bullets.append(line[2:])
+        elif line.startswith("  ") and bullets:
+            bullets[-1] += " " + line[2:]
+    return bullets
 
 
 def test_notebook_02_prints_what_its_results_say(smoke_config):

@@ -21,6 +21,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from lth_hedging.config import YamlLoader, project_root  # noqa: E402
 
 
+def display(*objects) -> None:
+    """IPython's ``display`` where IPython is installed, else each object's text form."""
+    try:
+        from IPython.display import display as ipython_display
+    except ImportError:
+        print(*objects, sep="\n")
+    else:
+        ipython_display(*objects)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook")
@@ -32,7 +42,7 @@ def main() -> None:
     if not isinstance(overrides, dict):
         raise SystemExit(f"--overrides {args.overrides!r}: expected a YAML mapping")
     cells = json.loads(open(args.notebook).read())["cells"]
-    namespace = {"__name__": "__main__"}
+    namespace = {"__name__": "__main__", "display": display}
     os.chdir(project_root())
     for cell in cells:
         if cell["cell_type"] != "code":

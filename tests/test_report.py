@@ -1,0 +1,38 @@
+"""How results are shown: tables as DataFrames of the rounded strings, sentences wrapped to
+the report width without splitting an interval."""
+
+import pandas as pd
+
+from lth_hedging import report
+
+
+def test_a_table_is_indexed_by_its_label_columns_and_keeps_the_strings():
+    frame = report.table(["cell", "network", "T75"], [["80%", "ticket", "3/3: 46"],
+                                                      ["80%", "dense", "3/3: 42"]], index=2)
+    assert list(frame.index.names) == ["cell", "network"]
+    assert frame.loc[("80%", "dense"), "T75"] == "3/3: 42"
+    with pd.option_context("display.width", report.WIDTH):
+        assert max(map(len, repr(frame).splitlines())) <= report.WIDTH
+
+
+def test_a_wide_table_wraps_its_columns_within_the_width():
+    header = ["strategy", *(f"column {i}" for i in range(12))]
+    frame = report.table(header, [["Heston min-variance delta",
+                                   *("7.114 [6.997, 7.227]" for _ in range(12))]])
+    with pd.option_context("display.width", report.WIDTH, "display.max_columns", None,
+                           "display.max_colwidth", None):
+        text = repr(frame)
+    assert max(map(len, text.splitlines())) <= report.WIDTH
+    assert text.count("7.114 [6.997, 7.227]") == 12
+
+
+def test_wrapping_keeps_intervals_whole_and_loses_nothing():
+    line = ("80%, warmup 10: vs dense 0.83× [0.68, 1.02], Holm p 0.248 → indistinguishable "
+            "(boosts above 1.02× excluded; 80 % power only for ≥ 1.60×); vs random re-init "
+            "2.14× [0.63, 7.21], Holm p 0.260")
+    text = report.bullets([line, "short"])
+    lines = text.splitlines()
+    assert all(len(x) <= report.WIDTH for x in lines)
+    assert lines[0].startswith("- ") and lines[1].startswith("  ") and lines[-1] == "- short"
+    assert "[0.63, 7.21]" in text and "[0.68, 1.02]" in text
+    assert " ".join(x[2:] for x in lines[:-1]) == line

@@ -1,0 +1,131 @@
+"""Execute the numbered notebooks with papermill, for ``make all`` and ``make smoke``.
+
+Each notebook becomes ``OUT/<name>_<suffix>.ipynb`` (``_executed`` for a study, ``_smoke`` for
+the smoke run: never the source's name, so that JupyterLab's tabs are told apart), written
+whole: a failed run leaves no notebook behind. What the kernels print beside the notebook
+(Jupyter's start-up, Ray's shutdown) goes to a log file under ``OUT/logs/``, not to the
+terminal.
+
+A bad config or override stops the run before any kernel starts, with its one-line error
+(key, value, what is allowed); a failing cell stops it with the cell's error in one line and
+the path of the log that holds the traceback. Exit status 2 for a bad config, 1 for a failed
+cell.
+
+Usage: OVERRIDES='{training.epochs: 5}' python tools/execute_notebooks.py \
+           --config configs/config.yaml --out experiments/notebooks --figures figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import yaml
+
+from lth_hedging.config import YamlLoader, load_config, project_root
+
+NOTEBOOKS = ("01_baseline", "02_lottery_tickets", "03_characterization")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def parse_overrides(text: str) -> dict:
+    overrides = yaml.load(text or "{}", Loader=YamlLoader)
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"OVERRIDES={text!r} is not a mapping of dotted config keys "
+                         "(e.g. OVERRIDES='{training.epochs: 5}')")
+    return overrides
+
+
+@contextlib.contextmanager
+def output_to(log: Path):
+    """File descriptors 1 and 2 — this process's and every kernel's it starts, with their
+    Ray workers — appended to ``log`` for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "ab") as file:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def fail(target: str, message: str, details: str, log: Path, status: int) -> None:
+    with open(log, "a") as file:
+        file.write(f"\n{message}\n\n{ANSI.sub('', details)}\n")
+    print(f"{target}: {message}", file=sys.stderr)
+    print(f"{target}: traceback in {log}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", required=True, help="folder of the executed notebooks")
+    parser.add_argument("--figures", required=True, help="folder the notebooks save figures in")
+    parser.add_argument("--suffix", default="executed")
+    parser.add_argument("--target", default="make all", help="named in every error")
+    args = parser.parse_args()
+    os.chdir(project_root())
+    out = Path(args.out)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    log = out / "logs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    text = os.environ.get("OVERRIDES", "{}")
+    try:
+        overrides = parse_overrides(text)
+        with warnings.catch_warnings():  # the notebooks print the config's warnings
+            warnings.simplefilter("ignore")
+            load_config(args.config, overrides)
+    except (ValueError, TypeError, OSError, yaml.YAMLError) as error:
+        fail(args.target, f"bad config ({args.config}, OVERRIDES={text}): "
+             f"{str(error).splitlines()[0]}", traceback.format_exc(), log, 2)
+    print(f"{args.target}: {args.config}, OVERRIDES={text}; kernels' output in {log}")
+
+    import papermill  # after the config check: it takes a second to import
+    from papermill.exceptions import PapermillExecutionError
+
+    for name in NOTEBOOKS:
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        folder = Path(tempfile.mkdtemp(dir=out, prefix=".run."))  # one per run: never shared
+        try:
+            with output_to(log):
+                papermill.execute_notebook(
+                    f"notebooks/{name}.ipynb", folder / f"{name}.ipynb", kernel_name="python3",
+                    parameters={"config_path": args.config, "overrides": overrides,
+                                "figures_dir": args.figures},
+                    cwd=".", progress_bar=False, start_timeout=600)
+            os.replace(folder / f"{name}.ipynb", out / f"{name}_{args.suffix}.ipynb")
+        except PapermillExecutionError as error:
+            fail(args.target, f"{name}, cell {error.exec_count}: {error.ename}: "
+                 f"{ANSI.sub('', error.evalue).splitlines()[0] if error.evalue else ''}",
+                 "\n".join(error.traceback), log, 1)
+        except Exception as error:  # a kernel that died or never started
+            fail(args.target, f"{name}: {type(error).__name__}: {error}",
+                 traceback.format_exc(), log, 1)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        print(f"   {out / f'{name}_{args.suffix}.ipynb'} ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
