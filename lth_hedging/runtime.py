@@ -12,10 +12,14 @@ CPU keys are those of runs made before the option existed.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import torch
 
@@ -194,7 +198,19 @@ def start_ray(config: Config):
                              "--head) or give its address, or set it to null to start Ray here")
     ray.init(address=address, include_dashboard=False, logging_level="ERROR",
              configure_logging=False)
+    if address is None:  # this process started Ray: its processes end with it
+        guard = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("ray_guard.py")), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        guard.stdout.readline()  # it has seen Ray's processes
+        guard.stdout.close()
+        _GUARDS.append(guard)
     return ray
+
+
+# The guard of a Ray started here (``ray_guard``): kept open for the life of this process,
+# whose end closes the guard's stdin.
+_GUARDS: list[subprocess.Popen] = []
 
 
 def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: dict,

@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 import lth_hedging.store as store_module
-from lth_hedging import load_config, runtime
+from lth_hedging import load_config, project_root, runtime
 from lth_hedging.heston import get_or_generate_dataset
 from lth_hedging.speed import reference_levels
 from lth_hedging.store import Store
@@ -46,6 +46,38 @@ with Store(sys.argv[1]).lock("dense", "abc123"):
     print("held", flush=True)
     time.sleep(120)
 """
+
+
+DRIVER = """
+import os, time, warnings
+warnings.simplefilter("ignore")
+from lth_hedging import load_config, project_root, runtime
+ray = runtime.start_ray(load_config("configs/smoke.yaml", {"runtime.executor": "ray"}))
+ray.get(ray.remote(lambda: os.getpid()).remote())  # a worker, as in a sweep
+print(os.getpid(), flush=True)
+time.sleep(600)
+"""
+
+
+def test_rays_processes_end_with_a_driver_killed_mid_sweep():
+    """Killed with SIGKILL, the driver cannot stop Ray; its guard (``ray_guard``) ends every
+    process Ray started, within seconds (Ray's agents alone linger for a minute)."""
+    psutil = pytest.importorskip("psutil")
+    pytest.importorskip("ray")
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert int(driver.stdout.readline()) == driver.pid
+        ray_processes = [p for p in psutil.Process(driver.pid).children(recursive=True)
+                         if "ray_guard" not in " ".join(p.cmdline())]
+        assert any("raylet" in " ".join(p.cmdline()) for p in ray_processes)
+        assert any(p.name().startswith("ray::") or "ray::" in " ".join(p.cmdline())
+                   for p in ray_processes)  # the agents and the worker
+    finally:
+        driver.kill()
+        driver.wait()
+    _, alive = psutil.wait_procs(ray_processes, timeout=15)
+    assert not alive, f"outlived the driver: {[p.cmdline()[:1] for p in alive]}"
 
 
 def test_a_stopped_lock_holder_is_named_and_its_end_frees_the_stage(tmp_path, monkeypatch,
@@ -112,3 +144,24 @@ def test_a_floor_below_the_dense_reference_names_the_keys_to_change():
     history = [{"step": 0, "val_risk": 3.0}] * 10
     with pytest.raises(ValueError, match="training.epochs.*data.n_paths.val"):
         reference_levels([history, history], 2.0, final_evals=10)
+
+
+def test_what_kernels_print_beside_the_notebook_goes_to_the_log_not_the_terminal(tmp_path):
+    """``make all`` / ``make smoke`` run the kernels inside ``output_to``: Ray's shutdown
+    messages (``*** SIGTERM received``), written by processes the kernel started, land in
+    the run's log."""
+    script = f"""
+import subprocess, sys
+sys.path.insert(0, "tools")
+from execute_notebooks import output_to
+from pathlib import Path
+with output_to(Path({str(tmp_path / 'run.log')!r})):
+    subprocess.run([sys.executable, "-c",
+                    "import sys; print('*** SIGTERM received', file=sys.stderr); print('out')"])
+print("after")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=project_root(), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "after\n" and run.stderr == ""
+    assert (tmp_path / "run.log").read_text().split() == ["***", "SIGTERM", "received", "out"]
