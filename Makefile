@@ -17,9 +17,10 @@ export OVERRIDES
 
 # Only the targets that run the notebooks read OVERRIDES; any other refuses it by name
 # rather than ignoring it.
-ifneq ($(filter-out {},$(strip $(OVERRIDES))),)
-ifneq ($(filter-out all smoke venv,$(or $(MAKECMDGOALS),all)),)
-$(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(filter-out all smoke venv,$(MAKECMDGOALS))`)
+space := $(subst ,, )
+ifneq ($(filter-out {} null,$(subst $(space),,$(OVERRIDES))),)
+ifneq ($(filter-out all smoke,$(or $(MAKECMDGOALS),all)),)
+$(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(filter-out all smoke,$(MAKECMDGOALS))`)
 endif
 endif
 
@@ -53,6 +54,7 @@ all: venv
 # the outputs are stable.
 smoke: venv
 	LTH_PROGRESS=0 $(call execute,configs/smoke.yaml,$(SMOKE_OUT),$(SMOKE_FIGURES),smoke)
+	$(BIN)/python tools/html_report.py $(SMOKE_OUT)
 
 # Refresh the nbval references in tests/notebooks/ (tracked) from a smoke run.
 refs: smoke
@@ -81,7 +83,7 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-# The last run as one offline HTML page, code hidden (make all writes it too).
+# The last run as one offline HTML page, code hidden (make all and make smoke write it too).
 report: venv
 	$(BIN)/python tools/html_report.py $(OUT)
 

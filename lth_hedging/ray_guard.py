@@ -1,6 +1,7 @@
-"""Ends the Ray processes a driver started, when the driver ends without stopping them (killed
+"""Ends every process a Ray driver started when the driver ends without stopping them (killed
 with SIGKILL, a notebook kernel that died): left alone, Ray's agents outlive it by a minute,
-trying to report the raylet's death to a GCS that has gone with it.
+trying to report the raylet's death to a GCS that has gone with it. The driver's descendants
+are Ray's processes (a notebook kernel starts no others).
 
 ``runtime.start_ray`` runs this file as its own process (by path: it imports nothing of the
 package, so it starts in a fraction of a second), with a pipe from the driver on its stdin.
@@ -31,13 +32,22 @@ def descendants(pid: int) -> set[tuple[int, float]]:
         return set()
 
 
+def still(pid: int, started: float) -> psutil.Process | None:
+    """The process ``pid`` if it is still the one that started at ``started``."""
+    try:
+        process = psutil.Process(pid)
+        return process if process.create_time() == started else None
+    except psutil.Error:  # gone
+        return None
+
+
 def end(processes: set[tuple[int, float]]) -> None:
     for pid, started in processes:
+        process = still(pid, started)
         try:
-            process = psutil.Process(pid)
-            if process.create_time() == started:
+            if process is not None:
                 process.kill()
-        except psutil.Error:  # already gone
+        except psutil.Error:  # ended meanwhile
             pass
 
 
@@ -50,8 +60,9 @@ def main() -> None:
     sys.stdout.close()
     while not gone.wait(POLL_SECONDS):
         known |= descendants(driver)
-    for pid, _ in list(known):  # and what they started since the last look
-        known |= descendants(pid)
+    for pid, started in list(known):  # and what they started since the last look
+        if still(pid, started) is not None:
+            known |= descendants(pid)
     end(known)
 
 

@@ -346,13 +346,16 @@ def table(header: list[str], rows: list[list[str]], index: int = 1) -> pd.DataFr
 _UNBROKEN = re.compile(r"\[[^\]]*\]|\([^)]*\)")
 
 
-def wrap(line: str, first: str = "", rest: str = "") -> str:
-    """``line`` wrapped to ``WIDTH``, ``first`` before it and ``rest`` before each further
-    line; brackets stay on one line."""
-    keep = _UNBROKEN.sub(lambda m: m.group(0).replace(" ", "\0")
-                         if len(m.group(0)) < 40 else m.group(0), line)
-    return textwrap.fill(keep, WIDTH, initial_indent=first, subsequent_indent=rest,
-                         break_on_hyphens=False).replace("\0", " ")
+def wrap(text: str, first: str = "", rest: str = "") -> str:
+    """``text`` wrapped to ``WIDTH``, ``first`` before it and ``rest`` before each further
+    line (each of its own lines wrapped apart); brackets, paths and words stay whole."""
+    def one(line: str, lead: str) -> str:
+        keep = _UNBROKEN.sub(lambda m: m.group(0).replace(" ", "\0")
+                             if len(m.group(0)) < 40 else m.group(0), line)
+        return textwrap.fill(keep, WIDTH, initial_indent=lead, subsequent_indent=rest,
+                             break_on_hyphens=False, break_long_words=False).replace("\0", " ")
+    return "\n".join(one(line, first if i == 0 else rest)
+                      for i, line in enumerate(text.split("\n")))
 
 
 def bullets(lines: list[str]) -> str:

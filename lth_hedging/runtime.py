@@ -17,6 +17,7 @@ import platform
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -148,7 +149,14 @@ def ray_workers(config: Config, ray) -> int:
             raise ValueError("config key 'runtime.device' = 'cuda' is invalid: the Ray cluster "
                              "has no GPU")
         return gpus
-    return max(1, int(resources.get("CPU", 1)) // config.runtime.num_threads)
+    threads = config.runtime.num_threads
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]),
+                  default=0)
+    if threads > largest:
+        raise ValueError(f"config key 'runtime.num_threads' = {threads} is more than any node "
+                         f"of the Ray cluster has ({largest:g} CPUs): no task could ever start; "
+                         f"set it to at most {int(largest)}")
+    return max(1, int(resources.get("CPU", 1)) // threads)
 
 
 RAY_CONNECT_SECONDS = 30  # how long an unreachable ray_address may take to be named
@@ -160,13 +168,22 @@ def reachable(address: str, timeout: float) -> str | None:
     forms are Ray's to resolve."""
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:6379
     if not host or not port.isdigit():
         return None
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            return None
-    except OSError as err:
-        return f"{type(err).__name__}: {err}"
+    answer: list[str | None] = []
+
+    def probe() -> None:  # the name lookup too, which create_connection's timeout leaves out
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                answer.append(None)
+        except OSError as err:
+            answer.append(f"{type(err).__name__}: {err}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return answer[0] if answer else f"no answer (name lookup or connection) within {timeout:g} s"
 
 
 def start_ray(config: Config):

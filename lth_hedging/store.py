@@ -257,13 +257,21 @@ class Store:
         if held in HELD_LOCKS:
             yield
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")
+        except OSError as err:
+            raise no_room(err, path, "experiments.directory") from err
+        with handle:
             wait_for_lock(handle, f"{stage}/{key}", path)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"{os.getpid()} {' '.join(sys.argv)[:200]}\n")  # who holds it
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"{os.getpid()} {' '.join(sys.argv)[:200]}\n")  # who holds it
+                handle.flush()
+            except OSError as err:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                raise no_room(err, path, "experiments.directory") from err
             HELD_LOCKS.add(held)
             try:
                 yield

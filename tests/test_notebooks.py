@@ -101,11 +101,11 @@ def test_report_is_one_offline_page_without_code(tmp_path: Path):
     subprocess.run([sys.executable, "tools/html_report.py", str(tmp_path)], cwd=ROOT,
                    check=True, capture_output=True)
     page = (tmp_path / "report.html").read_text()
-    assert not re.findall(r'(?:src|href)="https?://', page), "loads from the network"
+    assert not re.findall(r'(?:src|href)="https?://|import\("https?://', page), "not offline"
     assert "import matplotlib" not in page and "config_path" not in page, "shows code"
     for path in SOURCES:  # every notebook's title and tables
         title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
-        assert html_lib.escape(title.lstrip("# ").split(" ·")[0]) in page
+        assert html_lib.escape(title.lstrip("# ")) in page
     assert page.count('class="dataframe"') >= 10
 
 
@@ -149,7 +149,8 @@ def test_the_readmes_make_commands_exist():
     commands = re.findall(r"^(make [^#\n]*)", README, re.M) + re.findall(r"`(make [^`]*)`",
                                                                          README)
     assert len(commands) >= 5
-    for command in {c.strip() for c in commands}:
-        run = subprocess.run(["bash", "-c", f"{command} -n"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=60)
+    for command in {" ".join(c.split()) for c in commands}:  # a span may break a line
+        dry = command.replace("make ", "make -n ", 1)  # nothing runs
+        run = subprocess.run(["bash", "-c", dry], cwd=ROOT, capture_output=True, text=True,
+                             timeout=60)
         assert run.returncode == 0, f"{command}: {run.stderr}"

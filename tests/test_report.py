@@ -36,3 +36,9 @@ def test_wrapping_keeps_intervals_whole_and_loses_nothing():
     assert lines[0].startswith("- ") and lines[1].startswith("  ") and lines[-1] == "- short"
     assert "[0.63, 7.21]" in text and "[0.68, 1.02]" in text
     assert " ".join(x[2:] for x in lines[:-1]) == line
+
+
+def test_wrapping_keeps_each_line_and_long_words():
+    path = "experiments/results/" + "x" * 120 + ".json"
+    text = report.wrap(f"first line\nresults: {path}")
+    assert text.splitlines() == ["first line", "results:", path]

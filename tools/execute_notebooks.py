@@ -1,10 +1,12 @@
 """Execute the numbered notebooks with papermill, for ``make all`` and ``make smoke``.
 
-Each notebook becomes ``OUT/<name>_<suffix>.ipynb`` (``_executed`` for a study, ``_smoke`` for
-the smoke run: never the source's name, so that JupyterLab's tabs are told apart), written
-whole: a failed run leaves no notebook behind. What the kernels print beside the notebook
-(Jupyter's start-up, Ray's shutdown) goes to a log file under ``OUT/logs/``, not to the
-terminal.
+The notebooks run into a folder of their own and become ``OUT/<name>_<suffix>.ipynb`` together
+when the last one has run (``_executed`` for a study, ``_smoke`` for the smoke run: never the
+source's name, so that JupyterLab's tabs are told apart): OUT always holds one complete run,
+and a failed or interrupted run leaves the previous one as it was. What the kernels print
+beside the notebook (Jupyter's start-up, Ray's shutdown) goes to a log file under
+``OUT/logs/``; of it only the store's notices (a stage waiting for another process's lock)
+reach the terminal.
 
 A bad config or override stops the run before any kernel starts, with its one-line error
 (key, value, what is allowed); a failing cell stops it with the cell's error in one line and
@@ -22,8 +24,10 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import warnings
@@ -47,32 +51,55 @@ def parse_overrides(text: str) -> dict:
     return overrides
 
 
+TERMINAL = re.compile(rb"^store: ")  # a stage waiting for a lock: the user must see it
+
+
 @contextlib.contextmanager
 def output_to(log: Path):
-    """File descriptors 1 and 2 — this process's and every kernel's it starts, with their
-    Ray workers — appended to ``log`` for the duration."""
+    """File descriptors 1 and 2 — this process's and every kernel's it starts, with their Ray
+    processes — into ``log`` for the duration; the lines ``TERMINAL`` matches are also copied
+    to the terminal."""
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with open(log, "ab") as file:
-        os.dup2(file.fileno(), 1)
-        os.dup2(file.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
+    terminal = [os.dup(1), os.dup(2)]  # kept open: the copying thread may outlive the block
+    read, write = os.pipe()
+
+    def copy() -> None:
+        with open(log, "ab") as file, os.fdopen(read, "rb") as source:
+            for line in source:
+                file.write(line)
+                file.flush()
+                if TERMINAL.match(line):
+                    os.write(terminal[1], line)
+
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    os.dup2(write, 1)
+    os.dup2(write, 2)
+    os.close(write)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(terminal[0], 1)
+        os.dup2(terminal[1], 2)
+        thread.join(timeout=5)  # ends when every writer has closed (a lingering one: later)
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def fail(target: str, message: str, details: str, log: Path, status: int) -> None:
-    with open(log, "a") as file:
-        file.write(f"\n{message}\n\n{ANSI.sub('', details)}\n")
+    try:
+        with open(log, "a") as file:
+            file.write(f"\n{message}\n\n{ANSI.sub('', details)}\n")
+        where = f"traceback in {log}"
+    except OSError as error:  # a full disk: the message itself still reaches the terminal
+        where = f"no traceback kept ({log}: {one_line(error)})"
     print(f"{target}: {message}", file=sys.stderr)
-    print(f"{target}: traceback in {log}", file=sys.stderr)
+    print(f"{target}: {where}", file=sys.stderr)
     raise SystemExit(status)
 
 
@@ -95,36 +122,39 @@ def main() -> None:
             warnings.simplefilter("ignore")
             load_config(args.config, overrides)
     except (ValueError, TypeError, OSError, yaml.YAMLError) as error:
-        fail(args.target, f"bad config ({args.config}, OVERRIDES={text}): "
-             f"{str(error).splitlines()[0]}", traceback.format_exc(), log, 2)
+        fail(args.target, f"bad config ({args.config}, OVERRIDES={text}): {one_line(error)}",
+             traceback.format_exc(), log, 2)
     print(f"{args.target}: {args.config}, OVERRIDES={text}; kernels' output in {log}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a kill still cleans up
 
     import papermill  # after the config check: it takes a second to import
     from papermill.exceptions import PapermillExecutionError
 
-    for name in NOTEBOOKS:
-        print(f"== {name}", flush=True)
-        start = time.perf_counter()
-        folder = Path(tempfile.mkdtemp(dir=out, prefix=".run."))  # one per run: never shared
-        try:
-            with output_to(log):
-                papermill.execute_notebook(
-                    f"notebooks/{name}.ipynb", folder / f"{name}.ipynb", kernel_name="python3",
-                    parameters={"config_path": args.config, "overrides": overrides,
-                                "figures_dir": args.figures},
-                    cwd=".", progress_bar=False, start_timeout=600)
+    folder = Path(tempfile.mkdtemp(dir=out, prefix=".run."))  # this run's: never shared
+    try:
+        for name in NOTEBOOKS:
+            print(f"== {name}", flush=True)
+            start = time.perf_counter()
+            try:
+                with output_to(log):
+                    papermill.execute_notebook(
+                        f"notebooks/{name}.ipynb", folder / f"{name}.ipynb",
+                        kernel_name="python3", cwd=".", progress_bar=False, start_timeout=600,
+                        parameters={"config_path": args.config, "overrides": overrides,
+                                    "figures_dir": args.figures})
+            except PapermillExecutionError as error:
+                fail(args.target, f"{name}, cell {error.exec_count}: {error.ename}: "
+                     f"{' '.join(ANSI.sub('', error.evalue or '').split())}",
+                     "\n".join(error.traceback), log, 1)
+            except Exception as error:  # a kernel that died or never started
+                fail(args.target, f"{name}: {type(error).__name__}: {one_line(error)}",
+                     traceback.format_exc(), log, 1)
+            print(f"   {name} ran in {time.perf_counter() - start:.0f} s", flush=True)
+        for name in NOTEBOOKS:  # the run is complete: it replaces the previous one
             os.replace(folder / f"{name}.ipynb", out / f"{name}_{args.suffix}.ipynb")
-        except PapermillExecutionError as error:
-            fail(args.target, f"{name}, cell {error.exec_count}: {error.ename}: "
-                 f"{ANSI.sub('', error.evalue).splitlines()[0] if error.evalue else ''}",
-                 "\n".join(error.traceback), log, 1)
-        except Exception as error:  # a kernel that died or never started
-            fail(args.target, f"{name}: {type(error).__name__}: {error}",
-                 traceback.format_exc(), log, 1)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        print(f"   {out / f'{name}_{args.suffix}.ipynb'} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(f"executed notebooks: {out}/*_{args.suffix}.ipynb")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

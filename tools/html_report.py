@@ -15,17 +15,27 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from lth_hedging.config import project_root
 from lth_hedging.store import atomic_write_bytes
 
-# <script src="https://…"></script>: MathJax and require.js from a CDN
+# <script src="https://…"></script>: MathJax and require.js from a CDN; the module script
+# that imports mermaid from a CDN (the notebooks draw no diagram)
 REMOTE_SCRIPT = re.compile(r'<script[^>]*\ssrc="https?://[^"]*"[^>]*>\s*</script>\s*')
 MATHJAX_CONFIG = re.compile(r'<script type="text/x-mathjax-config">.*?</script>\s*', re.S)
+MERMAID = re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid.*?</script>\s*', re.S)
 
 
 def executed_notebooks(folder: Path) -> list[Path]:
+    """The executed copy of every source notebook, from one run (``make all``: *_executed,
+    else ``make smoke``: *_smoke)."""
+    sources = sorted(p.stem for p in (project_root() / "notebooks").glob("0*.ipynb"))
     for suffix in ("executed", "smoke"):
-        paths = sorted(folder.glob(f"0*_{suffix}.ipynb"))
-        if paths:
+        paths = [folder / f"{stem}_{suffix}.ipynb" for stem in sources]
+        found = [p for p in paths if p.exists()]
+        if found and len(found) < len(paths):
+            raise SystemExit(f"{folder} holds only {', '.join(p.name for p in found)} of a run: "
+                             "rerun it (`make all` / `make smoke`)")
+        if found:
             return paths
     raise SystemExit(f"no executed notebooks (0*_executed.ipynb) in {folder}: run `make all`, "
                      "or `make smoke` then `make report OUT=experiments/smoke/notebooks`")
@@ -45,7 +55,9 @@ def html(report: nbformat.NotebookNode) -> str:
     exporter = HTMLExporter(template_name="lab", exclude_input=True,
                             exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(report)
-    return MATHJAX_CONFIG.sub("", REMOTE_SCRIPT.sub("", body))
+    for pattern in (REMOTE_SCRIPT, MATHJAX_CONFIG, MERMAID):
+        body = pattern.sub("", body)
+    return body
 
 
 def main() -> None:
