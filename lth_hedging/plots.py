@@ -291,16 +291,29 @@ def plot_speedups(study: Study) -> plt.Figure:
         offset = (k - (len(comparators) - 1) / 2) * 0.15
         color = KIND_COLORS.get(who, f"C{k}")
         at = [i for i, c in enumerate(cells) if who in c["comparisons"]]
-        tests = [cells[i]["comparisons"][who]["endpoint"] for i in at]
+        tested = [i for i in at if cells[i]["comparisons"][who]["tested"]]
+        tests = [cells[i]["comparisons"][who]["endpoint"] for i in tested]
         means = np.array([t["speedup"] for t in tests])
-        lo, hi = np.array([t["ci"] for t in tests]).T
-        axes[0].errorbar(x[at] + offset, means, yerr=[means - lo, hi - means], fmt="o",
+        lo, hi = np.array([t["ci"] for t in tests]).reshape(-1, 2).T
+        axes[0].errorbar(x[tested] + offset, means, yerr=[means - lo, hi - means], fmt="o",
                          capsize=3, color=color, label=f"vs {KIND_LABELS[who]}")
+        for i in (i for i in at if i not in tested):  # one side never reached: an outcome
+            c = cells[i]["comparisons"][who]
+            axes[0].plot(x[i] + offset, c["endpoint"]["speedup"], "^", mfc="none", color=color,
+                         ms=8)
+            axes[0].annotate(f"{c['reach']['reached']}/{c['reach']['n']} vs "
+                             f"{c['reach']['other_reached']}/{c['reach']['n']}",
+                             (x[i] + offset, c["endpoint"]["speedup"]), xytext=(0, 8),
+                             textcoords="offset points", ha="center", va="bottom",
+                             rotation=90, fontsize=7, color=color)
         _errorbars(axes[1], x[at] + offset,
                    [cells[i]["comparisons"][who]["test_risk"] for i in at], fmt="o",
                    color=color, label=f"vs {KIND_LABELS[who]}")
     axes[0].axhline(1, color="k", lw=1)
     speedup_axis(axes[0])
+    if any(not c["tested"] for cell in cells for c in cell["comparisons"].values()):
+        axes[0].plot([], [], "^", mfc="none", color="k",
+                     label="one side never reached: reached n/N, ratio at the budget (a bound)")
     margin = study["margin"]["margin"]
     axes[1].axhline(0, color="k", lw=1)
     axes[1].axhspan(-margin, margin, color="k", alpha=0.08, label="± matching margin")
@@ -311,7 +324,7 @@ def plot_speedups(study: Study) -> plt.Figure:
         ax.set_xlim(-0.5, len(cells) - 0.5)
         ax.set(ylabel=title, title=f"{title}\nmean and 95% interval over {n} seeds")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     return fig
 
