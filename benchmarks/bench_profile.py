@@ -1,0 +1,97 @@
+"""Where a full stack's training time goes (torch profiler): matmul kernels against everything
+else — elementwise work of the per-date loop, the optimiser, the CVaR's sort and top-k, copies
+and allocations — and what that means on a CPU whose matmul is faster.
+
+The stack is bench_ensemble's tickets (``runtime.ensemble_size`` of them at 80 %, LR 0.01 /
+0.005) for ``STEPS`` optimiser steps each, with the study's evaluation schedule. Self CPU time
+per operator is grouped into categories; the matmul kernels' own rate (their FLOPs over their
+time) is set against the float32 matmul rate measured in the same run.
+
+The projection is arithmetic, not a measurement: on a CPU whose matmul is r× faster and whose
+other work is as fast as here, the kernels' time K shrinks to K/r, the time at the limit L to
+L/r, and the fraction of the limit becomes (L/r) / (K/r + O), O the rest's time. It says how
+much of O must go for a stack to reach 50 % of the limit there.
+"""
+
+import time
+from collections import defaultdict
+
+import torch
+from bench_ensemble import flops_per_network_epoch, sweep
+from common import QUICK, header, matmul_rate
+from torch.profiler import ProfilerActivity, profile
+
+from lth_hedging import create_loss_function, load_config
+from lth_hedging.ensemble import fit_ensemble
+from lth_hedging.experiment import load_split, risk_function, schedule
+
+CATEGORIES = {  # operator → category (the rest: "other")
+    "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"),
+    "sort / top-k (CVaR)": ("aten::sort", "aten::topk", "aten::kthvalue", "aten::argsort"),
+    "copies, allocation": ("aten::copy_", "aten::empty", "aten::empty_strided", "aten::zeros",
+                           "aten::zero_", "aten::fill_", "aten::cat", "aten::stack",
+                           "aten::index", "aten::index_select", "aten::gather",
+                           "aten::scatter_", "aten::clone", "aten::contiguous",
+                           "aten::resize_", "aten::as_strided_", "aten::_to_copy"),
+    "elementwise": ("aten::add", "aten::add_", "aten::sub", "aten::mul", "aten::mul_",
+                    "aten::div", "aten::div_", "aten::relu", "aten::threshold_backward",
+                    "aten::clamp", "aten::clamp_min", "aten::abs", "aten::sign",
+                    "aten::sqrt", "aten::addcmul_", "aten::addcdiv_", "aten::lerp_",
+                    "aten::neg", "aten::where", "aten::maximum", "aten::exp", "aten::log",
+                    "aten::pow", "aten::_foreach_add_", "aten::_foreach_mul_",
+                    "aten::_foreach_addcmul_", "aten::_foreach_addcdiv_",
+                    "aten::_foreach_sqrt", "aten::_foreach_div_", "aten::_foreach_lerp_"),
+    "reductions": ("aten::sum", "aten::mean", "aten::max", "aten::min", "aten::amax",
+                   "aten::cumsum", "aten::norm"),
+}
+STEPS = 10 if QUICK else 25  # the profiler keeps every event: memory grows with steps
+
+
+def category(name: str) -> str:
+    return next((c for c, names in CATEGORIES.items() if name in names), "other")
+
+
+def main():
+    torch.set_num_threads(2)
+    overrides = {"model.hidden": [16, 16], "data.n_paths": {"train": 2000, "val": 1000,
+                                                            "test": 1000},
+                 "data.n_steps": 10, "runtime.ensemble_size": 2} if QUICK else {}
+    config = load_config("configs/config.yaml", overrides)
+    size = config.runtime.ensemble_size or 8
+    header(f"profile of a full stack of {size} tickets (80 %), {STEPS} steps each")
+    train, val = load_split(config, "train"), load_split(config, "val")
+    networks = sweep(config, size)
+    networks["schedules"] = [schedule(config, lr, STEPS) for lr in networks["learning_rates"]]
+    kw = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config),
+              cost=config.hedging.cost, activation=config.model.activation,
+              batch_size=config.training.batch_size)
+    flops, network_epochs = flops_per_network_epoch(config, networks)
+    peak = matmul_rate()
+    fit_ensemble(train=train.slice(0, 2048), val=val, **{k: v[:2] for k, v in networks.items()},
+                 **kw)  # warm-up
+    start = time.perf_counter()
+    fit_ensemble(train=train, val=val, **networks, **kw, stack_size=size)
+    wall = time.perf_counter() - start  # unprofiled: the profiler's own cost inflates each op
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit_ensemble(train=train, val=val, **networks, **kw, stack_size=size)
+    times = defaultdict(float)
+    for event in prof.key_averages():
+        times[category(event.key)] += event.self_cpu_time_total / 1e6
+    total = sum(times.values())
+    for name, seconds in sorted(times.items(), key=lambda kv: -kv[1]):
+        print(f"{name:>22}: {seconds / total:6.1%} of the profiled time")
+    at_limit = network_epochs * flops / peak  # the run's time were every FLOP at the matmul rate
+    kernels = times["matmul"] / total * wall  # the matmul kernels' share of the real run
+    rest = wall - kernels
+    print(f"unprofiled: {wall:.2f} s = {at_limit / wall:.0%} of the limit ({peak / 1e9:.1f} "
+          f"GFLOP/s); matmul kernels {kernels:.2f} s (they alone run at "
+          f"{at_limit / kernels:.0%} of the limit), the rest {rest:.2f} s")
+    for r in (2.0, 4.0):
+        share = (at_limit / r) / (kernels / r + rest)
+        room = (2 * at_limit - kernels) / r  # the rest's time that still allows 50 %
+        need = f"cut by {1 - room / rest:.0%}" if room > 0 else "cannot: kernels alone too slow"
+        print(f"projection, matmul {r:g}x as fast and the rest as here: {share:.0%} of the limit;"
+              f" 50 % needs the rest {need}")
+
+if __name__ == "__main__":
+    main()
