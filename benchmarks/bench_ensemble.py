@@ -71,13 +71,18 @@ def flops_per_network_epoch(config, networks):
     return flops / (steps / per_epoch), steps / per_epoch
 
 
-def main():
+def bench_config():
+    """The default config (tiny in quick mode) on 2 threads, and its stack size."""
     torch.set_num_threads(2)
     overrides = {"model.hidden": [16, 16], "data.n_paths": {"train": 2000, "val": 1000,
                                                             "test": 1000},
                  "data.n_steps": 10, "runtime.ensemble_size": 2} if QUICK else {}
     config = load_config("configs/config.yaml", overrides)
-    size = config.runtime.ensemble_size or 8
+    return config, config.runtime.ensemble_size or 8
+
+
+def main():
+    config, size = bench_config()
     header(f"sweep of {2 * size} tickets (80 %), LR 0.01 / 0.005, stacks of {size}")
     train, val = load_split(config, "train"), load_split(config, "val")
     networks = sweep(config, 2 * size)

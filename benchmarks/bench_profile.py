@@ -17,11 +17,11 @@ import time
 from collections import defaultdict
 
 import torch
-from bench_ensemble import flops_per_network_epoch, sweep
+from bench_ensemble import bench_config, flops_per_network_epoch, sweep
 from common import QUICK, header, matmul_rate
 from torch.profiler import ProfilerActivity, profile
 
-from lth_hedging import create_loss_function, load_config
+from lth_hedging import create_loss_function
 from lth_hedging.ensemble import fit_ensemble
 from lth_hedging.experiment import load_split, risk_function, schedule
 
@@ -52,12 +52,7 @@ def category(name: str) -> str:
 
 
 def main():
-    torch.set_num_threads(2)
-    overrides = {"model.hidden": [16, 16], "data.n_paths": {"train": 2000, "val": 1000,
-                                                            "test": 1000},
-                 "data.n_steps": 10, "runtime.ensemble_size": 2} if QUICK else {}
-    config = load_config("configs/config.yaml", overrides)
-    size = config.runtime.ensemble_size or 8
+    config, size = bench_config()
     header(f"profile of a full stack of {size} tickets (80 %), {STEPS} steps each")
     train, val = load_split(config, "train"), load_split(config, "val")
     networks = sweep(config, size)
