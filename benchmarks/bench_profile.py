@@ -16,7 +16,6 @@ much of O must go for a stack to reach 50 % of the limit there.
 import time
 from collections import defaultdict
 
-import torch
 from bench_ensemble import bench_config, flops_per_network_epoch, sweep
 from common import QUICK, header, matmul_rate
 from torch.profiler import ProfilerActivity, profile
