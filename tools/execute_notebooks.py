@@ -37,7 +37,7 @@ import yaml
 
 from lth_hedging.config import YamlLoader, load_config, project_root
 
-NOTEBOOKS = ("01_baseline", "02_lottery_tickets", "03_characterization")
+NOTEBOOKS = tuple(sorted(p.stem for p in (project_root() / "notebooks").glob("0*.ipynb")))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
