@@ -178,7 +178,7 @@ def _names(names: list[str]) -> str:
 
 def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
     """A mean over seeds with its interval, 'x [lo, hi]', or its range, 'x (lo–hi)'; 'n/a'
-    when undefined."""
+    when undefined. A share (``pct``) has its Student-t interval clipped to 0–100 %."""
     f = (lambda v: f"{100 * v:.{max(digits - 2, 0)}f}%") if pct else (  # noqa: E731
         lambda v: fmt(v, digits))
     if not math.isfinite(d["mean"]):
@@ -187,6 +187,8 @@ def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
         lo, hi = d["range"]
         return f"{f(d['mean'])} ({f(lo)}–{f(hi)})"
     lo, hi = d["ci"]
+    if pct and math.isfinite(lo):
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
     return f(d["mean"]) if not math.isfinite(lo) else f"{f(d['mean'])} [{f(lo)}, {f(hi)}]"
 
 

@@ -42,3 +42,9 @@ def test_wrapping_keeps_each_line_and_long_words():
     path = "experiments/results/" + "x" * 120 + ".json"
     text = report.wrap(f"first line\nresults: {path}")
     assert text.splitlines() == ["first line", "results:", path]
+
+
+def test_a_shares_interval_stays_within_0_and_100_percent():
+    text = report.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}, 3, pct=True)
+    assert text == "97.7% [93.9%, 100.0%]"
+    assert report.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}) == "0.977 [0.939, 1.016]"
