@@ -19,8 +19,8 @@ export OVERRIDES
 # rather than ignoring it.
 space := $(subst ,, )
 ifneq ($(filter-out {} null,$(subst $(space),,$(OVERRIDES))),)
-ifneq ($(filter-out all smoke,$(or $(MAKECMDGOALS),all)),)
-$(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(filter-out all smoke,$(MAKECMDGOALS))`)
+ifneq ($(filter-out all smoke,$(or $(MAKECMDGOALS),venv)),)
+$(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(or $(filter-out all smoke,$(MAKECMDGOALS)),venv)`)
 endif
 endif
 

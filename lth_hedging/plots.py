@@ -15,7 +15,7 @@ from .confirmatory import Study
 from .hedges import LABELS, MODEL_HEDGE, STRATEGIES
 from .instruments import INSTRUMENTS
 from .speed import ENDPOINTS
-from .store import atomic_write_bytes
+from .store import atomic_write_bytes, no_room
 from .tickets import KIND_LABELS
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
@@ -39,7 +39,11 @@ def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path) -> list[Pat
         buffer = io.BytesIO()
         fig.savefig(buffer, format=path.suffix[1:], dpi=150, bbox_inches="tight",
                     metadata=metadata)
-        atomic_write_bytes(path, buffer.getvalue())
+        try:
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError as err:
+            raise no_room(err, path, "figures_dir (the notebook's parameter; make: FIGURES)") \
+                from err
     return paths
 
 
@@ -173,7 +177,7 @@ def _levels(ax, refs: dict) -> None:
 def plot_lr_convergence(results: dict) -> plt.Figure:
     """Per retraining rate: validation risk over steps of the ticket, the dense network from
     θ0 at that rate and the floor controls (classical hedges frozen), with R_d, the
-    T90 level and R_BS."""
+    primary endpoint's level and R_BS."""
     rows = results["results"]
     fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 4.5), squeeze=False)
     for ax, r in zip(axes[0], rows):
@@ -202,7 +206,7 @@ def plot_lr_convergence(results: dict) -> plt.Figure:
 
 def plot_lr_grid(results: dict) -> plt.Figure:
     """Heat-map of the ticket's speed-up at the primary endpoint over (mask LR, retraining
-    LR); a '>' marks a speed-up bounded by a censored run."""
+    LR), coloured on a log scale; a '*' marks a speed-up bounded by a censored run."""
     p = results["primary"]
     mask_lrs = list(dict.fromkeys(g["mask_lr"] for g in results["grid"]))
     lrs = list(dict.fromkeys(g["learning_rate"] for g in results["grid"]))
@@ -216,7 +220,9 @@ def plot_lr_grid(results: dict) -> plt.Figure:
         ax.text(j, i, f"{s['speedup']:.2f}×{flag}", ha="center", va="center", fontsize=9)
     span = max(float(np.nanmax(np.abs(np.log2(values)))), 0.1)
     image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
-    fig.colorbar(image, ax=ax).set_label(f"log2 speed-up (dense {p} / ticket {p})")
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(f"speed-up (dense {p} / ticket {p})")
+    bar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{2 ** v:.3g}×"))
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
     ax.set_yticks(range(len(mask_lrs)), [f"{v:g}" for v in mask_lrs])
     ax.set(xlabel="retraining learning rate", ylabel="learning rate that trained θ* (mask)",

@@ -212,9 +212,9 @@ class Store:
         """Write the stage whole into a temporary folder, then rename it into place. A stage
         another process saved meanwhile (valid manifest) is kept; a damaged one is replaced."""
         folder = self.stage_dir(stage, key)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folder.parent)
         try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(folder.parent)
             tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}.", suffix=".tmp"))
         except OSError as err:
             raise no_room(err, folder, "experiments.directory") from err

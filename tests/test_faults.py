@@ -188,7 +188,8 @@ def test_what_kernels_print_goes_to_the_log_and_only_the_stores_notices_to_the_t
     messages (``*** SIGTERM received``), written by processes the kernel started, land in the
     run's log; a stage waiting for a lock still says so on the terminal."""
     child = ("import sys; print('*** SIGTERM received', file=sys.stderr); print('out'); "
-             "print('store: waiting 5 s for stage dense/abc', file=sys.stderr)")
+             "print('store: waiting 5 s for stage dense/abc', file=sys.stderr); "
+             "print('warning: store: dense/abc is damaged', file=sys.stderr)")
     script = f"""
 import subprocess, sys
 sys.path.insert(0, "tools")
@@ -202,6 +203,23 @@ print("after")
                          cwd=project_root(), timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "after\n"
-    assert run.stderr == "store: waiting 5 s for stage dense/abc\n"
+    assert run.stderr == ("store: waiting 5 s for stage dense/abc\n"
+                          "warning: store: dense/abc is damaged\n")
     assert (tmp_path / "run.log").read_text().splitlines() == [
-        "*** SIGTERM received", "out", "store: waiting 5 s for stage dense/abc"]
+        "*** SIGTERM received", "out", "store: waiting 5 s for stage dense/abc",
+        "warning: store: dense/abc is damaged"]
+
+
+def test_a_full_disk_under_a_figure_names_its_path_and_parameter(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from lth_hedging import plots
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(plots, "atomic_write_bytes", full)
+    fig, _ = plt.subplots()
+    with pytest.raises(OSError, match=f"no space left to write {tmp_path}/f.pdf .*figures_dir"):
+        plots.save_figure(fig, "f", tmp_path)
+    plt.close(fig)

@@ -5,8 +5,8 @@ when the last one has run (``_executed`` for a study, ``_smoke`` for the smoke r
 source's name, so that JupyterLab's tabs are told apart): OUT always holds one complete run,
 and a failed or interrupted run leaves the previous one as it was. What the kernels print
 beside the notebook (Jupyter's start-up, Ray's shutdown) goes to a log file under
-``OUT/logs/``; of it only the store's notices (a stage waiting for another process's lock)
-reach the terminal.
+``OUT/logs/``; of it only the store's notices (a stage waiting for another process's lock,
+a damaged stage or cache file recomputed) reach the terminal.
 
 A bad config or override stops the run before any kernel starts, with its one-line error
 (key, value, what is allowed); a failing cell stops it with the cell's error in one line and
@@ -51,7 +51,8 @@ def parse_overrides(text: str) -> dict:
     return overrides
 
 
-TERMINAL = re.compile(rb"^store: ")  # a stage waiting for a lock: the user must see it
+# what the user must see: a stage waiting for a lock, a damaged stage or cache file recomputed
+TERMINAL = re.compile(rb"^(store: |warning: )")
 
 
 @contextlib.contextmanager
