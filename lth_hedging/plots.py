@@ -222,7 +222,8 @@ def plot_lr_grid(results: dict) -> plt.Figure:
     image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(f"speed-up (dense {p} / ticket {p})")
-    bar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{2 ** v:.3g}×"))
+    bar.set_ticks([np.log2(t) for t in SPEEDUP_TICKS if abs(np.log2(t)) <= span],
+                  labels=[f"{t:g}×" for t in SPEEDUP_TICKS if abs(np.log2(t)) <= span])
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
     ax.set_yticks(range(len(mask_lrs)), [f"{v:g}" for v in mask_lrs])
     ax.set(xlabel="retraining learning rate", ylabel="learning rate that trained θ* (mask)",
