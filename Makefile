@@ -24,7 +24,7 @@ $(error OVERRIDES is read by `make all` and `make smoke` only, not by `make $(or
 endif
 endif
 
-.PHONY: all smoke refs test lint unit nbval bench bench-quick report lab clean venv
+.PHONY: all smoke refs test lint unit nbval nbval-other-arithmetic bench bench-quick report lab clean venv
 
 venv: $(BIN)/.installed
 
@@ -72,7 +72,13 @@ nbval: venv
 	LTH_PROGRESS=0 $(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks
 
-test: lint unit nbval bench-quick
+# The same references retrained under another float32 rounding (ATen's scalar kernels, MKL's
+# SSE2 path: the same bits on every x86 CPU) on an empty store of their own: what another CPU
+# kind's rounding would move must not be a compared digit (tools/nbval_other_arithmetic.py).
+nbval-other-arithmetic: venv
+	$(BIN)/python tools/nbval_other_arithmetic.py
+
+test: lint unit nbval nbval-other-arithmetic bench-quick
 
 # every benchmark at tiny sizes (seconds each): they run, their figures mean nothing
 bench-quick: venv

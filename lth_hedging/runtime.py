@@ -75,12 +75,14 @@ def cpu_model() -> str:
 
 @cache
 def blas() -> str:
-    """The BLAS torch was built with (its config's first math-library line) and the CPU
-    capability its kernels dispatch on: what decides how a float32 sum is rounded."""
+    """The BLAS torch was built with (its config's first math-library line), the CPU
+    capability its kernels dispatch on and MKL's code path when one is forced (``MKL_CBWR``):
+    what decides how a float32 sum is rounded."""
     lines = [line.strip(" -") for line in torch.__config__.show().splitlines()
              if "Math Kernel Library" in line or "OpenBLAS" in line or "BLAS_INFO" in line]
     name = lines[0].split(" for ")[0] if lines else "unknown BLAS"
-    return f"{name}; kernels {torch.backends.cpu.get_cpu_capability()}"
+    path = f"; MKL_CBWR={os.environ['MKL_CBWR']}" if os.environ.get("MKL_CBWR") else ""
+    return f"{name}; kernels {torch.backends.cpu.get_cpu_capability()}{path}"
 
 
 def provenance(config: Config) -> dict:
