@@ -73,8 +73,8 @@ nbval: venv
 	  --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks
 
 # The same references retrained under another float32 rounding (ATen's scalar kernels, MKL's
-# SSE2 path: the same bits on every x86 CPU) on an empty store of their own: what another CPU
-# kind's rounding would move must not be a compared digit (tools/nbval_other_arithmetic.py).
+# SSE2 path) on an empty store of their own: what another CPU kind's rounding would move must
+# not be a compared digit (tools/nbval_other_arithmetic.py).
 nbval-other-arithmetic: venv
 	$(BIN)/python tools/nbval_other_arithmetic.py
 

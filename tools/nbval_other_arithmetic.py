@@ -4,11 +4,12 @@ The references in ``tests/notebooks/`` were made on one CPU kind; another rounds
 sums differently (MKL's AVX-512 kernels on Intel, say), and training amplifies the last
 bits. A printed digit that such rounding moves must not be compared. This check retrains
 every smoke network with ATen's scalar kernels (``ATEN_CPU_CAPABILITY=default``) and MKL's
-SSE2 code path (``MKL_CBWR=COMPATIBLE``) — both the same instructions on every x86 CPU, and
-other roundings than any CPU's native kernels — into a store of its own, and compares the
-notebooks' outputs with the references (the same sanitising as ``make nbval``, the store's
-folder aside). A failure names a printed number that rests on the rounding, not on the
-method: round it to the resolution its claim needs, or sanitise it.
+SSE2 code path (``MKL_CBWR=COMPATIBLE``) — other roundings than any x86 CPU's native
+kernels: on an AMD EPYC every history differs from the native run's in its last digits —
+into a store of its own, and compares the notebooks' outputs with the references (the same
+sanitising as ``make nbval``, the store's folder aside). A failure names a printed number
+that rests on the rounding, not on the method: round it to the resolution its claim needs,
+or sanitise it.
 
 Usage: ``python tools/nbval_other_arithmetic.py`` (``make nbval-other-arithmetic``).
 """
