@@ -67,23 +67,42 @@ def main() -> int:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--nbval",
          "--nbval-current-env", "--nbval-sanitize-with", str(sanitize), "--rootdir", str(ROOT),
          *map(str, paths)], cwd=ROOT, env=env)
-    return failed or trained_under_arithmetic(store)
+    return failed or arithmetic_took_effect(store)
 
 
-def trained_under_arithmetic(store: Path) -> int:
-    """0 when every network of this check was trained here, under ``ARITHMETIC`` (its
-    provenance says so); else a message and 1 — the comparison would then prove nothing."""
+def arithmetic_took_effect(store: Path) -> int:
+    """0 when every network of this check was trained under ``ARITHMETIC`` (its provenance
+    says so) and, where the smoke run's own store holds the same networks trained natively
+    (``make nbval`` ran first), some of their histories differ from those; else a message and
+    1 — the comparison would then prove nothing."""
     summaries = sorted(s for stage in TRAINED for s in store.glob(f"{stage}/*/summary.json"))
     wanted = [f"kernels {ARITHMETIC['ATEN_CPU_CAPABILITY'].upper()}",
               f"MKL_CBWR={ARITHMETIC['MKL_CBWR']}"]
-    other = [s for s in summaries
-             if not all(w in json.loads(s.read_text())["provenance"]["blas"] for w in wanted)]
-    if summaries and not other:
-        print(f"{len(summaries)} networks trained under {', '.join(wanted)}")
-        return 0
-    print(f"the check's networks were not all trained under {', '.join(wanted)}: "
-          f"{len(other)} of {len(summaries)} were not")
-    return 1
+
+    def ours(summary: Path) -> bool:
+        return all(w in json.loads(summary.read_text())["provenance"]["blas"] for w in wanted)
+
+    other = [s for s in summaries if not ours(s)]
+    if not summaries or other:
+        print(f"the check's networks were not all trained under {', '.join(wanted)}: "
+              f"{len(other)} of {len(summaries)} were not")
+        return 1
+    natives = [ROOT / SMOKE_STORE / s.relative_to(store) for s in summaries]
+    pairs = [(s.with_name("history.json"), native.with_name("history.json"))
+             for s, native in zip(summaries, natives) if native.exists() and not ours(native)]
+    moved = sum(untimed(a) != untimed(b) for a, b in pairs)
+    print(f"{len(summaries)} networks trained under {', '.join(wanted)}; histories that "
+          f"differ from the smoke store's: {moved} of {len(pairs)}")
+    if pairs and not moved:
+        print("the second arithmetic changed no history: it tests nothing on this machine")
+        return 1
+    return 0
+
+
+def untimed(history: Path) -> list[dict]:
+    """A stored history without its wall-clock timings (they differ on every run)."""
+    return [{k: v for k, v in row.items() if k != "seconds"}
+            for row in json.loads(history.read_text())]
 
 
 if __name__ == "__main__":
