@@ -164,6 +164,9 @@ class RuntimeConfig:
     ensemble_size: int | None = None
     device: str = "cpu"  # cpu | cuda | auto (cuda where there is one)
     tf32: bool = False  # on CUDA: TF32 matmuls (faster, fewer mantissa bits)
+    # float32 | bfloat16: on the CPU, float32 matmuls computed by oneDNN in bfloat16 with
+    # float32 accumulation (AMX / AVX512-BF16; opt-in: it changes results, not only rounding)
+    precision: str = "float32"
     executor: str = "local"  # local | ray (each stack a Ray task)
     ray_address: str | None = None  # a running Ray cluster; none: Ray starts locally
 
@@ -559,7 +562,7 @@ def _metrics(config: Config) -> None:
 
 
 def _runtime(config: Config) -> None:
-    from .runtime import DEVICES, EXECUTORS
+    from .runtime import DEVICES, EXECUTORS, PRECISIONS, bfloat16_matmuls, device
 
     rt = config.runtime
     _check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
@@ -567,6 +570,7 @@ def _runtime(config: Config) -> None:
     _one_of(rt.device, "runtime.device", DEVICES)
     _one_of(rt.executor, "runtime.executor", EXECUTORS)
     _check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
+    _one_of(rt.precision, "runtime.precision", PRECISIONS)
     _check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
            "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
     _check(rt.device != "cuda" or rt.executor == "ray" or torch.cuda.is_available(),
@@ -575,6 +579,13 @@ def _runtime(config: Config) -> None:
     _check(_integer(rt.num_threads) and 1 <= rt.num_threads <= MAX_THREADS,
            "runtime.num_threads", rt.num_threads,
            f"an integer in [1, {MAX_THREADS}] (threads of one process; 10^4 hangs a machine)")
+    _check(rt.precision == "float32" or device(config).type == "cpu", "runtime.precision",
+           rt.precision, "float32 off the CPU (bfloat16 matmuls are oneDNN's, on the CPU; on "
+           "CUDA, runtime.tf32)")
+    if rt.precision == "bfloat16" and not bfloat16_matmuls():
+        warnings.warn("runtime.precision = bfloat16: oneDNN does not compute bfloat16 "
+                      "matmuls on this CPU (it needs AVX-512), so they stay float32: float32 "
+                      "results, stored under another key", stacklevel=3)
     cores = os.cpu_count() or 1
     if rt.executor == "local" and rt.num_threads > cores:
         warnings.warn(f"runtime.num_threads = {rt.num_threads} is more than this machine's "

@@ -1,12 +1,14 @@
 """Where networks train: the device (``runtime.device``), the stack size for it, and the
 executor (``runtime.executor``): ``local`` trains every stack in this process, ``ray`` makes
-each stack a Ray task, on this machine or on a cluster (``runtime.ray_address``).
+each stack a Ray task, on this machine or on a cluster (``runtime.ray_address``), and the
+arithmetic: threads, TF32 on CUDA, bfloat16 matmuls on the CPU (``runtime.precision``).
 
 Results do not depend on where they were computed, for one device type: a network's result
 does not depend on its stack (``ensemble.fit_ensemble``), and a Ray worker runs the same
 code with the same thread count as a local run. A GPU rounds differently from the CPU, so the
 device (and TF32) enter the key of every training stage, and only where it is not the CPU:
-CPU keys are those of runs made before the option existed.
+CPU keys are those of runs made before the option existed. So does a precision other than
+float32: bfloat16 matmuls change the results beyond rounding.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .features import HedgingData
 from .train import TrainResult
 
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("float32", "bfloat16")
 EXECUTORS = ("local", "ray")
 STACK_SIZES = {"cpu": 8, "cuda": 64}  # measured: benchmarks/bench_ensemble.py
 TASK_STACKS = 4  # on Ray: a task trains at most this many stack-fulls of networks, one
@@ -48,10 +51,27 @@ def device(config: Config) -> torch.device:
 
 
 def device_key(config: Config) -> dict:
-    """What the device adds to a training stage's key: nothing on the CPU."""
-    if device(config).type == "cpu":
-        return {}
-    return {"device": device(config).type, "tf32": config.runtime.tf32}
+    """What the device and the precision add to a training stage's key: nothing on the CPU
+    in float32."""
+    key = {} if device(config).type == "cpu" else {"device": device(config).type,
+                                                    "tf32": config.runtime.tf32}
+    if config.runtime.precision != "float32":
+        key["precision"] = config.runtime.precision
+    return key
+
+
+@cache
+def bfloat16_matmuls() -> bool:
+    """Whether float32 matmuls on this CPU are computed in bfloat16 when asked (oneDNN does so
+    where it finds AVX-512; AMX or AVX512-BF16 make it fast), tried: 1 + 2⁻¹² is 1 in
+    bfloat16, so a sum of 64 of them is 64 there and not in float32."""
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    a, b = torch.full((64, 64), 1 + 2**-12), torch.ones(64, 64)
+    try:
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+        return bool((a @ b == 64).all())
+    finally:
+        torch.backends.mkldnn.matmul.fp32_precision = before
 
 
 def stack_size(config: Config) -> int:
@@ -89,20 +109,26 @@ def provenance(config: Config) -> dict:
     """Where results are made: CPU, BLAS, torch, threads, device (and the GPU's name)."""
     where = device(config)
     out = {"cpu": cpu_model(), "blas": blas(), "torch": torch.__version__,
-           "threads": torch.get_num_threads(), "device": where.type}
+           "threads": torch.get_num_threads(), "device": where.type,
+           "precision": config.runtime.precision}
     if where.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(where)
     return out
 
 
 def setup(config: Config) -> None:
-    """Fixed thread count (the same config gives bit-identical results on a machine) and the
-    TF32 setting of CUDA matmuls."""
-    set_threads_and_tf32(config.runtime.num_threads, config.runtime.tf32)
+    """Fixed thread count (the same config gives bit-identical results on a machine), the
+    TF32 setting of CUDA matmuls and the precision of CPU matmuls."""
+    set_arithmetic(config.runtime.num_threads, config.runtime.tf32, config.runtime.precision)
 
 
-def set_threads_and_tf32(num_threads: int, tf32: bool) -> None:
+def set_arithmetic(num_threads: int, tf32: bool, precision: str) -> None:
     torch.set_num_threads(num_threads)
+    # left alone in float32 unless set before (torch's own setting then, and no mix of its
+    # legacy and new precision APIs); a float32 run after a bfloat16 one is float32 again
+    if precision == "bfloat16" or torch.backends.mkldnn.matmul.fp32_precision != "none":
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16" if precision == "bfloat16" \
+            else "ieee"
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = tf32
         torch.backends.cudnn.allow_tf32 = tf32
@@ -123,14 +149,14 @@ def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks:
 
 
 def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict,
-              num_threads: int, tf32: bool, code: str) -> list[TrainResult]:
-    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads
-    and TF32 setting — and the driver's code (else its results would be stored under keys
-    that name other code)."""
+              num_threads: int, tf32: bool, precision: str, code: str) -> list[TrainResult]:
+    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads,
+    TF32 setting and precision — and the driver's code (else its results would be stored
+    under keys that name other code)."""
     if fingerprint(TRAINING) != code:
         raise RuntimeError("this Ray worker's lth_hedging differs from the driver's: install "
                            "the same commit on every node (pip install -e '.[ray]')")
-    set_threads_and_tf32(num_threads, tf32)
+    set_arithmetic(num_threads, tf32, precision)
     return fit_ensemble(train=train, val=val, **networks, **kwargs)
 
 
@@ -248,7 +274,7 @@ def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: d
     for part in chunks(len(networks["inits"]), kwargs["stack_size"], ray_workers(config, ray)):
         chunk = {name: values[part.start:part.stop] for name, values in networks.items()}
         ref = task.remote(train_ref, val_ref, chunk, kwargs, rt.num_threads, rt.tf32,
-                          fingerprint(TRAINING))
+                          rt.precision, fingerprint(TRAINING))
         pending[ref] = part
     try:
         while pending:

@@ -71,6 +71,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("runtime.device", "tpu", "'cpu', 'cuda', 'auto'"),
     ("runtime.executor", "dask", "'local', 'ray'"),
     ("runtime.tf32", "yes", "true or false"), ("runtime.ray_address", "", "null or"),
+    ("runtime.precision", "bf16", "one of"),
     # what fault injection found accepted and failing later (or never ending)
     ("data.heston.K", float("inf"), "finite"), ("data.heston.xi", float("nan"), "finite"),
     ("data.seeds.train", 2**63, "[0, 2^63)"), ("model.init_seed", -1, "[0, 2^63)"),
@@ -114,6 +115,22 @@ def test_the_device_enters_training_keys_only_off_the_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "device", lambda config: torch.device("cuda"))
     assert runtime.device_key(c) == {"device": "cuda", "tf32": False}
     assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) != on_cpu
+
+
+def test_bfloat16_matmuls_enter_training_keys_and_only_on_the_cpu(monkeypatch):
+    monkeypatch.setattr(runtime, "bfloat16_matmuls", lambda: True)
+    c = quiet_load(None, {"runtime.precision": "bfloat16"})
+    assert runtime.device_key(c) == {"precision": "bfloat16"}
+    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) != dense_key(Config(), DenseSpec(0.001, 1e-3, 0))
+    with pytest.raises(ValueError, match="'runtime.precision' = 'bfloat16' .* off the CPU"):
+        quiet_load(None, {"runtime.precision": "bfloat16", "runtime.device": "cuda",
+                          "runtime.executor": "ray"})
+
+
+def test_bfloat16_where_the_cpu_does_not_compute_it_is_a_warning(monkeypatch):
+    monkeypatch.setattr(runtime, "bfloat16_matmuls", lambda: False)
+    with pytest.warns(UserWarning, match="runtime.precision = bfloat16: .* stay float32"):
+        load_config(None, {"runtime.precision": "bfloat16"})
 
 
 @pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
@@ -163,7 +180,7 @@ def test_defaults_are_pinned():
     # stored results a new meaning: if this fails because a default changed, bump
     # STAGE_VERSION (or DATASET_VERSION); if a key was added, update the pin.
     payload = json.dumps(Config().to_dict(), sort_keys=True, default=float)
-    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "12e52ad4f684"
+    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "ccb23b38d67a"
 
 
 def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeypatch):

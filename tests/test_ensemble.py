@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lth_hedging import Trainer, create_loss_function, create_model
+from lth_hedging import Trainer, create_loss_function, create_model, runtime
 from lth_hedging.ensemble import Stack, ensemble_pnl, fit_ensemble
 from lth_hedging.experiment import load_split, risk_function
 from lth_hedging.features import HedgingData
@@ -133,6 +133,25 @@ def test_the_same_sweep_twice_is_the_same_bit_for_bit(smoke_config):
     first = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val), stack_size=3)
     again = fit(smoke_config, inits, masks, lrs, per_model, data=(train, val), stack_size=3)
     assert all(same_run(a, b) for a, b in zip(first, again))
+
+
+def test_bfloat16_matmuls_change_training_only_where_the_cpu_computes_them(smoke_config):
+    # runtime.precision reaches the matmuls of training and evaluation where oneDNN computes
+    # them in bfloat16 (AVX-512), changes nothing where it does not, and a float32 run after it
+    # in the same process is float32 again
+    train, val = data(smoke_config)
+    inits, masks, lrs, per_model = setting(smoke_config)
+    runs = []
+    try:
+        for precision in ("float32", "bfloat16", "float32"):
+            runtime.set_arithmetic(smoke_config.runtime.num_threads, False, precision)
+            runs.append(fit(smoke_config, inits, masks, lrs, per_model, data=(train, val)))
+    finally:
+        runtime.set_arithmetic(smoke_config.runtime.num_threads, False, "float32")
+    assert all(same_run(a, c) for a, c in zip(runs[0], runs[2]))
+    changed = [not same_run(a, b) for a, b in zip(runs[0], runs[1])]
+    # the fourth network's mask prunes its whole second layer: no matmul reaches its hedge
+    assert changed == [runtime.bfloat16_matmuls()] * 3 + [False]
 
 
 @pytest.mark.parametrize("stack_size", [1, 2, 3])
