@@ -11,8 +11,13 @@ All three paths train the same networks on the same data in this process.
 The limit: FLOPs per network-epoch (training 3 × 2·rows·Σ in·out, plus the validation
 passes, 2·rows·Σ in·out each) over the rate of a float32 matmul measured in the same run.
 Goal: ≥ 50 % of the limit.
+
+Where oneDNN computes float32 matmuls in bfloat16 (``runtime.precision``, opt-in), the full
+stacks run that way too, against the same float32 limit, and each network's best validation
+risk is set beside its float32 twin's: the difference against the spread between seeds.
 """
 
+import statistics
 import time
 
 import torch
@@ -22,6 +27,7 @@ from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.ensemble import fit_ensemble
 from lth_hedging.experiment import load_split, risk_function, schedule
 from lth_hedging.pruning import magnitude_mask
+from lth_hedging.runtime import bfloat16_matmuls, set_arithmetic
 from lth_hedging.train import steps_per_epoch
 
 EPOCHS = 2  # at LR 0.005; the LR 0.01 networks train half as many steps
@@ -92,20 +98,37 @@ def main():
           f"network-epoch -> limit {peak / flops:.2f} network-epochs/s")
     warm = {k: v[:2] for k, v in networks.items()}
     ensemble(config, train.slice(0, 2048), val, warm, 2, fixed=False)  # warm-up
-    rates = {}
+    rates, results = {}, {}
     for name, run in [("full stacks", lambda: ensemble(config, train, val, networks, size,
                                                        fixed=False)),
                       ("fixed stacks", lambda: ensemble(config, train, val, networks, size,
                                                         fixed=True)),
                       ("one by one", lambda: one_by_one(config, train, val, networks))]:
         start = time.perf_counter()
-        run()
+        results[name] = run()
         rates[name] = network_epochs / (time.perf_counter() - start)
         print(f"{name:>12}: {rates[name]:6.3f} network-epochs/s = "
               f"{rates[name] * flops / peak:4.0%} of the limit")
     print(f"full vs fixed stacks {rates['full stacks'] / rates['fixed stacks']:.2f}x, "
           f"full stacks vs one by one {rates['full stacks'] / rates['one by one']:.2f}x "
           f"(goal: >= 50 % of the limit)")
+    if not bfloat16_matmuls():
+        print("bfloat16 matmuls: this CPU does not compute them (runtime.precision: no effect)")
+        return
+    set_arithmetic(torch.get_num_threads(), False, "bfloat16")
+    start = time.perf_counter()
+    bf16 = ensemble(config, train, val, networks, size, fixed=False)
+    rate = network_epochs / (time.perf_counter() - start)
+    set_arithmetic(torch.get_num_threads(), False, "float32")
+    print(f"full stacks, bfloat16 matmuls: {rate:.3f} network-epochs/s = {rate * flops / peak:.0%}"
+          f" of the float32 limit, {rate / rates['full stacks']:.2f}x float32")
+    best = [[min(row["val_risk"] for row in r.history) for r in runs]
+            for runs in (results["full stacks"], bf16)]
+    gaps = [b - a for a, b in zip(*best)]
+    seeds = [statistics.stdev(best[0][lr::2]) for lr in (0, 1)]  # within each learning rate
+    print(f"best validation risk, bfloat16 - float32 per network: mean {statistics.mean(gaps):+.4f}"
+          f", SD {statistics.stdev(gaps):.4f}, largest {max(gaps, key=abs):+.4f}; float32 "
+          f"seed-to-seed SD {seeds[0]:.4f} (LR 0.01), {seeds[1]:.4f} (LR 0.005)")
 
 
 if __name__ == "__main__":
