@@ -57,11 +57,12 @@ def same_run(a, b) -> bool:
 
 
 # How far float32 training may drift when only the summation order changes (a stack of
-# another size or thread split: MKL's AVX-512 kernels on Intel split sums by stack size, its
-# AVX2 kernels here do not). Each step's gradient sums K = batch × dates products, so its
-# rounding is at most K·ε relative; Adam moves a weight by about the learning rate per step,
-# so a relative change δ of the update moves it by at most lr·δ, and over the budget by
-# steps·lr·K·ε. With 28 steps at lr ≤ 1e-2, K = 500 × 10, ε = 2⁻²⁴: 8e-5.
+# another size or thread split: whether MKL's kernels split a network's sums differently in a
+# stack depends on the CPU and the shapes, docs/store.md). Each step's gradient sums
+# K = batch × dates products, so its rounding is at most K·ε relative; Adam moves a weight by
+# about the learning rate per step, so a relative change δ of the update moves it by at most
+# lr·δ, and over the budget by steps·lr·K·ε. With 28 steps at lr ≤ 1e-2, K = 500 × 10,
+# ε = 2⁻²⁴: 8e-5.
 EPS32 = 2.0**-24
 WEIGHT_TOLERANCE = 28 * 1e-2 * 500 * 10 * EPS32
 RISK_TOLERANCE = 1e-4  # relative: the validation risk moves far less than its weights
@@ -106,10 +107,10 @@ def test_ensemble_equals_one_by_one_training(make_smoke_config, instruments):
             torch.testing.assert_close(ours.best_state[k], v, rtol=1e-11, atol=1e-12)
 
 
-# The smoke network differed by one ulp alone and in a stack on an Intel Xeon (MKL's AVX-512
-# kernels); the two-instrument network of the default widths, whose first layer reads 5
-# inputs, differs by 1-2 ulps on an AMD EPYC (MKL's AVX2 kernels), so the tolerance is
-# exercised on both kinds.
+# The smoke network differed by one ulp alone and in a stack on issue 18's Intel Xeon (MKL's
+# AVX-512 kernels, older code); the two-instrument network of the default widths, whose first
+# layer reads 5 inputs, differs by 1-2 ulps on an AMD EPYC (MKL's AVX2 kernels). On the Intel
+# Xeon measured 2026-12-04 both are bit-identical: the tolerance is what holds on every CPU.
 @pytest.mark.parametrize("overrides", [
     {}, {"hedging.instruments": ["stock", "variance_swap"], "model.hidden": [96, 96, 64]}])
 def test_a_models_result_does_not_depend_on_its_companions(make_smoke_config, overrides):
