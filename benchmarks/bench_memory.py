@@ -10,7 +10,7 @@ import tempfile
 import time
 
 import papermill
-from common import QUICK
+from common import QUICK, header
 
 from lth_hedging.config import project_root
 
@@ -28,5 +28,5 @@ if __name__ == "__main__":
             cwd=str(root), kernel_name="python3", progress_bar=False)
         seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"== notebook 01 on {config_path}: {seconds:.0f} s from scratch, "
-          f"peak kernel memory {peak_mib:.0f} MiB")
+    header(f"notebook 01 on {config_path}, from scratch")
+    print(f"{seconds:.0f} s, peak kernel memory {peak_mib:.0f} MiB")

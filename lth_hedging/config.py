@@ -582,10 +582,10 @@ def _runtime(config: Config) -> None:
     _check(rt.precision == "float32" or device(config).type == "cpu", "runtime.precision",
            rt.precision, "float32 off the CPU (bfloat16 matmuls are oneDNN's, on the CPU; on "
            "CUDA, runtime.tf32)")
-    if rt.precision == "bfloat16" and not bfloat16_matmuls():
-        warnings.warn("runtime.precision = bfloat16: oneDNN does not compute bfloat16 "
-                      "matmuls on this CPU (it needs AVX-512), so they stay float32: float32 "
-                      "results, stored under another key", stacklevel=3)
+    _check(rt.precision == "float32" or rt.executor == "ray" or bfloat16_matmuls(),
+           "runtime.precision", rt.precision, "float32 on this CPU: oneDNN does not compute "
+           "bfloat16 matmuls here (it needs AVX-512), so a bfloat16 key would hold float32 "
+           "results")
     cores = os.cpu_count() or 1
     if rt.executor == "local" and rt.num_threads > cores:
         warnings.warn(f"runtime.num_threads = {rt.num_threads} is more than this machine's "

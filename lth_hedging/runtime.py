@@ -20,7 +20,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -63,13 +64,14 @@ def device_key(config: Config) -> dict:
 @cache
 def bfloat16_matmuls() -> bool:
     """Whether float32 matmuls on this CPU are computed in bfloat16 when asked (oneDNN does so
-    where it finds AVX-512; AMX or AVX512-BF16 make it fast), tried: 1 + 2⁻¹² is 1 in
+    where it finds AVX-512; AMX or AVX512-BF16 make it fast), tried on the two kinds training
+    runs (a matmul, ``Trainer``'s layers; a batched one, a stack's): 1 + 2⁻¹² is 1 in
     bfloat16, so a sum of 64 of them is 64 there and not in float32."""
     before = torch.backends.mkldnn.matmul.fp32_precision
     a, b = torch.full((64, 64), 1 + 2**-12), torch.ones(64, 64)
     try:
         torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-        return bool((a @ b == 64).all())
+        return bool((a @ b == 64).all() and (torch.baddbmm(b[None], a[None], b[None]) == 65).all())
     finally:
         torch.backends.mkldnn.matmul.fp32_precision = before
 
@@ -105,15 +107,35 @@ def blas() -> str:
     return f"{name}; kernels {torch.backends.cpu.get_cpu_capability()}{path}"
 
 
-def provenance(config: Config) -> dict:
-    """Where results are made: CPU, BLAS, torch, threads, device (and the GPU's name)."""
-    where = device(config)
+def machine(where: torch.device, precision: str) -> dict:
+    """This process's CPU, BLAS, torch and threads, and the device (the GPU's name) and matmul
+    precision it computes with."""
     out = {"cpu": cpu_model(), "blas": blas(), "torch": torch.__version__,
-           "threads": torch.get_num_threads(), "device": where.type,
-           "precision": config.runtime.precision}
+           "threads": torch.get_num_threads(), "device": where.type, "precision": precision}
     if where.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(where)
     return out
+
+
+_TRAINED_ON = threading.local()  # the Ray worker whose networks ``on_done`` is storing
+
+
+@contextmanager
+def trained_on(worker: dict) -> Iterator[None]:
+    """Within it, ``provenance`` names ``worker`` (a Ray worker's ``machine``): the results
+    being stored were computed there, not in this process."""
+    _TRAINED_ON.machine = worker
+    try:
+        yield
+    finally:
+        _TRAINED_ON.machine = None
+
+
+def provenance(config: Config) -> dict:
+    """Where results are made: this process's ``machine`` — or, while the networks of a Ray
+    task are handed to ``on_done``, the worker's that trained them."""
+    worker = getattr(_TRAINED_ON, "machine", None)
+    return worker or machine(device(config), config.runtime.precision)
 
 
 def setup(config: Config) -> None:
@@ -149,15 +171,21 @@ def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks:
 
 
 def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict,
-              num_threads: int, tf32: bool, precision: str, code: str) -> list[TrainResult]:
+              num_threads: int, tf32: bool, precision: str,
+              code: str) -> tuple[list[TrainResult], dict]:
     """A Ray task: one refilled stack over a chunk of the networks, with the run's threads,
     TF32 setting and precision — and the driver's code (else its results would be stored
-    under keys that name other code)."""
+    under keys that name other code); its results, and the worker's ``machine``."""
     if fingerprint(TRAINING) != code:
         raise RuntimeError("this Ray worker's lth_hedging differs from the driver's: install "
                            "the same commit on every node (pip install -e '.[ray]')")
+    if precision == "bfloat16" and not bfloat16_matmuls():
+        raise RuntimeError(f"runtime.precision = bfloat16: oneDNN does not compute bfloat16 "
+                           f"matmuls on this Ray worker's CPU ({cpu_model()}): its results "
+                           f"would be float32 under a bfloat16 key")
     set_arithmetic(num_threads, tf32, precision)
-    return fit_ensemble(train=train, val=val, **networks, **kwargs)
+    results = fit_ensemble(train=train, val=val, **networks, **kwargs)
+    return results, machine(kwargs["device"], precision)
 
 
 def chunks(n: int, size: int, workers: int) -> list[range]:
@@ -281,8 +309,10 @@ def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: d
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 part = pending.pop(ref)
-                for i, result in zip(part, ray.get(ref)):
-                    on_done(i, result)  # stored at once: a later failure loses nothing
+                results, worker = ray.get(ref)
+                with trained_on(worker):
+                    for i, result in zip(part, results):
+                        on_done(i, result)  # stored at once: a later failure loses nothing
     finally:
         for ref in pending:  # a task failed for good (or the run was interrupted)
             ray.cancel(ref)

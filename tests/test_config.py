@@ -127,10 +127,28 @@ def test_bfloat16_matmuls_enter_training_keys_and_only_on_the_cpu(monkeypatch):
                           "runtime.executor": "ray"})
 
 
-def test_bfloat16_where_the_cpu_does_not_compute_it_is_a_warning(monkeypatch):
+def test_bfloat16_where_the_cpu_does_not_compute_it_is_refused(monkeypatch):
+    # else a bfloat16 key would hold float32 results; on Ray each worker checks its own CPU
     monkeypatch.setattr(runtime, "bfloat16_matmuls", lambda: False)
-    with pytest.warns(UserWarning, match="runtime.precision = bfloat16: .* stay float32"):
-        load_config(None, {"runtime.precision": "bfloat16"})
+    with pytest.raises(ValueError, match="'runtime.precision' = 'bfloat16' .* does not compute"):
+        quiet_load(None, {"runtime.precision": "bfloat16"})
+    quiet_load(None, {"runtime.precision": "bfloat16", "runtime.executor": "ray"})
+
+
+def test_provenance_names_this_machine_or_the_worker_that_trained():
+    c = quiet_load(None, {"runtime.num_threads": 1})
+    runtime.setup(c)
+    try:
+        here = runtime.provenance(c)
+    finally:
+        runtime.setup(Config())
+    assert here == {"cpu": runtime.cpu_model(), "blas": runtime.blas(), "torch": torch.__version__,
+                    "threads": 1, "device": "cpu", "precision": "float32"}
+    assert here["cpu"] and here["blas"].split(";")[0] != "unknown BLAS"
+    worker = {**here, "cpu": "the worker's CPU", "threads": 4}
+    with runtime.trained_on(worker):
+        assert runtime.provenance(c) == worker
+    assert runtime.provenance(c)["cpu"] == here["cpu"]
 
 
 @pytest.mark.parametrize("key", ["training.epochz", "data.heston.sigma", "nonsense"])
