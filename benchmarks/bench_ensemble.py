@@ -21,7 +21,7 @@ import statistics
 import time
 
 import torch
-from common import QUICK, header, matmul_rate
+from common import NO_BFLOAT16, QUICK, header, matmul_rate
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.ensemble import fit_ensemble
@@ -113,7 +113,7 @@ def main():
           f"full stacks vs one by one {rates['full stacks'] / rates['one by one']:.2f}x "
           f"(goal: >= 50 % of the limit)")
     if not bfloat16_matmuls():
-        print("bfloat16 matmuls: this CPU does not compute them (runtime.precision: no effect)")
+        print(NO_BFLOAT16)
         return
     set_arithmetic(torch.get_num_threads(), False, "bfloat16")
     start = time.perf_counter()

@@ -17,7 +17,7 @@ import time
 
 import torch
 from bench_ensemble import bench_config, sweep
-from common import QUICK, best_time, header
+from common import NO_BFLOAT16, QUICK, best_time, header
 
 from lth_hedging import create_loss_function
 from lth_hedging.ensemble import (
@@ -102,7 +102,7 @@ def main():
         print(f"bfloat16 matmuls: a step {low * 1e3:.0f} ms vs float32 {step * 1e3:.0f} ms: "
               f"{step / low:.2f}x; gradients moved by up to {moved:.1e} of their norm")
     else:
-        print("bfloat16 matmuls: this CPU does not compute them (runtime.precision: no effect)")
+        print(NO_BFLOAT16)
 
     compiled = torch.compile(losses)
     start = time.perf_counter()

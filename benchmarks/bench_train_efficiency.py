@@ -10,7 +10,7 @@ the same float32 limit.
 import time
 
 import torch
-from common import QUICK, header, matmul_rate
+from common import NO_BFLOAT16, QUICK, header, matmul_rate
 
 from lth_hedging import Trainer, create_loss_function, create_model, load_config
 from lth_hedging.experiment import load_split, risk_function
@@ -48,7 +48,7 @@ if __name__ == "__main__":
         print(f"{kind} ({cost * 1e4:g} bps): epoch {seconds:.2f} s, {rate / 1e9:.1f} GFLOP/s "
               f"= {rate / peak:.0%} of the matmul rate (target >= 50%)")
     if not bfloat16_matmuls():
-        print("bfloat16 matmuls: this CPU does not compute them (runtime.precision: no effect)")
+        print(NO_BFLOAT16)
     else:
         set_arithmetic(2, False, "bfloat16")
         rate, seconds = epoch_rate(config, config.hedging.cost)

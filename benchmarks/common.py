@@ -19,6 +19,8 @@ from lth_hedging.runtime import blas, cpu_model
 PFHEDGE_HESTON = dict(S0=1.0, v0=0.04, kappa=1.0, theta=0.04, xi=0.2, rho=-0.7)
 N_STEPS, DT = 30, 1 / 250
 QUICK = "--quick" in sys.argv[1:]
+NO_BFLOAT16 = ("bfloat16 matmuls: oneDNN does not compute them on this CPU (runtime.precision: "
+               "bfloat16 is refused here)")
 
 
 def best_time(fn, repeat: int = 3) -> float:
