@@ -2,17 +2,19 @@
 of the default network (bench_ensemble's tickets: 80 %, LR 0.01 / 0.005), against the path
 the study takes:
 
-- the evaluation chunk: the validation set's P&L of the stack in chunks of 256 paths (2048
-  rows, the earlier setting) against ``eval_chunk``'s; the values must be the same;
+- the evaluation chunk: the validation set's P&L of the stack in chunks of 256 to 2048 paths
+  against ``eval_chunk``'s; the values must be the same;
 - the optimiser: one ``StackedAdam`` step with the masks applied, against a forward and
   backward pass of the stack: the most that fusing the optimiser could save;
 - bfloat16 matmuls (``runtime.precision``, opt-in) where oneDNN computes them: a step's
   forward and backward against float32, and how far the gradients move (relative norm);
 - ``torch.compile`` of the stack's loss (the backward compiled with it): its compile time,
   a step's forward and backward against eager, the largest gradient difference (the
-  rounding changes, so results would too) and the steps after which the compile is repaid.
+  rounding changes, so results would too) and the steps after which the compile is repaid;
+  where there is no C++ compiler (inductor needs one; the project does not) it says so.
 """
 
+import shutil
 import time
 
 import torch
@@ -74,10 +76,12 @@ def main():
                           for s in range(0, len(val), chunk)], dim=-1)
 
     ours = eval_chunk(torch.device("cpu"), size)
-    same = torch.equal(evaluate(256), evaluate(ours))
-    before, now = timed(lambda: evaluate(256)), timed(lambda: evaluate(ours))
-    print(f"evaluation of {len(val)} paths: chunks of {ours} paths {now * 1e3:.0f} ms, of 256 "
-          f"{before * 1e3:.0f} ms: {before / now:.2f}x; the same P&L: {same}")
+    reference = evaluate(ours)
+    for chunk in sorted({256, 512, 1024, 2048, ours}):
+        same = torch.equal(evaluate(chunk), reference)
+        seconds = timed(lambda c=chunk: evaluate(c))
+        print(f"evaluation of {len(val)} paths in chunks of {chunk}"
+              f"{' (ours)' if chunk == ours else ''}: {seconds * 1e3:.0f} ms; the same P&L: {same}")
 
     grads = {k: g for k, g in zip(stack.params, forward_backward()) if g is not None}
     stack.optimizer.t = [0] * size  # the optimiser's step counts: never past the warmup
@@ -104,6 +108,9 @@ def main():
     else:
         print(NO_BFLOAT16)
 
+    if not any(shutil.which(cxx) for cxx in ("c++", "g++", "clang++")):
+        print("torch.compile: no C++ compiler on this machine (inductor needs one): not measured")
+        return
     compiled = torch.compile(losses)
     start = time.perf_counter()
     fused = forward_backward(compiled)

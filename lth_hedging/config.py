@@ -582,7 +582,8 @@ def _runtime(config: Config) -> None:
     _check(rt.precision == "float32" or device(config).type == "cpu", "runtime.precision",
            rt.precision, "float32 off the CPU (bfloat16 matmuls are oneDNN's, on the CPU; on "
            "CUDA, runtime.tf32)")
-    _check(rt.precision == "float32" or rt.executor == "ray" or bfloat16_matmuls(),
+    # here too on Ray: this process evaluates what the workers train (each checks its own CPU)
+    _check(rt.precision == "float32" or bfloat16_matmuls(),
            "runtime.precision", rt.precision, "float32 on this CPU: oneDNN does not compute "
            "bfloat16 matmuls here (it needs AVX-512), so a bfloat16 key would hold float32 "
            "results")

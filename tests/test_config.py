@@ -127,12 +127,13 @@ def test_bfloat16_matmuls_enter_training_keys_and_only_on_the_cpu(monkeypatch):
                           "runtime.executor": "ray"})
 
 
-def test_bfloat16_where_the_cpu_does_not_compute_it_is_refused(monkeypatch):
-    # else a bfloat16 key would hold float32 results; on Ray each worker checks its own CPU
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_bfloat16_where_the_cpu_does_not_compute_it_is_refused(monkeypatch, executor):
+    # else a bfloat16 key would hold float32 results; on Ray this process still evaluates what
+    # the workers train (and each worker checks its own CPU)
     monkeypatch.setattr(runtime, "bfloat16_matmuls", lambda: False)
     with pytest.raises(ValueError, match="'runtime.precision' = 'bfloat16' .* does not compute"):
-        quiet_load(None, {"runtime.precision": "bfloat16"})
-    quiet_load(None, {"runtime.precision": "bfloat16", "runtime.executor": "ray"})
+        quiet_load(None, {"runtime.precision": "bfloat16", "runtime.executor": executor})
 
 
 def test_provenance_names_this_machine_or_the_worker_that_trained():
