@@ -97,11 +97,11 @@ def main():
           f"forward and backward pass (the most a fused optimiser could save)")
 
     if bfloat16_matmuls():
-        reference = forward_backward()
+        exact = forward_backward()
         set_arithmetic(torch.get_num_threads(), False, "bfloat16")
         low, coarse = timed(forward_backward), forward_backward()
         set_arithmetic(torch.get_num_threads(), False, "float32")
-        moved = max(((a - b).norm() / a.norm()).item() for a, b in zip(reference, coarse)
+        moved = max(((a - b).norm() / a.norm()).item() for a, b in zip(exact, coarse)
                     if a is not None)
         print(f"bfloat16 matmuls: a step {low * 1e3:.0f} ms vs float32 {step * 1e3:.0f} ms: "
               f"{step / low:.2f}x; gradients moved by up to {moved:.1e} of their norm")
