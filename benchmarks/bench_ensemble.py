@@ -21,14 +21,14 @@ import statistics
 import time
 
 import torch
-from common import NO_BFLOAT16, QUICK, header, matmul_rate
+from common import NO_BFLOAT16, QUICK, header, job, matmul_rate
 
-from lth_hedging import Trainer, create_loss_function, create_model, load_config
-from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split, risk_function, schedule
-from lth_hedging.pruning import magnitude_mask
-from lth_hedging.runtime import bfloat16_matmuls, set_arithmetic
-from lth_hedging.train import steps_per_epoch
+from lth_hedging import create_loss_function, create_model, load_config
+from lth_hedging.nets.fitting import Network, fit_ensemble
+from lth_hedging.nets.pruning import magnitude_mask
+from lth_hedging.nets.runtime import bfloat16_matmuls, set_arithmetic
+from lth_hedging.nets.train import Trainer, steps_per_epoch
+from lth_hedging.studies.stages import load_split, risk_function, schedule
 
 EPOCHS = 2  # at LR 0.005; the LR 0.01 networks train half as many steps
 
@@ -39,30 +39,24 @@ def sweep(config, n_models):
     lrs = [0.01 if i % 2 == 0 else 0.005 for i in range(n_models)]
     per_epoch = steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
     schedules = [schedule(config, lr, round(EPOCHS * per_epoch * 0.005 / lr)) for lr in lrs]
-    return dict(inits=inits, masks=masks, learning_rates=lrs, schedules=schedules,
-                shuffle_seeds=list(range(n_models)))
+    return [Network(*n) for n in zip(inits, masks, lrs, schedules, range(n_models))]
 
 
 def ensemble(config, train, val, networks, stack_size, fixed):
-    kw = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-              cost=config.hedging.cost, activation=config.model.activation,
-              batch_size=config.training.batch_size)
-    n = len(networks["inits"])
     if not fixed:
-        return fit_ensemble(train=train, val=val, **networks, **kw, stack_size=stack_size)
-    for start in range(0, n, stack_size):
-        part = {k: v[start:start + stack_size] for k, v in networks.items()}
-        fit_ensemble(train=train, val=val, **part, **kw)
+        return fit_ensemble(networks, train, val, job(config), stack_size=stack_size)
+    for start in range(0, len(networks), stack_size):
+        fit_ensemble(networks[start:start + stack_size], train, val, job(config))
 
 
 def one_by_one(config, train, val, networks):
     t = config.training
-    for init, mask, lr, sched, seed in zip(*networks.values()):
+    for n in networks:
         model = create_model(config)
-        model.load_state_dict(init)
+        model.load_state_dict(n.init)
         Trainer(model, create_loss_function(config), risk_function(config),
-                cost=config.hedging.cost, learning_rate=lr, batch_size=t.batch_size,
-                schedule=sched, mask=mask, shuffle_seed=seed).fit(train, val)
+                cost=config.hedging.cost, learning_rate=n.learning_rate, batch_size=t.batch_size,
+                schedule=n.schedule, mask=n.mask, shuffle_seed=n.shuffle_seed).fit(train, val)
 
 
 def flops_per_network_epoch(config, networks):
@@ -71,8 +65,8 @@ def flops_per_network_epoch(config, networks):
     per_row = 2 * sum(layer.in_features * layer.out_features for layer in model.layers)
     n_train, n_val = config.data.n_paths["train"], config.data.n_paths["val"]
     per_epoch = steps_per_epoch(n_train, config.training.batch_size)
-    steps = sum(s.budget for s in networks["schedules"])
-    evals = sum(len(s.eval_steps) for s in networks["schedules"])
+    steps = sum(n.schedule.budget for n in networks)
+    evals = sum(len(n.schedule.eval_steps) for n in networks)
     flops = config.data.n_steps * per_row * (3 * n_train * steps / per_epoch + n_val * evals)
     return flops / (steps / per_epoch), steps / per_epoch
 
@@ -96,7 +90,7 @@ def main():
     peak = matmul_rate()
     print(f"float32 matmul rate {peak / 1e9:.1f} GFLOP/s; {flops / 1e9:.2f} GFLOP per "
           f"network-epoch -> limit {peak / flops:.2f} network-epochs/s")
-    warm = {k: v[:2] for k, v in networks.items()}
+    warm = networks[:2]
     ensemble(config, train.slice(0, 2048), val, warm, 2, fixed=False)  # warm-up
     rates, results = {}, {}
     for name, run in [("full stacks", lambda: ensemble(config, train, val, networks, size,

@@ -12,12 +12,13 @@ code on the CPU at tiny sizes (so that it cannot break unnoticed).
 import time
 
 import torch
-from common import QUICK, header, matmul_rate
+from common import QUICK, header, job, matmul_rate
 
-from lth_hedging import Trainer, create_loss_function, create_model, load_config, runtime
-from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split, risk_function
-from lth_hedging.train import Schedule, steps_per_epoch
+from lth_hedging import create_loss_function, create_model, load_config
+from lth_hedging.nets import runtime
+from lth_hedging.nets.fitting import Network, fit_ensemble
+from lth_hedging.nets.train import Schedule, Trainer, steps_per_epoch
+from lth_hedging.studies.stages import load_split, risk_function
 
 STEPS = 2 if QUICK else 20
 
@@ -44,11 +45,9 @@ def per_network_epoch(config, device, train, val, n_models):
                     batch_size=t.batch_size, schedule=sched).fit(train.to(device),
                                                                  val.to(device))
         else:
-            fit_ensemble(inits, [None] * n_models, [t.learning_rate] * n_models, train, val,
-                         loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-                         cost=config.hedging.cost, activation=config.model.activation,
-                         batch_size=t.batch_size, schedules=[sched] * n_models,
-                         shuffle_seeds=list(range(n_models)), device=device)
+            fit_ensemble([Network(init, None, t.learning_rate, sched, seed)
+                          for seed, init in enumerate(inits)], train, val, job(config),
+                         device=device)
         synchronize(device)
 
     run()  # warm-up

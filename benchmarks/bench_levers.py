@@ -22,16 +22,16 @@ from bench_ensemble import bench_config, sweep
 from common import NO_BFLOAT16, QUICK, best_time, header
 
 from lth_hedging import create_loss_function
-from lth_hedging.ensemble import (
+from lth_hedging.nets.ensemble import (
     Stack,
     apply_stacked_mask,
     ensemble_forward,
     ensemble_pnl,
     eval_chunk,
 )
-from lth_hedging.experiment import load_split
-from lth_hedging.losses import compute_pnl
-from lth_hedging.runtime import bfloat16_matmuls, set_arithmetic
+from lth_hedging.nets.losses import compute_pnl
+from lth_hedging.nets.runtime import bfloat16_matmuls, set_arithmetic
+from lth_hedging.studies.stages import load_split
 
 REPEAT = 1 if QUICK else 5
 
@@ -41,12 +41,10 @@ def main():
     header(f"levers on a full stack of {size} tickets (80 %)")
     train, val = load_split(config, "train"), load_split(config, "val")
     networks = sweep(config, size)
-    stack = Stack(networks["inits"][0], weight_decay=config.training.weight_decay,
+    stack = Stack(networks[0].init, weight_decay=config.training.weight_decay,
                   device=torch.device("cpu"))
-    for i, (init, mask, lr, plan) in enumerate(zip(networks["inits"], networks["masks"],
-                                                   networks["learning_rates"],
-                                                   networks["schedules"])):
-        stack.add(i, init, mask, lr, plan)
+    for i, n in enumerate(networks):
+        stack.add(i, n.init, n.mask, n.learning_rate, n.schedule)
     loss_fn, cost = create_loss_function(config), config.hedging.cost
     recurrent = stack.params["layers.0.weight"].shape[2] > train.features.shape[-1]
     kw = dict(recurrent=recurrent, activation=config.model.activation)

@@ -12,7 +12,7 @@ import time
 import papermill
 from common import QUICK, header
 
-from lth_hedging.config import project_root
+from lth_hedging.foundations.config import project_root
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--quick"]

@@ -17,15 +17,15 @@ must go for a stack to reach 50 % of the limit there.
 """
 
 from collections import defaultdict
+from dataclasses import replace
 
 import torch
 from bench_ensemble import bench_config, flops_per_network_epoch, sweep
-from common import QUICK, best_time, header, matmul_rate
+from common import QUICK, best_time, header, job, matmul_rate
 from torch.profiler import ProfilerActivity, profile
 
-from lth_hedging import create_loss_function
-from lth_hedging.ensemble import fit_ensemble
-from lth_hedging.experiment import load_split, risk_function, schedule
+from lth_hedging.nets.fitting import fit_ensemble
+from lth_hedging.studies.stages import load_split, schedule
 
 CATEGORIES = {  # operator → category (the rest: "other")
     "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"),
@@ -79,18 +79,15 @@ def main():
     header(f"profile of a full stack of {size} tickets (80 %), {STEPS} steps each")
     train, val = load_split(config, "train"), load_split(config, "val")
     networks = sweep(config, size)
-    networks["schedules"] = [schedule(config, lr, STEPS) for lr in networks["learning_rates"]]
-    kw = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-              cost=config.hedging.cost, activation=config.model.activation,
-              batch_size=config.training.batch_size)
+    networks = [replace(n, schedule=schedule(config, n.learning_rate, STEPS)) for n in networks]
+    shared = job(config)
     flops, network_epochs = flops_per_network_epoch(config, networks)
     peak = matmul_rate()
-    fit_ensemble(train=train.slice(0, 2048), val=val, **{k: v[:2] for k, v in networks.items()},
-                 **kw)  # warm-up
-    wall = best_time(lambda: fit_ensemble(train=train, val=val, **networks, **kw,
-                                          stack_size=size), repeat=2)
+    fit_ensemble(networks[:2], train.slice(0, 2048), val, shared)  # warm-up
+    wall = best_time(lambda: fit_ensemble(networks, train, val, shared, stack_size=size),
+                     repeat=2)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        fit_ensemble(train=train, val=val, **networks, **kw, stack_size=size)
+        fit_ensemble(networks, train, val, shared, stack_size=size)
     times = defaultdict(float)
     for event in prof.key_averages():
         times[category(event.key)] += event.self_cpu_time_total / 1e6

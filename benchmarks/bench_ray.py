@@ -12,27 +12,26 @@ import time
 
 import ray
 import torch
-from common import QUICK, header
+from common import QUICK, header, job
 
-from lth_hedging import create_loss_function, create_model, load_config, runtime
-from lth_hedging.experiment import load_split, risk_function, schedule
-from lth_hedging.pruning import magnitude_mask
+from lth_hedging import create_model, load_config
+from lth_hedging.nets import runtime
+from lth_hedging.nets.fitting import Network
+from lth_hedging.nets.pruning import magnitude_mask
+from lth_hedging.studies.stages import load_split, schedule
 
 
 def sweep(config, n):
     inits = [create_model(config, seed).state_dict() for seed in range(n)]
-    return dict(inits=inits, masks=[magnitude_mask(s, 0.8) for s in inits],
-                learning_rates=[0.01] * n, schedules=[schedule(config, 0.01, 20)] * n,
-                shuffle_seeds=list(range(n)))
+    return [Network(init, magnitude_mask(init, 0.8), 0.01, schedule(config, 0.01, 20), seed)
+            for seed, init in enumerate(inits)]
 
 
 def train(config, data, networks):
-    job = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config),
-               cost=config.hedging.cost, activation=config.model.activation,
-               batch_size=config.training.batch_size)
     results = {}
     start = time.perf_counter()
-    runtime.fit_networks(config, *data, networks, job, lambda i, r: results.update({i: r}))
+    runtime.fit_networks(config, *data, networks, job(config),
+                         lambda i, r: results.update({i: r}))
     return time.perf_counter() - start, [results[i] for i in sorted(results)]
 
 

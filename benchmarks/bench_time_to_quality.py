@@ -16,12 +16,12 @@ from common import DT, N_STEPS, PFHEDGE_HESTON, QUICK, header
 from pfhedge.instruments import EuropeanOption, HestonStock
 from pfhedge.nn import ExpectedShortfall, Hedger, MultiLayerPerceptron
 
-from lth_hedging import Trainer, compute_pnl, create_loss_function, create_model, load_config
-from lth_hedging.experiment import load_split, risk_function
-from lth_hedging.hedges import reference_deltas
-from lth_hedging.heston import get_or_generate_dataset
-from lth_hedging.losses import empirical_cvar
-from lth_hedging.train import Schedule
+from lth_hedging import compute_pnl, create_loss_function, create_model, load_config
+from lth_hedging.market.hedges import reference_deltas
+from lth_hedging.market.heston import get_or_generate_dataset
+from lth_hedging.nets.losses import empirical_cvar
+from lth_hedging.nets.train import Schedule, Trainer
+from lth_hedging.studies.stages import load_split, risk_function
 
 CAP, TOLERANCE = (2.0 if QUICK else 300.0), 0.01
 N_PATHS = 2000 if QUICK else 20000

@@ -12,10 +12,10 @@ import time
 import torch
 from common import NO_BFLOAT16, QUICK, header, matmul_rate
 
-from lth_hedging import Trainer, create_loss_function, create_model, load_config
-from lth_hedging.experiment import load_split, risk_function
-from lth_hedging.runtime import bfloat16_matmuls, set_arithmetic
-from lth_hedging.train import Schedule
+from lth_hedging import create_loss_function, create_model, load_config
+from lth_hedging.nets.runtime import bfloat16_matmuls, set_arithmetic
+from lth_hedging.nets.train import Schedule, Trainer
+from lth_hedging.studies.stages import load_split, risk_function
 
 
 def epoch_rate(config, cost):

@@ -12,7 +12,10 @@ import time
 
 import torch
 
-from lth_hedging.runtime import blas, cpu_model
+from lth_hedging.nets.fitting import Job
+from lth_hedging.nets.losses import create_loss_function
+from lth_hedging.nets.runtime import blas, cpu_model
+from lth_hedging.studies.stages import risk_function
 
 # pfhedge's defaults: HestonStock(kappa=1, theta=0.04, sigma=0.2, rho=-0.7, dt=1/250),
 # spot 1, variance θ; a call struck at 1; 30 steps.
@@ -56,3 +59,9 @@ def header(title: str) -> None:
     mode = ", quick mode: tiny sizes, figures meaningless" if QUICK else ""
     print(f"== {title} ({cpu_model()}; {blas()}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads{mode})")
+
+
+def job(config) -> Job:
+    """What a benchmark's networks share: the config's loss, risk, cost, activation, batch."""
+    return Job(create_loss_function(config), risk_function(config), config.hedging.cost,
+               config.model.activation, config.training.batch_size)

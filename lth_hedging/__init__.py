@@ -1,17 +1,31 @@
 """lth_hedging: do boosting tickets exist in deep hedging networks?
 
-The package holds all logic; the notebooks in ``notebooks/`` orchestrate and plot.
+The package holds all logic; the notebooks in ``notebooks/`` orchestrate and plot. Its folders
+are its layers, each importing only those below it: ``foundations`` (config schema, store),
+``market`` (Heston paths, prices, hedges, features), ``nets`` (model, losses, training,
+masks), ``measures`` (speed, metrics), ``studies`` (the stored stages of every study),
+``presentation`` (tables, sentences, figures); ``configure`` and ``notebook`` on top.
+
+The path a notebook takes, from a config to a hedge and its metrics::
+
+    config = load_config("configs/config.yaml")
+    S, v, Z = get_or_generate_dataset(config, "train")
+    run = train_dense(config)                        # stored; a rerun loads it
+    model = load_model(config, run.theta_star, cost=run.cost)
+    pnl = deep_hedge_pnl(model, load_split(config, "test"), run.cost)
+    compute_all_metrics(pnl)
 """
 
-from .config import Config, config_hash, load_config, project_root
-from .heston import get_or_generate_dataset, simulate_heston
-from .losses import compute_pnl, create_loss_function
-from .metrics import compute_all_metrics, epochs_to_threshold
-from .model import DeepHedgingNetwork, create_model
-from .train import Trainer
+from .configure import load_config
+from .foundations.config import Config, project_root
+from .market.heston import get_or_generate_dataset, simulate_heston
+from .measures.metrics import compute_all_metrics
+from .nets.losses import compute_pnl, create_loss_function
+from .nets.model import DeepHedgingNetwork, create_model
+from .studies.stages import deep_hedge_pnl, load_model, load_split, train_dense
 
 __all__ = [
-    "Config", "DeepHedgingNetwork", "Trainer", "compute_all_metrics", "compute_pnl",
-    "config_hash", "create_loss_function", "create_model", "epochs_to_threshold",
-    "get_or_generate_dataset", "load_config", "project_root", "simulate_heston",
+    "Config", "DeepHedgingNetwork", "compute_all_metrics", "compute_pnl",
+    "create_loss_function", "create_model", "deep_hedge_pnl", "get_or_generate_dataset",
+    "load_config", "load_model", "load_split", "project_root", "simulate_heston", "train_dense",
 ]

@@ -14,20 +14,20 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import experiment as ex
-from .config import Config
-from .plots import save_figure, stamp
-from .report import WIDTH, wrap
+from .configure import start as load_and_setup
+from .foundations.config import Config
+from .presentation.plots import save_figure, stamp
+from .presentation.tables import WIDTH, wrap
 
 TABLES = {"display.width": WIDTH, "display.max_colwidth": None, "display.max_columns": None,
           "display.max_rows": 500}
 
 
 def start(config_path: str, overrides: dict | None = None) -> Config:
-    """The notebook's config (``experiment.start``: warnings as plain lines, threads fixed),
-    tables displayed whole and wrapped to ``report.WIDTH``, and the banner if the config has
+    """The notebook's config (``configure.start``: warnings as plain lines, threads fixed),
+    tables displayed whole and wrapped to ``tables.WIDTH``, and the banner if the config has
     one."""
-    config = ex.start(config_path, overrides)
+    config = load_and_setup(config_path, overrides)
     for key, value in TABLES.items():
         pd.set_option(key, value)
     if banner(config):

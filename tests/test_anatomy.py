@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lth_hedging import create_model
-from lth_hedging.anatomy import (
+from lth_hedging.market.features import FEATURE_NAMES
+from lth_hedging.measures.anatomy import (
     PREVIOUS_POSITION,
     complement,
     input_importance,
@@ -17,9 +18,8 @@ from lth_hedging.anatomy import (
     sign_agreement,
     weight_distance,
 )
-from lth_hedging.features import FEATURE_NAMES
-from lth_hedging.metrics import seed_interval
-from lth_hedging.pruning import expected_jaccard, magnitude_mask, random_mask
+from lth_hedging.measures.metrics import seed_interval
+from lth_hedging.nets.pruning import expected_jaccard, magnitude_mask, random_mask
 
 
 def full(state):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import module_smoke_config
 
-from lth_hedging import lottery, pilot
-from lth_hedging.experiment import open_store, train_dense
-from lth_hedging.tickets import Cell, one_shot_mask, run_cells
+from lth_hedging.studies import judging, pilot
+from lth_hedging.studies.stages import open_store, train_dense
+from lth_hedging.studies.tickets import Cell, one_shot_mask, run_cells
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def controls(config):
 
 
 def test_the_pilot_is_the_diagonal_study_of_the_config(config, controls):
-    assert lottery.study_seeds(config) == controls["seeds"] == [0, 1, 2]
+    assert judging.study_seeds(config) == controls["seeds"] == [0, 1, 2]
     cells = controls["cells"]
     assert [(c["learning_rate"], c["sparsity"]) for c in cells] == [(0.01, 0.8), (0.01, 0.95)]
     tested = [c for cell in cells for c in cell["comparisons"].values() if c["tested"]]

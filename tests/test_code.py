@@ -5,13 +5,14 @@ import shutil
 import subprocess
 import sys
 
-from lth_hedging import code as code_sets
-from lth_hedging.config import project_root
+from lth_hedging.foundations import code as code_sets
+from lth_hedging.foundations.config import project_root
 
 SCRIPT = """
 import warnings; warnings.simplefilter("ignore")
-from lth_hedging import experiment as ex
-c = ex.start("configs/smoke.yaml", {{"experiments.directory": "{store}",
+from lth_hedging.configure import start
+from lth_hedging.studies import stages as ex
+c = start("configs/smoke.yaml", {{"experiments.directory": "{store}",
              "caching.directory": "{cache}", "training.epochs": 2, "runtime.progress": False}})
 run = ex.train_dense(c)
 print(run.cached, run.folder.name)
@@ -39,7 +40,7 @@ def test_editing_a_loss_function_retrains_and_editing_a_docstring_does_not(tmp_p
 
     first = run()
     assert first[0] is False and run() == (True, first[1])
-    losses = package / "losses.py"
+    losses = package / "nets" / "losses.py"
     source = losses.read_text()
     docstring = source.replace('"""Hedging P&L and the risk measures',
                                '"""The P&L, and the risk measures', 1)

@@ -6,11 +6,18 @@ import warnings
 import pytest
 import torch
 
-import lth_hedging.config as config_module
-from lth_hedging import code as code_sets
-from lth_hedging import load_config, runtime
-from lth_hedging.config import Config, TrainingConfig, config_hash, resolve
-from lth_hedging.experiment import DenseSpec, dense_key
+import lth_hedging.foundations.config as config_module
+from lth_hedging import load_config
+from lth_hedging.foundations import code as code_sets
+from lth_hedging.foundations.config import (
+    Config,
+    TrainingConfig,
+    config_hash,
+    parse_config,
+    resolve,
+)
+from lth_hedging.nets import runtime
+from lth_hedging.studies.stages import DenseSpec, Plan, dense_key
 
 
 def quiet_load(path=None, overrides=None):
@@ -56,17 +63,17 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.eval_every", 0, ">= 1"),
     ("metrics.eval_late_from", -5, ">= 0"), ("metrics.match_margin", -0.1, "null"),
     ("loss.oce_level", "exact", "one of"), ("training.patience", 0, "null (off)"),
-    ("characterization.comparators", ["cousin"], "names in"),
-    ("characterization.comparators", ["dense", "dense"], "without repeats"),
-    ("characterization.primary", "T99", "one of"),
-    ("characterization.learning_rates", [], "non-empty"),
-    ("characterization.learning_rates", [2.0], "(0, 1)"),
-    ("characterization.widths", [0], "(0, 16]"),
+    ("pilot.comparators", ["cousin"], "names in"),
+    ("pilot.comparators", ["dense", "dense"], "without repeats"),
+    ("pilot.primary", "T99", "one of"),
+    ("pilot.learning_rates", [], "non-empty"),
+    ("pilot.learning_rates", [2.0], "(0, 1)"),
+    ("pilot.widths", [0], "(0, 16]"),
     ("pruning.scope", "both", "one of"), ("pruning.output_rate", "quarter", "one of"),
     ("pruning.imp_rounds", 0, ">= 1"),
-    ("characterization.rewind_epochs", [40], "[0, training.epochs)"),
-    ("characterization.n_seeds", 2, ">= 3"), ("characterization.imp_seeds", 4, "[0, n_seeds]"),
-    ("characterization.sparsities", [1.0], "(0, 1)"),
+    ("pilot.rewind_epochs", [40], "[0, training.epochs)"),
+    ("pilot.n_seeds", 2, ">= 3"), ("pilot.imp_seeds", 4, "[0, n_seeds]"),
+    ("pilot.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
     ("runtime.device", "tpu", "'cpu', 'cuda', 'auto'"),
     ("runtime.executor", "dask", "'local', 'ray'"),
@@ -86,6 +93,26 @@ def test_bad_values_name_key_value_and_range(key, value, words):
         quiet_load("configs/smoke.yaml", {key: value})
     message = str(err.value)
     assert key.split(".")[-1] in message and words in message
+
+
+def test_a_section_renamed_after_its_concept_names_the_new_name(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("characterization: {n_seeds: 4}\n")
+    for source, overrides in ((path, None), (None, {"characterization.n_seeds": 4})):
+        with pytest.raises(ValueError, match="section 'characterization' is now 'pilot'"):
+            quiet_load(source, overrides)
+    assert quiet_load(None, {"pilot.n_seeds": 4}).pilot.n_seeds == 4
+
+
+def test_the_schema_checks_values_and_the_loader_above_it_checks_names():
+    # the schema (the bottom layer) knows no registry; the loader a user calls does
+    bad = {"data.scheme": "milstein", "loss.type": "mse", "registration.controls": ["cousin"]}
+    assert parse_config(None, bad).data.scheme == "milstein"
+    for key, value in bad.items():
+        with pytest.raises(ValueError, match=key.split(".")[-1]):
+            quiet_load(None, {key: value})
+    with pytest.raises(ValueError, match="'data.n_steps' = 0"):
+        parse_config(None, {"data.n_steps": 0})
 
 
 @pytest.mark.parametrize("overrides", [["training.epochs", 5], "training.epochs=5", 5])
@@ -111,17 +138,18 @@ def test_cuda_where_there_is_none_is_one_clear_error():
 def test_the_device_enters_training_keys_only_off_the_cpu(monkeypatch):
     c = Config()
     assert runtime.device_key(c) == {}
-    on_cpu = dense_key(c, DenseSpec(0.001, 1e-3, 0))
+    on_cpu = dense_key(c, DenseSpec(0.001, Plan(1e-3, 0)))
     monkeypatch.setattr(runtime, "device", lambda config: torch.device("cuda"))
     assert runtime.device_key(c) == {"device": "cuda", "tf32": False}
-    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) != on_cpu
+    assert dense_key(c, DenseSpec(0.001, Plan(1e-3, 0))) != on_cpu
 
 
 def test_bfloat16_matmuls_enter_training_keys_and_only_on_the_cpu(monkeypatch):
     monkeypatch.setattr(runtime, "bfloat16_matmuls", lambda: True)
     c = quiet_load(None, {"runtime.precision": "bfloat16"})
     assert runtime.device_key(c) == {"precision": "bfloat16"}
-    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) != dense_key(Config(), DenseSpec(0.001, 1e-3, 0))
+    spec = DenseSpec(0.001, Plan(1e-3, 0))
+    assert dense_key(c, spec) != dense_key(Config(), spec)
     with pytest.raises(ValueError, match="'runtime.precision' = 'bfloat16' .* off the CPU"):
         quiet_load(None, {"runtime.precision": "bfloat16", "runtime.device": "cuda",
                           "runtime.executor": "ray"})
@@ -184,14 +212,16 @@ def test_hashes_are_pinned(fixed_code):
     c = Config()
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
     # the whole config's hash names no stage (stages hash the sections they read); it changed
-    # when the registration section was added (an empty section is hashed as {})
+    # when the registration section was added (an empty section is hashed as {}) and when
+    # the characterization section was renamed pilot
     assert config_hash(c) == WHOLE  # only values that differ from the defaults
-    assert dense_key(c, DenseSpec(0.001, 1e-3, 0)) == PINNED_DENSE
+    assert dense_key(c, DenseSpec(0.001, Plan(1e-3, 0))) == PINNED_DENSE
     paper = quiet_load("configs/paper.yaml")
-    assert dense_key(paper, DenseSpec(0.001, 1e-3, 0)) == PINNED_PAPER
+    assert dense_key(paper, DenseSpec(0.001, Plan(1e-3, 0))) == PINNED_PAPER
 
 
-PINNED_DENSE, PINNED_PAPER, WHOLE = "15febd893648", "cd07873a98b0", "fd81e09be69e"
+# STAGE_VERSION 4 (the package in layers: every key moved, no number changed)
+PINNED_DENSE, PINNED_PAPER, WHOLE = "4f7284ac8bab", "193b894d09cb", "21ddcf31e4fd"
 
 
 def test_defaults_are_pinned():
@@ -199,7 +229,7 @@ def test_defaults_are_pinned():
     # stored results a new meaning: if this fails because a default changed, bump
     # STAGE_VERSION (or DATASET_VERSION); if a key was added, update the pin.
     payload = json.dumps(Config().to_dict(), sort_keys=True, default=float)
-    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "ccb23b38d67a"
+    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "f38248f079e9"  # pilot section
 
 
 def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeypatch):
@@ -214,7 +244,7 @@ def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeyp
     monkeypatch.setattr(config_module, "Config", Extended)
     for c, same in [(Extended(), True), (Extended(training=Training(new_option=4)), False)]:
         assert config_hash(c) == WHOLE if same else config_hash(c) != WHOLE
-        key = dense_key(c, DenseSpec(0.001, 1e-3, 0))
+        key = dense_key(c, DenseSpec(0.001, Plan(1e-3, 0)))
         assert (key == PINNED_DENSE) is same
 
 

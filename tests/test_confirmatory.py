@@ -10,17 +10,18 @@ import torch
 from conftest import module_smoke_config
 from test_tickets import printed_summary
 
-from lth_hedging import answer, findings, lottery
-from lth_hedging import characterization as ch
-from lth_hedging import confirmatory as cf
-from lth_hedging import exploratory as xp
-from lth_hedging import registration as reg
-from lth_hedging.anatomy import weight_distance
-from lth_hedging.config import project_root
-from lth_hedging.experiment import data_order_seed
-from lth_hedging.pruning import magnitude_mask, sparsity_report
-from lth_hedging.speed import ENDPOINTS, final_risk
-from lth_hedging.tickets import run_cells
+from lth_hedging.foundations.config import project_root
+from lth_hedging.measures.anatomy import weight_distance
+from lth_hedging.measures.speed import ENDPOINTS, final_risk
+from lth_hedging.nets.pruning import magnitude_mask, sparsity_report
+from lth_hedging.presentation import speed_text, verdicts
+from lth_hedging.studies import confirmation as cf
+from lth_hedging.studies import judging
+from lth_hedging.studies import registration as reg
+from lth_hedging.studies import sensitivity as xp
+from lth_hedging.studies import structure as ch
+from lth_hedging.studies.stages import data_order_seed
+from lth_hedging.studies.tickets import run_cells
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def results(config):
 def test_the_design_is_the_registered_one(config, results):
     study, r = results["study"], config.registration
     assert study["seeds"] == [1000, 1001, 1002] == cf.registered_seeds(config)
-    assert not set(study["seeds"]) & set(lottery.study_seeds(config))  # fresh: not the pilot's
+    assert not set(study["seeds"]) & set(judging.study_seeds(config))  # fresh: not the pilot's
     assert [(c["schedule"], c["sparsity"]) for c in study["cells"]] == [
         ("warmup", 0.8), ("warmup", 0.9), ("constant", 0.8), ("constant", 0.9)]
     for cell in study["cells"]:
@@ -140,7 +141,7 @@ def test_the_floor_controls_are_measured_at_every_schedule(results):
 
 def test_replay_trains_on_theta_stars_order_beside_the_fresh_pair(config, results):
     replay = results["replay"]
-    assert replay["seeds"] == cf.registered_seeds(config)[:config.characterization.replay_seeds]
+    assert replay["seeds"] == cf.registered_seeds(config)[:config.pilot.replay_seeds]
     cells = [cf.study_cell(config, "ticket", 0.8, s, "warmup", "replay") for s in replay["seeds"]]
     stored = run_cells(config, cells)
     for result, curve in zip(stored, replay["curves"]["replay"]["ticket"]):
@@ -186,7 +187,7 @@ def test_outcomes_report_reach_counts_not_ratios(results):
             assert reach["reached"] == t["n"] - t["censored_other"]
             assert reach["other_reached"] == t["n"] - t["censored_reference"]
             if not c["tested"]:
-                assert answer.speed_text(c).startswith("reached ")
+                assert verdicts.speed_text(c).startswith("reached ")
 
 
 def test_steadiness_reads_the_late_half_of_each_curve(results):
@@ -262,23 +263,23 @@ def test_notebook_03_prints_what_its_results_say(results):
     own numbers back the verdicts."""
     study = results["study"]
     pilot = reg.load_pilot()
-    lines = [*answer.conclusions(study), *answer.crossing_lines(results["crossing"]),
-             *answer.replay_lines(results["replay"]),
-             *answer.scope_lines(results["scope"]),
-             *answer.steadiness_lines(results["steady"]),
-             *answer.collapse_lines(results["collapse"], pilot),
-             *(line for section in findings.characterization_conclusions(
+    lines = [*verdicts.conclusions(study), *verdicts.crossing_lines(results["crossing"]),
+             *verdicts.replay_lines(results["replay"]),
+             *verdicts.scope_lines(results["scope"]),
+             *verdicts.steadiness_lines(results["steady"]),
+             *verdicts.collapse_lines(results["collapse"], pilot),
+             *(line for section in speed_text.characterization_conclusions(
                  results["collapse"]["layer"], results["hedge"], results["weights"],
                  results["imp"]).values() for line in section)]
     reference = project_root() / "tests" / "notebooks" / "03_characterization.ipynb"
     assert printed_summary(reference) == lines
-    text = "\n".join(answer.conclusions(study))
+    text = "\n".join(verdicts.conclusions(study))
     boosting = [c for c in study["cells"] if c["verdict"]["boosting"]]
     assert ("No boosting ticket under the published condition" in text) == (not boosting)
     for cell in study["cells"]:
-        assert f"{answer.cell_label(cell)}: vs dense" in text
+        assert f"{verdicts.cell_label(cell)}: vs dense" in text
         d = cell["comparisons"]["dense"]
-        assert ("does not match" in text.split(answer.cell_label(cell))[1].split("\n")[0]) \
+        assert ("does not match" in text.split(verdicts.cell_label(cell))[1].split("\n")[0]) \
             == (not cell["verdict"]["matches_dense"])
         if d["verdict"] == "indistinguishable":
             assert f"boosts above {d['endpoint']['upper']:.2f}× excluded" in text

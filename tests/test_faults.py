@@ -13,11 +13,12 @@ import warnings
 
 import pytest
 
-import lth_hedging.store as store_module
-from lth_hedging import load_config, project_root, runtime
-from lth_hedging.heston import get_or_generate_dataset
-from lth_hedging.speed import reference_levels
-from lth_hedging.store import Store
+import lth_hedging.foundations.store as store_module
+from lth_hedging import load_config, project_root
+from lth_hedging.foundations.store import Store
+from lth_hedging.market.heston import get_or_generate_dataset
+from lth_hedging.measures.speed import reference_levels
+from lth_hedging.nets import runtime
 
 
 def quiet_load(overrides):
@@ -75,7 +76,7 @@ def test_more_threads_per_task_than_any_ray_node_has_is_named(make_smoke_config)
 
 HOLDER = """
 import sys, time
-from lth_hedging.store import Store
+from lth_hedging.foundations.store import Store
 with Store(sys.argv[1]).lock("dense", "abc123"):
     print("held", flush=True)
     time.sleep(120)
@@ -85,7 +86,8 @@ with Store(sys.argv[1]).lock("dense", "abc123"):
 DRIVER = """
 import os, time, warnings
 warnings.simplefilter("ignore")
-from lth_hedging import load_config, runtime
+from lth_hedging import load_config
+from lth_hedging.nets import runtime
 ray = runtime.start_ray(load_config("configs/smoke.yaml", {"runtime.executor": "ray"}))
 ray.get(ray.remote(lambda: os.getpid()).remote())  # a worker, as in a sweep
 print(os.getpid(), flush=True)
@@ -213,7 +215,7 @@ print("after")
 def test_a_full_disk_under_a_figure_names_its_path_and_parameter(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from lth_hedging import plots
+    from lth_hedging.presentation import plots
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lth_hedging import simulate_heston
-from lth_hedging.heston import dataset_key, get_or_generate_dataset
-from lth_hedging.pricing import heston_call
+from lth_hedging.market.heston import dataset_key, get_or_generate_dataset
+from lth_hedging.market.pricing import heston_call
 
 PAPER = dict(S0=100.0, v0=0.0175, kappa=1.5768, theta=0.0398, xi=0.5751, rho=-0.5711)
 FELLER = dict(S0=100.0, v0=0.04, kappa=2.0, theta=0.04, xi=0.3, rho=-0.7)  # 2κθ = 0.16 > 0.09
@@ -87,7 +87,7 @@ def test_dataset_is_cached_and_splits_differ(smoke_config, monkeypatch):
     S, v, Z = get_or_generate_dataset(smoke_config, "train")
     n, steps = smoke_config.data.n_paths["train"], smoke_config.data.n_steps
     assert S.shape == v.shape == (n, steps + 1) and Z.shape == (n,) and S.dtype == torch.float32
-    import lth_hedging.heston as heston
+    import lth_hedging.market.heston as heston
 
     monkeypatch.setattr(heston, "generate_dataset", lambda *a: pytest.fail("not a cache hit"))
     S2, v2, Z2 = get_or_generate_dataset(smoke_config, "train")
@@ -149,7 +149,7 @@ def test_a_killed_writers_temporary_file_is_removed_when_old(smoke_config):
 
 
 def smoke_config_dir(config):
-    from lth_hedging.config import resolve
+    from lth_hedging.foundations.config import resolve
 
     return resolve(config.caching["directory"])
 

@@ -6,23 +6,24 @@ import warnings
 import pytest
 import torch
 
-from lth_hedging import baseline, load_config
-from lth_hedging import experiment as ex
-from lth_hedging.anatomy import input_names
-from lth_hedging.hedges import model_hedge, reference_deltas, strategies
-from lth_hedging.heston import simulate_heston
-from lth_hedging.instruments import (
+from lth_hedging import load_config
+from lth_hedging.market.hedges import model_hedge, reference_deltas, strategies
+from lth_hedging.market.heston import simulate_heston
+from lth_hedging.market.instruments import (
     instrument_prices,
     realised_variance,
     variance_swap_scale,
     variance_swap_sensitivity,
     variance_swap_values,
 )
-from lth_hedging.losses import compute_pnl, empirical_cvar
-from lth_hedging.metrics import paired_difference
-from lth_hedging.pricing import heston_call
-from lth_hedging.published import BUEHLER_2019, published_for
-from lth_hedging.tickets import Cell, cell_key, run_cells
+from lth_hedging.market.pricing import heston_call
+from lth_hedging.measures.anatomy import input_names
+from lth_hedging.measures.metrics import paired_difference
+from lth_hedging.nets.losses import compute_pnl, empirical_cvar
+from lth_hedging.presentation.published import BUEHLER_2019, published_for
+from lth_hedging.studies import references
+from lth_hedging.studies import stages as ex
+from lth_hedging.studies.tickets import Cell, cell_key, run_cells
 
 TWO = {"hedging.instruments": ["stock", "variance_swap"]}
 # the default calibration, and Buehler et al.'s Section 5 (ξ = 2: the variance sits at 0 often)
@@ -136,7 +137,7 @@ def test_the_stock_alone_cannot_pass_for_the_model_hedge(make_smoke_config):
     (min-variance delta) is judged worse than the model hedge at zero cost, by the paired
     interval notebook 01 uses, on the Section-5 market at the smoke size (2000 paths)."""
     config = make_smoke_config({**TWO, **PARAMS["buehler"], "loss.alpha": 0.5})
-    pnls = baseline.reference_pnls(config, "test", costs=(0.0,))[0.0]
+    pnls = references.reference_pnls(config, "test", costs=(0.0,))[0.0]
     diff = paired_difference(pnls["min_variance_delta"], pnls["model_hedge"], "cvar_50",
                              n_bootstrap=200)
     assert diff["ci"][0] > 0, diff
@@ -158,12 +159,12 @@ def test_the_speed_floor_is_not_hedging_where_trading_costs_more(make_smoke_conf
     close most of the gap from the floor to the dense network."""
     costly = make_smoke_config({**TWO, **PARAMS["buehler"], "loss.alpha": 0.5,
                                 "hedging.cost": 0.01})
-    risks = baseline.trivial_risks(costly)
+    risks = references.trivial_risks(costly)
     assert risks["no_hedge"] < risks["bs_delta"]
-    assert baseline.floor(costly) == ("no_hedge", risks["no_hedge"])
+    assert references.floor(costly) == ("no_hedge", risks["no_hedge"])
     default = make_smoke_config()
-    name, risk = baseline.floor(default)
-    assert name == "bs_delta" and risk == baseline.trivial_risks(default)["bs_delta"]
+    name, risk = references.floor(default)
+    assert name == "bs_delta" and risk == references.trivial_risks(default)["bs_delta"]
 
 
 @pytest.fixture(autouse=False)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lth_hedging.losses import compute_pnl, cvar_loss, empirical_cvar, entropic_loss
+from lth_hedging.nets.losses import compute_pnl, cvar_loss, empirical_cvar, entropic_loss
 
 
 def test_pnl_by_hand():

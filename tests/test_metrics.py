@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from lth_hedging import compute_all_metrics, epochs_to_threshold
-from lth_hedging.metrics import paired_difference, within_tolerance_level
+from lth_hedging import compute_all_metrics
+from lth_hedging.measures.metrics import paired_difference
 
 Z95 = 1.6448536269514722
 
@@ -47,16 +47,3 @@ def test_paired_difference_sees_what_unpaired_intervals_hide():
     assert diff["ci"][1] < 0
     same = paired_difference(base, base, n_bootstrap=50)
     assert same["difference"] == 0 and same["ci"] == [0.0, 0.0]
-
-
-@pytest.mark.parametrize("sign", [1.0, -1.0])
-def test_epochs_to_threshold_is_sign_aware(sign):
-    # losses fall towards a best of ±2: the level "within 5 %" is above it in both cases
-    reference = 2.0 * sign
-    level = within_tolerance_level(reference, 0.05)
-    assert level == pytest.approx(reference + 0.1)
-    losses = [reference + d for d in (1.0, 0.5, 0.05, 0.3, 0.05, 0.04, 0.03, 0.02, 0.01)]
-    history = [{"val_loss": v} for v in losses]
-    assert epochs_to_threshold(history, level, consecutive=5) == 5
-    assert epochs_to_threshold(history, level, consecutive=6) is None
-    assert epochs_to_threshold(history[:4], level, consecutive=1) == 3

@@ -4,10 +4,17 @@ import math
 import pytest
 import torch
 
-from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.experiment import deep_hedge_pnl, load_split, risk_function, schedule, train_dense
-from lth_hedging.losses import empirical_cvar
-from lth_hedging.model import hedge_ratio
+from lth_hedging import create_loss_function, create_model
+from lth_hedging.nets.losses import empirical_cvar
+from lth_hedging.nets.model import hedge_ratio
+from lth_hedging.nets.train import Trainer
+from lth_hedging.studies.stages import (
+    deep_hedge_pnl,
+    load_split,
+    risk_function,
+    schedule,
+    train_dense,
+)
 
 INSTRUMENTS = [["stock"], ["stock", "variance_swap"]]
 
@@ -98,7 +105,7 @@ def test_early_stopping_fires_and_keeps_the_best_weights(smoke_config):
 def test_dense_stage_is_a_cache_hit_the_second_time(smoke_config, monkeypatch):
     first = train_dense(smoke_config)
     assert not first.cached and first.summary["steps_run"] >= 1
-    import lth_hedging.runtime as runtime
+    import lth_hedging.nets.runtime as runtime
 
     monkeypatch.setattr(runtime, "fit_ensemble", lambda *a, **k: pytest.fail("retrained"))
     second = train_dense(smoke_config)
@@ -120,7 +127,7 @@ def test_every_activation_builds_and_trains(make_smoke_config, activation):
 
 
 def test_entropic_loss_is_selected_by_config(make_smoke_config):
-    from lth_hedging.losses import entropic_loss
+    from lth_hedging.nets.losses import entropic_loss
 
     config = make_smoke_config({"loss.type": "entropic", "loss.risk_aversion": 2.0})
     pnl = torch.randn(100, dtype=torch.float64)

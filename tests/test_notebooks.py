@@ -14,8 +14,10 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from lth_hedging import notebook, report
-from lth_hedging.config import load_config, project_root
+from lth_hedging import notebook
+from lth_hedging.configure import load_config
+from lth_hedging.foundations.config import project_root
+from lth_hedging.presentation import tables
 
 ROOT = project_root()
 SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -70,8 +72,8 @@ def printed_lines(nb) -> list[str]:
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_no_printed_line_is_wider_than_the_report_width(path: Path):
     reference = nbformat.read(ROOT / "tests" / "notebooks" / path.name, as_version=4)
-    wide = [line for line in printed_lines(reference) if len(line) > report.WIDTH]
-    assert not wide, f"{len(wide)} lines over {report.WIDTH} characters, e.g. {wide[0]!r}"
+    wide = [line for line in printed_lines(reference) if len(line) > tables.WIDTH]
+    assert not wide, f"{len(wide)} lines over {tables.WIDTH} characters, e.g. {wide[0]!r}"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from lth_hedging.pricing import bs_delta, bs_price, heston_call
+from lth_hedging.market.pricing import bs_delta, bs_price, heston_call
 
 QL = pytest.importorskip("QuantLib")
 

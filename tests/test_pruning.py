@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from lth_hedging import Trainer, create_loss_function, create_model
-from lth_hedging.experiment import load_split, risk_function, schedule
-from lth_hedging.pruning import (
+from lth_hedging import create_loss_function, create_model
+from lth_hedging.foundations.store import Store
+from lth_hedging.nets.pruning import (
     apply_mask,
     density,
     expected_jaccard,
@@ -14,7 +14,8 @@ from lth_hedging.pruning import (
     sparsity_report,
     validate_mask,
 )
-from lth_hedging.store import Store
+from lth_hedging.nets.train import Trainer
+from lth_hedging.studies.stages import load_split, risk_function, schedule
 
 
 def toy_state():

@@ -6,9 +6,10 @@ import warnings
 
 import pytest
 
-from lth_hedging import load_config, registration
-from lth_hedging.metrics import detectable_speedup
-from lth_hedging.speed import References
+from lth_hedging import load_config
+from lth_hedging.measures.metrics import detectable_speedup
+from lth_hedging.measures.speed import References
+from lth_hedging.studies import registration
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,26 @@ the report width without splitting an interval."""
 
 import pandas as pd
 
-from lth_hedging import report
+from lth_hedging.presentation import tables
 
 
 def test_a_table_is_indexed_by_its_label_columns_and_keeps_the_strings():
-    frame = report.table(["cell", "network", "T75"], [["80%", "ticket", "3/3: 46"],
+    frame = tables.table(["cell", "network", "T75"], [["80%", "ticket", "3/3: 46"],
                                                       ["80%", "dense", "3/3: 42"]], index=2)
     assert list(frame.index.names) == ["cell", "network"]
     assert frame.loc[("80%", "dense"), "T75"] == "3/3: 42"
-    with pd.option_context("display.width", report.WIDTH):
-        assert max(map(len, repr(frame).splitlines())) <= report.WIDTH
+    with pd.option_context("display.width", tables.WIDTH):
+        assert max(map(len, repr(frame).splitlines())) <= tables.WIDTH
 
 
 def test_a_wide_table_wraps_its_columns_within_the_width():
     header = ["strategy", *(f"column {i}" for i in range(12))]
-    frame = report.table(header, [["Heston min-variance delta",
+    frame = tables.table(header, [["Heston min-variance delta",
                                    *("7.114 [6.997, 7.227]" for _ in range(12))]])
-    with pd.option_context("display.width", report.WIDTH, "display.max_columns", None,
+    with pd.option_context("display.width", tables.WIDTH, "display.max_columns", None,
                            "display.max_colwidth", None):
         text = repr(frame)
-    assert max(map(len, text.splitlines())) <= report.WIDTH
+    assert max(map(len, text.splitlines())) <= tables.WIDTH
     assert text.count("7.114 [6.997, 7.227]") == 12
 
 
@@ -30,9 +30,9 @@ def test_wrapping_keeps_intervals_whole_and_loses_nothing():
     line = ("80%, warmup 10: vs dense 0.83× [0.68, 1.02], Holm p 0.248 → indistinguishable "
             "(boosts above 1.02× excluded; 80 % power only for ≥ 1.60×); vs random re-init "
             "2.14× [0.63, 7.21], Holm p 0.260")
-    text = report.bullets([line, "short"])
+    text = tables.bullets([line, "short"])
     lines = text.splitlines()
-    assert all(len(x) <= report.WIDTH for x in lines)
+    assert all(len(x) <= tables.WIDTH for x in lines)
     assert lines[0].startswith("- ") and lines[1].startswith("  ") and lines[-1] == "- short"
     assert "[0.63, 7.21]" in text and "[0.68, 1.02]" in text
     assert " ".join(x[2:] for x in lines[:-1]) == line
@@ -40,11 +40,11 @@ def test_wrapping_keeps_intervals_whole_and_loses_nothing():
 
 def test_wrapping_keeps_each_line_and_long_words():
     path = "experiments/results/" + "x" * 120 + ".json"
-    text = report.wrap(f"first line\nresults: {path}")
+    text = tables.wrap(f"first line\nresults: {path}")
     assert text.splitlines() == ["first line", "results:", path]
 
 
 def test_a_shares_interval_stays_within_0_and_100_percent():
-    text = report.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}, 3, pct=True)
+    text = tables.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}, 3, pct=True)
     assert text == "97.7% [93.9%, 100.0%]"
-    assert report.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}) == "0.977 [0.939, 1.016]"
+    assert tables.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}) == "0.977 [0.939, 1.016]"

@@ -11,8 +11,8 @@ import pytest
 import torch
 from test_ensemble import RISK_TOLERANCE, WEIGHT_TOLERANCE
 
-from lth_hedging import runtime
-from lth_hedging.tickets import Cell, run_cells
+from lth_hedging.nets import runtime
+from lth_hedging.studies.tickets import Cell, run_cells
 
 ray = pytest.importorskip("ray")
 

@@ -8,18 +8,15 @@ import warnings
 import pytest
 import torch
 
-from lth_hedging import baseline, load_config
-from lth_hedging import experiment as ex
-from lth_hedging.metrics import (
+from lth_hedging import load_config
+from lth_hedging.measures.metrics import (
     detectable_speedup,
-    epochs_to_threshold,
     holm,
     log_ratio_test,
     paired_over_seeds,
     sign_test,
-    within_tolerance_level,
 )
-from lth_hedging.speed import (
+from lth_hedging.measures.speed import (
     References,
     auc,
     best_step,
@@ -29,6 +26,8 @@ from lth_hedging.speed import (
     speed,
     stay_step,
 )
+from lth_hedging.studies import references
+from lth_hedging.studies import stages as ex
 
 
 def curve(*risks, every=10):
@@ -140,14 +139,14 @@ def floor_setting(tmp_path_factory):
     for level, seeds in (("batch", (0, 1, 2)), ("learned", (0,))):
         c = config(level)
         runs = ex.train_dense_runs(c, [ex.dense_spec(c, seed=s) for s in seeds])
-        out[level] = (c, runs, baseline.floor_run(c, "min_variance_delta", ex.Plan(0.01, 0)))
+        out[level] = (c, runs, references.floor_run(c, "min_variance_delta", ex.Plan(0.01, 0)))
     return out
 
 
 def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
     config, runs, floor = floor_setting["batch"]
     m = config.metrics
-    refs = reference_levels([r.history for r in runs], baseline.floor(config)[1],
+    refs = reference_levels([r.history for r in runs], references.floor(config)[1],
                             final_evals=m.final_evals)
     budget = ex.budget_steps(config, 0.01)
     kw = dict(budget=budget, window=m.window, final_evals=m.final_evals)
@@ -159,6 +158,38 @@ def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
     assert frozen["auc"] > max(d["auc"] for d in dense)
     # its validation risk is the min-variance delta's, whatever y does
     assert len({row["val_risk"] for row in floor.history}) == 1
+
+
+# The first study's convergence criterion, kept here only to show that it fails its floor
+# control (the package measures speed with ``measures.speed``).
+def epochs_to_threshold(history: list[dict], threshold: float, consecutive: int = 5,
+                        key: str = "val_loss") -> int | None:
+    """First epoch (1-based) after which ``key`` stays ≤ threshold for ``consecutive``
+    epochs; None when never reached."""
+    run = 0
+    for i, value in enumerate(row[key] for row in history):
+        run = run + 1 if value <= threshold else 0
+        if run == consecutive:
+            return i - consecutive + 2
+    return None
+
+
+def within_tolerance_level(reference: float, tolerance: float) -> float:
+    """The loss level within ``tolerance`` of ``reference``: reference + tolerance·|reference|."""
+    return reference + tolerance * abs(reference)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_the_old_criterion_is_sign_aware(sign):
+    # losses fall towards a best of ±2: the level "within 5 %" is above it in both cases
+    reference = 2.0 * sign
+    level = within_tolerance_level(reference, 0.05)
+    assert level == pytest.approx(reference + 0.1)
+    history = [{"val_loss": reference + d}
+               for d in (1.0, 0.5, 0.05, 0.3, 0.05, 0.04, 0.03, 0.02, 0.01)]
+    assert epochs_to_threshold(history, level, consecutive=5) == 5
+    assert epochs_to_threshold(history, level, consecutive=6) is None
+    assert epochs_to_threshold(history[:4], level, consecutive=1) == 3
 
 
 def test_under_the_old_criterion_the_floor_model_matches_the_dense_network(floor_setting):

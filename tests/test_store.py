@@ -11,8 +11,8 @@ import warnings
 import pytest
 import torch
 
-from lth_hedging.lottery import write_results
-from lth_hedging.store import Store, decode, encode
+from lth_hedging.foundations.store import Store, decode, encode
+from lth_hedging.studies.stages import write_results
 
 
 def files():

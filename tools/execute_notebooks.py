@@ -35,7 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from lth_hedging.config import YamlLoader, load_config, project_root
+from lth_hedging.configure import load_config
+from lth_hedging.foundations.config import YamlLoader, project_root
 
 NOTEBOOKS = tuple(sorted(p.stem for p in (project_root() / "notebooks").glob("0*.ipynb")))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
-from lth_hedging.config import project_root
-from lth_hedging.store import atomic_write_bytes
+from lth_hedging.foundations.config import project_root
+from lth_hedging.foundations.store import atomic_write_bytes
 
 # <script src="https://…"></script>: MathJax and require.js from a CDN; the module script
 # that imports mermaid from a CDN (the notebooks draw no diagram)

@@ -17,13 +17,14 @@ import warnings
 import torch
 import yaml
 
-from lth_hedging import experiment as ex
-from lth_hedging.baseline import reference_pnls, risk_statistic
-from lth_hedging.config import YamlLoader
-from lth_hedging.experiment import DenseSpec
-from lth_hedging.losses import empirical_cvar
-from lth_hedging.metrics import paired_difference
-from lth_hedging.report import fmt, fmt_diff
+from lth_hedging.configure import start
+from lth_hedging.foundations.config import YamlLoader
+from lth_hedging.measures.metrics import paired_difference
+from lth_hedging.nets.losses import empirical_cvar
+from lth_hedging.presentation.tables import fmt, fmt_diff
+from lth_hedging.studies import stages as ex
+from lth_hedging.studies.references import reference_pnls, risk_statistic
+from lth_hedging.studies.stages import DenseSpec, Plan
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
                  for k, v in (item.split("=", 1) for item in args.overrides)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Feller fails by far in Buehler et al.'s Section 5
-        config = ex.start(args.config, {"runtime.progress": False, **overrides})
+        config = start(args.config, {"runtime.progress": False, **overrides})
     if "variance_swap" not in config.hedging.instruments:
         raise SystemExit("hedging.instruments must include variance_swap (a model hedge)")
     rates = [float(r) for r in args.rates.split(",")] if args.rates else [
@@ -46,10 +47,10 @@ def main() -> None:
     print(f"device {config.runtime.device}, paths {config.data.n_paths}, "
           f"{config.training.epochs} epochs at {config.training.learning_rate:g} "
           f"(budget scaled to each rate), {statistic}")
-    start = time.perf_counter()
-    runs = ex.train_dense_runs(config, [DenseSpec(0.0, lr, config.model.init_seed)
+    began = time.perf_counter()
+    runs = ex.train_dense_runs(config, [DenseSpec(0.0, Plan(lr, config.model.init_seed))
                                         for lr in rates])
-    print(f"trained in {time.perf_counter() - start:.0f} s")
+    print(f"trained in {time.perf_counter() - began:.0f} s")
     m = config.metrics
     boot = dict(n_bootstrap=m.n_bootstrap, confidence=m.confidence, seed=m.seed)
     for split in ("val", "test"):  # choose on the validation paths; the test paths confirm

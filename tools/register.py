@@ -4,7 +4,7 @@ Two pilots, both on seeds 0–7 (never used by the confirmatory study):
 
 - the diagonal study that notebook 03 ran before the registration (``pilot.controls_over_seeds``:
   mask LR = retraining LR = 0.01, global masks, the seed's own data order, 80 % and 98 %);
-- the registered condition itself (``confirmatory.confirmatory_study`` with the seeds set to
+- the registered condition itself (``confirmation.confirmatory_study`` with the seeds set to
   the pilot's): mask from θ* at 0.005, retrained at 0.01 with and without warmup, layer-wise,
   fresh orders, every comparator.
 
@@ -20,12 +20,12 @@ import json
 import subprocess
 import warnings
 
-from lth_hedging import experiment as ex
-from lth_hedging import registration
-from lth_hedging.confirmatory import confirmatory_study
-from lth_hedging.pilot import controls_over_seeds
-from lth_hedging.runtime import provenance
-from lth_hedging.store import atomic_write_bytes
+from lth_hedging.configure import start
+from lth_hedging.foundations.store import atomic_write_bytes
+from lth_hedging.nets.runtime import provenance
+from lth_hedging.studies import registration
+from lth_hedging.studies.confirmation import confirmatory_study
+from lth_hedging.studies.pilot import controls_over_seeds
 
 PILOT_SEEDS = {"registration.first_seed": 0, "registration.n_seeds": 8,
                "registration.match_margin": None}
@@ -65,8 +65,8 @@ def main():
     args = parser.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        config = ex.start(args.config, {"runtime.progress": False})
-        pilot_config = ex.start(args.config, {"runtime.progress": False, **PILOT_SEEDS})
+        config = start(args.config, {"runtime.progress": False})
+        pilot_config = start(args.config, {"runtime.progress": False, **PILOT_SEEDS})
 
     def load(path, compute):
         if path:

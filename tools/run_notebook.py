@@ -18,7 +18,7 @@ import yaml
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from lth_hedging.config import YamlLoader, project_root  # noqa: E402
+from lth_hedging.foundations.config import YamlLoader, project_root  # noqa: E402
 
 
 def display(*objects) -> None:

@@ -14,10 +14,10 @@ import sys
 import warnings
 
 from lth_hedging import create_model, load_config
-from lth_hedging.experiment import schedule
-from lth_hedging.pilot import small_dense_config, widened
-from lth_hedging.tickets import KINDS
-from lth_hedging.train import steps_per_epoch
+from lth_hedging.nets.train import steps_per_epoch
+from lth_hedging.studies.pilot import small_dense_config, widened
+from lth_hedging.studies.stages import schedule
+from lth_hedging.studies.tickets import KINDS
 
 
 def per_network(config, learning_rate: float) -> tuple[float, float]:
@@ -33,7 +33,7 @@ def per_network(config, learning_rate: float) -> tuple[float, float]:
 
 
 def registered_cost(config) -> tuple[float, float, int]:
-    """(network-epochs, FLOPs, networks) of the registered study (``confirmatory``): per seed
+    """(network-epochs, FLOPs, networks) of the registered study (``confirmation``): per seed
     θ* at the mask rate, the dense comparator at both schedules, the ticket at both schedules
     and every sparsity, the controls with warmup at every sparsity."""
     r = config.registration
@@ -49,7 +49,7 @@ def registered_cost(config) -> tuple[float, float, int]:
 
 def study_cost(config) -> tuple[float, float, int]:
     """(network-epochs, FLOPs, networks) of the pilot's controlled study."""
-    ch = config.characterization
+    ch = config.pilot
     kinds = [k for k in ch.comparators if k in KINDS]
     epochs = flops = networks = 0
     for width in ch.widths:

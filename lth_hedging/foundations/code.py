@@ -3,8 +3,8 @@ it, part of every stage's key, so that an edited loss, model or trainer retrains
 serving a stale result from the store. Docstrings, comments and formatting do not count: the
 fingerprint hashes each module's syntax tree without its docstrings.
 
-The module sets name what each kind of stage runs; presentation (``plots``, ``report``,
-``findings``), the config schema (its values are in the key) and where networks run
+The module sets name what each kind of stage runs; presentation (``plots``, ``tables``,
+``speed_text``), the config schema (its values are in the key) and where networks run
 (``runtime``: results do not depend on it) are in none of them.
 """
 
@@ -15,13 +15,14 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
-DATA = ("heston",)
-REFERENCE = (*DATA, "features", "instruments", "pricing", "hedges", "losses", "experiment",
-             "baseline")
-TRAINING = (*DATA, "features", "instruments", "pricing", "model", "losses", "train", "ensemble",
-            "pruning", "tickets", "experiment")
-METRICS = (*REFERENCE, *TRAINING, "metrics", "speed", "lottery")
+PACKAGE = Path(__file__).resolve().parents[1]  # lth_hedging/, modules named from it
+DATA = ("market.heston",)
+REFERENCE = (*DATA, "market.features", "market.instruments", "market.pricing", "market.hedges",
+             "nets.losses", "studies.stages", "studies.references")
+TRAINING = (*DATA, "market.features", "market.instruments", "market.pricing", "nets.model",
+            "nets.losses", "nets.train", "nets.ensemble", "nets.fitting", "nets.pruning",
+            "studies.tickets", "studies.stages")
+METRICS = (*REFERENCE, *TRAINING, "measures.metrics", "measures.speed", "studies.judging")
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -36,8 +37,10 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 @cache
 def module_fingerprint(name: str, root: Path = PACKAGE) -> str:
-    """SHA-256 of the module ``name``'s syntax tree, docstrings removed."""
-    tree = ast.parse((root / f"{name}.py").read_text(), filename=f"{name}.py")
+    """SHA-256 of the module ``name``'s syntax tree (``"nets.losses"``: the file
+    ``nets/losses.py`` under ``root``), docstrings removed."""
+    path = root / f"{name.replace('.', '/')}.py"
+    tree = ast.parse(path.read_text(), filename=str(path.relative_to(root)))
     return hashlib.sha256(ast.dump(_strip_docstrings(tree)).encode()).hexdigest()
 
 

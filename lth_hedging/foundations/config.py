@@ -1,5 +1,11 @@
 """Configuration: YAML → validated frozen dataclasses, dotted-key overrides, stable hashes.
 
+This is the schema, at the bottom of the package: the sections, their defaults, and the
+checks that need nothing but the values (types, ranges, keys that must agree). The names a
+key picks from a registry (a scheme, an instrument, a loss, an endpoint, a comparator…) are
+checked by ``lth_hedging.configure.load_config``, which sits above the registries: no module
+here imports a higher layer.
+
 A config file lists only what differs from the defaults below (``configs/smoke.yaml`` holds
 a handful of keys). Every bad value raises one ``ValueError`` that names the key, the value
 and what is allowed. A new option must default to "no effect" so that the hashes naming
@@ -20,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 
@@ -101,9 +106,11 @@ class PruningConfig:
 
 
 @dataclass(frozen=True)
-class CharacterizationConfig:
-    """Notebook 03: the controlled study over seeds (its confirmatory family is
-    learning_rates × sparsities × comparators at width 1), one-shot vs iterative pruning."""
+class PilotConfig:
+    """The pilot: the controlled study over seeds on the grid's diagonal (learning_rates ×
+    sparsities × comparators × widths; ``tools/register.py``) whose curves chose the
+    registered design; its seeds are also notebook 02's, and it sizes notebook 03's
+    exploratory sections (one-shot vs iterative pruning, the replay effect)."""
 
     n_seeds: int = 8  # seeds model.init_seed, +1, …: each draws θ0 and the data order
     learning_rates: tuple = (1e-2,)  # mask LR = retraining LR (the grid's diagonal)
@@ -179,7 +186,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
-    characterization: CharacterizationConfig = field(default_factory=CharacterizationConfig)
+    pilot: PilotConfig = field(default_factory=PilotConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -208,13 +215,15 @@ YamlLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
-    """Load a YAML config, apply ``{"dotted.key": value}`` overrides, validate.
+def parse_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Load a YAML config, apply ``{"dotted.key": value}`` overrides, check the values
+    against the schema (``validate``). Names are checked by ``configure.load_config``, the
+    loader a user calls.
 
     A relative ``path`` is taken from the project root (the same from any working directory);
     ``None`` gives the defaults, which ``configs/config.yaml`` spells out.
 
-    >>> load_config(None, {"training.epochs": 5}).training.epochs
+    >>> parse_config(None, {"training.epochs": 5}).training.epochs
     5
     """
     raw = {}
@@ -244,10 +253,17 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+# sections once named after a notebook, renamed after the concept they configure
+RENAMED_SECTIONS = {"characterization": "pilot"}
+
+
 def _merge(base: dict, new: dict, prefix: str) -> None:
     """Merge ``new`` into ``base`` in place; every key must already exist in ``base``."""
     for key, value in new.items():
         dotted = f"{prefix}{key}"
+        if not prefix and key in RENAMED_SECTIONS:
+            raise ValueError(f"config section '{key}' is now '{RENAMED_SECTIONS[key]}' "
+                             f"(the same keys): rename '{key}' to '{RENAMED_SECTIONS[key]}'")
         if key not in base:
             allowed = ", ".join(sorted(base))
             raise ValueError(f"unknown config key '{dotted}' (allowed here: {allowed})")
@@ -279,7 +295,7 @@ def _build(d: dict) -> Config:
         loss=LossConfig(**d["loss"]),
         training=TrainingConfig(**d["training"]),
         pruning=PruningConfig(**_tuples(d["pruning"])),
-        characterization=CharacterizationConfig(**_tuples(d["characterization"])),
+        pilot=PilotConfig(**_tuples(d["pilot"])),
         registration=RegistrationConfig(**_tuples(d["registration"])),
         metrics=MetricsConfig(**d["metrics"]),
         runtime=RuntimeConfig(**d["runtime"]),
@@ -304,7 +320,7 @@ def _numbers(d: dict, prefix: str) -> dict:
 # ----------------------------------------------------------------------------- validation
 
 
-def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+def check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ValueError(f"config key '{key}' = {value!r} is invalid: allowed {allowed}")
 
@@ -327,19 +343,18 @@ def _seed(value: Any) -> bool:
 def validate(config: Config) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails.
 
-    Names (schemes, instruments, losses, activations, scopes, comparators, endpoints,
-    devices) are checked against the registries beside the code that implements them."""
+    Values only: the names a key picks from a registry are ``configure.check_names``'s."""
     for key in ("hedging.reference_costs", "hedging.instruments", "model.hidden",
                 "pruning.sparsities", "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
-                "characterization.sparsities", "characterization.rewind_epochs",
-                "characterization.learning_rates", "characterization.comparators",
-                "characterization.widths", "registration.sparsities", "registration.controls"):
+                "pilot.sparsities", "pilot.rewind_epochs", "pilot.learning_rates",
+                "pilot.comparators", "pilot.widths", "registration.sparsities",
+                "registration.controls"):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
-        _check(isinstance(value, tuple), key, value, "a list")
-    for check in (_heston, _data, _hedging, _model, _loss, _training, _pruning,
-                  _characterization, _registration, _metrics, _runtime, _folders):
-        check(config)
+        check(isinstance(value, tuple), key, value, "a list")
+    for section in (_heston, _data, _hedging, _model, _loss, _training, _pruning, _pilot,
+                    _registration, _metrics, _runtime, _folders):
+        section(config)
     h = config.data.heston
     if 2 * h.kappa * h.theta < h.xi**2:
         warnings.warn(
@@ -349,244 +364,189 @@ def validate(config: Config) -> None:
         )
 
 
-def _one_of(value: Any, key: str, names) -> None:
-    _check(value in names, key, value, f"one of {tuple(names)}")
+def one_of(value: Any, key: str, names) -> None:
+    check(value in names, key, value, f"one of {tuple(names)}")
 
 
 def _heston(config: Config) -> None:
     h = config.data.heston
     for key in ("S0", "K", "r", "v0", "kappa", "theta", "xi", "rho"):
-        _check(_number(getattr(h, key)), f"data.heston.{key}", getattr(h, key), "a finite number")
+        check(_number(getattr(h, key)), f"data.heston.{key}", getattr(h, key), "a finite number")
     for key in ("S0", "K"):
-        _check(getattr(h, key) > 0, f"data.heston.{key}", getattr(h, key), "> 0")
+        check(getattr(h, key) > 0, f"data.heston.{key}", getattr(h, key), "> 0")
     for key in ("v0", "kappa", "theta", "xi"):
         value = getattr(h, key)
-        _check(value >= 0 if key == "v0" else value > 0, f"data.heston.{key}", value,
+        check(value >= 0 if key == "v0" else value > 0, f"data.heston.{key}", value,
                ">= 0" if key == "v0" else "> 0")
-    _check(-1 < h.rho < 1, "data.heston.rho", h.rho, "-1 < rho < 1")
-    _check(abs(h.r) < 1, "data.heston.r", h.r, "|r| < 1 (a yearly rate)")
+    check(-1 < h.rho < 1, "data.heston.rho", h.rho, "-1 < rho < 1")
+    check(abs(h.r) < 1, "data.heston.r", h.r, "|r| < 1 (a yearly rate)")
 
 
 def _data(config: Config) -> None:
-    from .heston import SCHEMES
-
     d = config.data
-    _check(_number(d.T) and d.T > 0, "data.T", d.T, "a maturity in years > 0")
-    _check(_integer(d.n_steps) and d.n_steps >= 1, "data.n_steps", d.n_steps, "an integer >= 1")
-    _one_of(d.scheme, "data.scheme", SCHEMES)
+    check(_number(d.T) and d.T > 0, "data.T", d.T, "a maturity in years > 0")
+    check(_integer(d.n_steps) and d.n_steps >= 1, "data.n_steps", d.n_steps, "an integer >= 1")
     for name, table in (("n_paths", d.n_paths), ("seeds", d.seeds)):
-        _check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
+        check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
                f"a mapping with exactly the keys {SPLITS}")
         for split, value in table.items():
             if name == "n_paths":
-                _check(_integer(value) and value >= 2, f"data.n_paths.{split}", value,
+                check(_integer(value) and value >= 2, f"data.n_paths.{split}", value,
                        "an integer >= 2")
             else:
-                _check(_seed(value), f"data.seeds.{split}", value, "an integer in [0, 2^63)")
-    _check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
+                check(_seed(value), f"data.seeds.{split}", value, "an integer in [0, 2^63)")
+    check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
            "three different seeds (splits must not share paths)")
 
 
 def _hedging(config: Config) -> None:
-    from .instruments import INSTRUMENTS
-
-    c, scheme = config.hedging, config.data.scheme
-    _check(_number(c.cost) and 0 <= c.cost < 1, "hedging.cost", c.cost, "0 <= cost < 1")
+    c = config.hedging
+    check(_number(c.cost) and 0 <= c.cost < 1, "hedging.cost", c.cost, "0 <= cost < 1")
     for cost in c.reference_costs:
-        _check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
+        check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
                "costs in [0, 1)")
-    names = tuple(INSTRUMENTS)
-    _check(c.instruments[:1] == ("stock",) and len(set(c.instruments)) == len(c.instruments)
-           and set(c.instruments) <= set(names), "hedging.instruments",
-           list(c.instruments), f"'stock' first, then any of {names[1:]}, without repeats")
-    for name in c.instruments:
-        _check(scheme in INSTRUMENTS[name].schemes, "data.scheme", scheme,
-               f"{' or '.join(INSTRUMENTS[name].schemes)} with the {name.replace('_', ' ')} "
-               f"({INSTRUMENTS[name].why_schemes})")
 
 
 def _model(config: Config) -> None:
-    from .model import ACTIVATIONS
-
     m = config.model
-    _check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
+    check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
            "model.hidden", list(m.hidden), "a non-empty list of positive integers")
-    _one_of(m.activation, "model.activation", ACTIVATIONS)
-    _check(_seed(m.init_seed), "model.init_seed", m.init_seed, "an integer in [0, 2^63)")
+    check(_seed(m.init_seed), "model.init_seed", m.init_seed, "an integer in [0, 2^63)")
 
 
 def _loss(config: Config) -> None:
-    from .losses import LOSSES, OCE_LEVELS
-
     lo = config.loss
-    _one_of(lo.type, "loss.type", LOSSES)
-    _one_of(lo.oce_level, "loss.oce_level", OCE_LEVELS)
-    _check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
+    check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
     need = math.ceil(TAIL_PATHS / lo.alpha)
     for split in ("val", "test"):  # a CVaR over a handful of paths ranks nothing
         n = config.data.n_paths[split]
-        _check(n >= need, f"data.n_paths.{split}", n,
+        check(n >= need, f"data.n_paths.{split}", n,
                f"at least {need} paths: {TAIL_PATHS} in the CVaR's tail at loss.alpha = "
                f"{lo.alpha:g}")
-    _check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
+    check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
            lo.risk_aversion, "> 0")
 
 
 def _training(config: Config) -> None:
     t = config.training
-    _check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
+    check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
            t.learning_rate, "0 < learning_rate < 1")
     n_train = config.data.n_paths["train"]
-    _check(_integer(t.batch_size) and 1 <= t.batch_size <= n_train, "training.batch_size",
+    check(_integer(t.batch_size) and 1 <= t.batch_size <= n_train, "training.batch_size",
            t.batch_size, f"an integer in [1, data.n_paths.train = {n_train}]")
-    _check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
-    _check(t.patience is None or (_integer(t.patience) and t.patience >= 1),
+    check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
+    check(t.patience is None or (_integer(t.patience) and t.patience >= 1),
            "training.patience", t.patience, "null (off) or an integer >= 1 (evaluations)")
-    _check(_number(t.min_delta) and 0 <= t.min_delta < 1, "training.min_delta", t.min_delta,
+    check(_number(t.min_delta) and 0 <= t.min_delta < 1, "training.min_delta", t.min_delta,
            "0 <= min_delta < 1")
-    _check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
+    check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
            t.weight_decay, ">= 0")
-    _check(_seed(t.shuffle_seed), "training.shuffle_seed", t.shuffle_seed,
+    check(_seed(t.shuffle_seed), "training.shuffle_seed", t.shuffle_seed,
            "an integer in [0, 2^63)")
 
 
 def _rates(values: tuple, key: str) -> None:
     for lr in values:
-        _check(_number(lr) and 0 < lr < 1, key, lr, "learning rates in (0, 1)")
+        check(_number(lr) and 0 < lr < 1, key, lr, "learning rates in (0, 1)")
 
 
 def _pruning(config: Config) -> None:
-    from .pruning import OUTPUT_RATES, SCOPES
-
     p = config.pruning
     for s in p.sparsities:
-        _check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
-    _check(_number(p.target_sparsity) and 0 < p.target_sparsity < 1, "pruning.target_sparsity",
+        check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
+    check(_number(p.target_sparsity) and 0 < p.target_sparsity < 1, "pruning.target_sparsity",
            p.target_sparsity, "a sparsity in (0, 1)")
     for key in ("sparsities", "pruning_lr_candidates", "mask_lr_candidates"):
-        _check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
+        check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
                "a non-empty list")
     for key in ("pruning_lr_candidates", "mask_lr_candidates"):
         _rates(getattr(p, key), f"pruning.{key}")
-    _one_of(p.scope, "pruning.scope", SCOPES)
-    _one_of(p.output_rate, "pruning.output_rate", OUTPUT_RATES)
-    _check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
+    check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
            "an integer >= 1")
 
 
 def _sparsities(values: tuple, key: str) -> None:
     for s in values:
-        _check(_number(s) and 0 < s < 1, key, s, "sparsities in (0, 1)")
+        check(_number(s) and 0 < s < 1, key, s, "sparsities in (0, 1)")
 
 
 def _distinct(values: tuple, key: str) -> None:
-    _check(len(values) >= 1 and len(set(values)) == len(values), key, list(values),
+    check(len(values) >= 1 and len(set(values)) == len(values), key, list(values),
            "a non-empty list without repeats")
 
 
-def _characterization(config: Config) -> None:
-    from .speed import ENDPOINTS
-    from .tickets import COMPARATORS
-
-    ch = config.characterization
-    _check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "characterization.n_seeds", ch.n_seeds,
+def _pilot(config: Config) -> None:
+    ch = config.pilot
+    check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "pilot.n_seeds", ch.n_seeds,
            "an integer >= 3 (intervals over seeds)")
-    _check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
-           "characterization.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
-    _check(_integer(ch.replay_seeds) and 2 <= ch.replay_seeds <= config.registration.n_seeds,
-           "characterization.replay_seeds", ch.replay_seeds,
+    check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
+           "pilot.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
+    check(_integer(ch.replay_seeds) and 2 <= ch.replay_seeds <= config.registration.n_seeds,
+           "pilot.replay_seeds", ch.replay_seeds,
            "an integer in [2, registration.n_seeds] (pairs over seeds)")
-    _sparsities(ch.sparsities, "characterization.sparsities")
-    _rates(ch.learning_rates, "characterization.learning_rates")
+    _sparsities(ch.sparsities, "pilot.sparsities")
+    _rates(ch.learning_rates, "pilot.learning_rates")
     for w in ch.widths:
-        _check(_number(w) and 0 < w <= 16, "characterization.widths", w,
+        check(_number(w) and 0 < w <= 16, "pilot.widths", w,
                "width multipliers in (0, 16]")
     for key in ("learning_rates", "sparsities", "comparators", "widths"):
-        _distinct(getattr(ch, key), f"characterization.{key}")
-    for c in ch.comparators:
-        _check(c in COMPARATORS, "characterization.comparators", c, f"names in {COMPARATORS}")
-    _one_of(ch.primary, "characterization.primary", ENDPOINTS)
-    _check(len(ch.rewind_epochs) >= 1, "characterization.rewind_epochs", list(ch.rewind_epochs),
+        _distinct(getattr(ch, key), f"pilot.{key}")
+    check(len(ch.rewind_epochs) >= 1, "pilot.rewind_epochs", list(ch.rewind_epochs),
            "a non-empty list")
     for k in ch.rewind_epochs:
-        _check(_integer(k) and 0 <= k < config.training.epochs, "characterization.rewind_epochs",
+        check(_integer(k) and 0 <= k < config.training.epochs, "pilot.rewind_epochs",
                k, "integers in [0, training.epochs)")
 
 
 def _registration(config: Config) -> None:
-    from .pruning import SCOPES
-    from .speed import ENDPOINTS
-    from .tickets import KINDS
-
     r = config.registration
-    _check(_seed(r.first_seed), "registration.first_seed", r.first_seed,
+    check(_seed(r.first_seed), "registration.first_seed", r.first_seed,
            "an integer in [0, 2^63)")
-    _check(_integer(r.n_seeds) and r.n_seeds >= 3, "registration.n_seeds", r.n_seeds,
+    check(_integer(r.n_seeds) and r.n_seeds >= 3, "registration.n_seeds", r.n_seeds,
            "an integer >= 3 (intervals over seeds)")
     _rates((r.mask_lr, r.learning_rate), "registration.learning_rate")
-    _check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
+    check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
            f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
-    _check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
+    check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
            r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
     _sparsities(r.sparsities, "registration.sparsities")
     _distinct(r.sparsities, "registration.sparsities")
-    _one_of(r.scope, "registration.scope", SCOPES)
-    _check(len(set(r.controls)) == len(r.controls), "registration.controls", list(r.controls),
+    check(len(set(r.controls)) == len(r.controls), "registration.controls", list(r.controls),
            "a list without repeats")
-    for c in r.controls:
-        _check(c in KINDS and c != "ticket", "registration.controls", c,
-               f"names in {tuple(k for k in KINDS if k != 'ticket')}")
-    _one_of(r.endpoint, "registration.endpoint", ENDPOINTS)
     for key in ("alpha", "power"):
         value = getattr(r, key)
-        _check(_number(value) and 0 < value < 1, f"registration.{key}", value, "in (0, 1)")
-    _check(_number(r.boost) and r.boost > 1, "registration.boost", r.boost, "a speed-up > 1")
-    _check(r.match_margin is None or (_number(r.match_margin) and r.match_margin > 0),
+        check(_number(value) and 0 < value < 1, f"registration.{key}", value, "in (0, 1)")
+    check(_number(r.boost) and r.boost > 1, "registration.boost", r.boost, "a speed-up > 1")
+    check(r.match_margin is None or (_number(r.match_margin) and r.match_margin > 0),
            "registration.match_margin", r.match_margin, "null (from the seeds) or > 0 (money)")
 
 
 def _metrics(config: Config) -> None:
     mc = config.metrics
-    _check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
+    check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
            mc.n_bootstrap, "an integer >= 10")
-    _check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
+    check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
            mc.confidence, "0 < confidence < 1")
-    _check(_seed(mc.seed), "metrics.seed", mc.seed, "an integer in [0, 2^63)")
+    check(_seed(mc.seed), "metrics.seed", mc.seed, "an integer in [0, 2^63)")
     for key in ("eval_every", "eval_every_late", "window", "final_evals"):
         value = getattr(mc, key)
-        _check(_integer(value) and value >= 1, f"metrics.{key}", value, "an integer >= 1")
-    _check(_integer(mc.eval_late_from) and mc.eval_late_from >= 0, "metrics.eval_late_from",
+        check(_integer(value) and value >= 1, f"metrics.{key}", value, "an integer >= 1")
+    check(_integer(mc.eval_late_from) and mc.eval_late_from >= 0, "metrics.eval_late_from",
            mc.eval_late_from, "an integer >= 0 (a step)")
-    _check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
+    check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
            "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
 
 
 def _runtime(config: Config) -> None:
-    from .runtime import DEVICES, EXECUTORS, PRECISIONS, bfloat16_matmuls, device
-
     rt = config.runtime
-    _check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
+    check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
            "runtime.ensemble_size", rt.ensemble_size, "an integer >= 1, or null (by device)")
-    _one_of(rt.device, "runtime.device", DEVICES)
-    _one_of(rt.executor, "runtime.executor", EXECUTORS)
-    _check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
-    _one_of(rt.precision, "runtime.precision", PRECISIONS)
-    _check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
+    check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
+    check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
            "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
-    _check(rt.device != "cuda" or rt.executor == "ray" or torch.cuda.is_available(),
-           "runtime.device", rt.device, "cpu or auto: no CUDA device is available here "
-           "(torch.cuda.is_available() is False)")
-    _check(_integer(rt.num_threads) and 1 <= rt.num_threads <= MAX_THREADS,
+    check(_integer(rt.num_threads) and 1 <= rt.num_threads <= MAX_THREADS,
            "runtime.num_threads", rt.num_threads,
            f"an integer in [1, {MAX_THREADS}] (threads of one process; 10^4 hangs a machine)")
-    _check(rt.precision == "float32" or device(config).type == "cpu", "runtime.precision",
-           rt.precision, "float32 off the CPU (bfloat16 matmuls are oneDNN's, on the CPU; on "
-           "CUDA, runtime.tf32)")
-    # here too on Ray: this process evaluates what the workers train (each checks its own CPU)
-    _check(rt.precision == "float32" or bfloat16_matmuls(),
-           "runtime.precision", rt.precision, "float32 on this CPU: oneDNN does not compute "
-           "bfloat16 matmuls here (it needs AVX-512), so a bfloat16 key would hold float32 "
-           "results")
     cores = os.cpu_count() or 1
     if rt.executor == "local" and rt.num_threads > cores:
         warnings.warn(f"runtime.num_threads = {rt.num_threads} is more than this machine's "
@@ -597,11 +557,11 @@ def _runtime(config: Config) -> None:
 def _folders(config: Config) -> None:
     for section in ("caching", "experiments"):
         table = getattr(config, section)
-        _check(isinstance(table.get("directory"), str) and table["directory"].strip() != "",
+        check(isinstance(table.get("directory"), str) and table["directory"].strip() != "",
                f"{section}.directory", table.get("directory"),
                "a non-empty path (relative: from the project root)")
     banner = config.experiments.get("banner")
-    _check(banner is None or isinstance(banner, str) and banner.strip() != "",
+    check(banner is None or isinstance(banner, str) and banner.strip() != "",
            "experiments.banner", banner, "null or a line of text (shown on every output)")
 
 
@@ -639,7 +599,7 @@ def project_root() -> Path:
     Notebooks run from ``notebooks/`` in JupyterLab, from the root under papermill and from
     ``tests/notebooks/`` under nbval; every path goes through here so that all three agree.
     """
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     if (here / "configs").is_dir():
         return here
     return Path.cwd()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import Config
+from ..foundations.config import Config
 from .heston import discounted_strike
 from .instruments import instrument_prices
 

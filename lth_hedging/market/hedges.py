@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import Config
+from ..foundations.config import Config
 from .features import time_to_maturity
 from .heston import discounted_strike
 from .instruments import VARIANCE_SWAP, complete_market, variance_swap_sensitivity, with_instruments

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .code import DATA, fingerprint
-from .config import Config, config_hash, resolve
-from .store import decode, no_room, save_file, warn_damaged
+from ..foundations.code import DATA, fingerprint
+from ..foundations.config import Config, config_hash, resolve
+from ..foundations.store import decode, no_room, save_file, warn_damaged
 
 PSI_CRITICAL = 1.5  # Andersen's switching level between the two QE branches
 DATASET_VERSION = 2  # bump when the generator changes what a seed produces

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import Config
+from ..foundations.config import Config
 from .pricing import expected_integrated_variance
 
 

@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from .features import FEATURE_NAMES
-from .instruments import INSTRUMENTS
-from .pruning import Mask, prunable_names
+from ..market.features import FEATURE_NAMES
+from ..market.instruments import INSTRUMENTS
+from ..nets.pruning import Mask, prunable_names
 
 PREVIOUS_POSITION = "previous_position"  # the semi-recurrent network's extra input
 

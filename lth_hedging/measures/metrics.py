@@ -1,6 +1,5 @@
 """P&L statistics with bootstrap confidence intervals, intervals and tests over seeds (the
-speed-up's log-ratio test with censoring, Holm's correction), and the first study's
-convergence criterion.
+speed-up's log-ratio test with censoring, Holm's correction).
 
 Risk figures (``var_*``, ``cvar_*``) are of the loss −PnL, in money: lower is better, and
 ``cvar_05`` is the indifference price under CVaR 5 %. Sharpe is computed on the P&L charged
@@ -16,7 +15,7 @@ import math
 import torch
 from scipy import stats
 
-from .losses import cvar_from_worst, worst_losses
+from ..nets.losses import cvar_from_worst, worst_losses
 
 TAILS = {"05": 0.05, "01": 0.01}
 
@@ -99,28 +98,6 @@ def paired_difference(pnl_a: torch.Tensor, pnl_b: torch.Tensor, statistic: str =
                         n_bootstrap=n_bootstrap, seed=seed)["d"]
     return {"difference": float(diff[0] - diff[1]),
             "ci": percentile_interval(samples[0] - samples[1], confidence)}
-
-
-def epochs_to_threshold(history: list[dict], threshold: float, consecutive: int = 5,
-                        key: str = "val_loss") -> int | None:
-    """First epoch (1-based) after which ``key`` stays ≤ threshold for ``consecutive`` epochs.
-
-    None when never reached. The first study's convergence criterion (on the OCE loss, within
-    5 % of the dense network's best): it timed the level y, not the hedge, and passes the
-    floor control (``tests/test_speed.py``). Kept to show that; the study uses ``speed``.
-    """
-    values = [row[key] for row in history]
-    run = 0
-    for i, value in enumerate(values):
-        run = run + 1 if value <= threshold else 0
-        if run == consecutive:
-            return i - consecutive + 2
-    return None
-
-
-def within_tolerance_level(reference: float, tolerance: float) -> float:
-    """The loss level within ``tolerance`` of ``reference``: reference + tolerance·|reference|."""
-    return reference + tolerance * abs(reference)
 
 
 def seed_interval(values: list[float], confidence: float = 0.95) -> dict:

@@ -6,7 +6,7 @@ validation P&L, ``train``) against two reference levels of one (learning rate, w
 - R_d, the dense reference: the median over seeds of the dense networks' final risk (the
   mean of their last ``final_evals`` evaluations);
 - R_BS, the floor: the Black–Scholes delta's validation risk (a hedge that learned nothing),
-  or not hedging's where that is lower (``experiment.floor``; ``floor_name`` says which).
+  or not hedging's where that is lower (``references.floor``; ``floor_name`` says which).
 
 A curve *reaches* a level at the first evaluation where the mean of the last ``window``
 evaluations is at or below it. T_x is the step at which it reaches R_d + (1 − x)(R_BS − R_d),
@@ -36,7 +36,7 @@ class References:
     margin: float  # "matches": final risk ≤ R_d + margin
     dense_sd: float  # the dense networks' seed-to-seed standard deviation (NaN for one)
     n_dense: int
-    floor_name: str = "bs_delta"  # the hedge the floor is (``experiment.floor``)
+    floor_name: str = "bs_delta"  # the hedge the floor is (``references.floor``)
 
     def level(self, fraction: float) -> float:
         return self.dense + (1 - fraction) * (self.floor - self.dense)

@@ -1,30 +1,24 @@
-"""Many networks trained as one: parameters stacked on a leading model axis.
+"""Many networks as one: parameters stacked on a leading model axis, their forward pass,
+their Adam, and their optimiser step (the loop that trains them is ``fitting``).
 
-Each model of the ensemble is trained exactly as ``Trainer`` trains one network — the same
-minibatches (one shuffle stream), Adam with L2 weight decay, its mask applied around each
-optimiser step, its own learning rate, its own early stopping — but every matmul serves all
-models at once (``baddbmm``), so a sweep pays the per-step overhead of the Python loop over
-dates once instead of once per model. A model that stops early or diverges is handed to
-``on_done`` at once (so that a sweep can store it) and removed from the stack.
-
-Models are independent: the summed loss gives each model its own gradient, and a model's
-results do not depend on which others share its stack (tested).
+Every matmul serves all models at once (``baddbmm``), so a sweep pays the per-step overhead
+of the Python loop over dates once instead of once per model. Models are independent: the
+summed loss gives each model its own gradient, and a model's results do not depend on which
+others share its stack (tested).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
-from .features import HedgingData
+from ..market.features import HedgingData
 from .losses import compute_pnl
 from .model import ACTIVATIONS
-from .pruning import Mask, prunable_names, validate_mask
-from .train import Schedule, TrainResult, history_row, record_evaluation, steps_per_epoch
+from .pruning import Mask, prunable_names
+from .train import Schedule
 
 Params = dict[str, torch.Tensor]  # name → tensor with a leading model axis
 # paths per forward pass when evaluating, times the networks in the stack. The forward pass
@@ -246,148 +240,6 @@ class Stack:
             self.finite[at] = finite
         self.total[at] += loss * batch.S.shape[1]
         self.seen[at] += batch.S.shape[1]
-
-
-def fit_ensemble(inits: list[dict], masks: list[Mask | None], learning_rates: list[float],
-                 train: HedgingData, val: HedgingData, *, loss_fn: Callable, risk_fn: Callable,
-                 cost: float, activation: str, batch_size: int, schedules: list[Schedule],
-                 shuffle_seeds: list[int], patience: int | None = None, min_delta: float = 0.0,
-                 weight_decay: float = 0.0, snapshot_step: int | None = None,
-                 stack_size: int | None = None, device: str | torch.device = "cpu",
-                 on_done: Callable[[int, TrainResult], None] | None = None,
-                 progress: bool = False) -> list[TrainResult]:
-    """Train model i from ``inits[i]`` (a state dict) under ``masks[i]`` (None: dense) at
-    ``learning_rates[i]`` for ``schedules[i]``, its minibatches drawn in the order of
-    ``shuffle_seeds[i]``; results in the same order, as ``Trainer.fit`` returns them.
-
-    At most ``stack_size`` models (default: all) train at once on ``device``; when one
-    stops, the next waiting model takes its place at once, so the stack stays full. Each
-    model keeps its own step count and data order: its results do not depend on which
-    others share its stack or when it joined (tested). Results are on the CPU.
-
-    ``loss_fn(pnl (M, N), y (M,)) -> (M,)`` and ``risk_fn(pnl (M, N)) -> (M,)`` reduce the last
-    axis. With ``snapshot_step`` = k, each result's ``snapshot`` holds the weights after step
-    k (a rewinding point for iterative pruning).
-    """
-    M = len(inits)
-    if stack_size is not None and stack_size < 1:
-        raise ValueError(f"fit_ensemble: stack_size = {stack_size} is invalid: allowed >= 1")
-    if not (len(masks) == len(learning_rates) == len(schedules) == len(shuffle_seeds) == M >= 1):
-        raise ValueError(f"fit_ensemble needs as many masks, learning rates, schedules and "
-                         f"shuffle seeds as inits (got {M} inits, {len(masks)} masks, "
-                         f"{len(learning_rates)} rates, {len(schedules)} schedules, "
-                         f"{len(shuffle_seeds)} seeds)")
-    device = torch.device(device)
-    train, val = train.to(device), val.to(device)
-    recurrent = inits[0]["layers.0.weight"].shape[1] > train.features.shape[-1]
-    names = prunable_names(inits[0])
-    masks = [validate_mask(m, s) if m is not None else
-             {n: torch.ones_like(s[n], dtype=torch.bool) for n in names}
-             for m, s in zip(masks, inits)]
-    stack = Stack(inits[0], weight_decay=weight_decay, device=device)
-    generators = [torch.Generator().manual_seed(s) for s in shuffle_seeds]
-    results = [TrainResult() for _ in range(M)]
-    waiting = list(range(M))[::-1]  # popped from the end: in order
-    size = M if stack_size is None else stack_size
-    per_epoch = steps_per_epoch(len(train), batch_size)
-
-    def losses(params: Params, batch: HedgingData) -> torch.Tensor:
-        deltas, y = ensemble_forward(params, batch.features, recurrent=recurrent,
-                                     activation=activation)
-        return loss_fn(compute_pnl(deltas, batch.S, batch.Z, cost), y)
-
-    @torch.no_grad()
-    def evaluate(rows: list[int]) -> tuple[list[float], list[float]]:
-        # P&L in chunks of paths: the whole validation set at once would hold
-        # M × n_steps × N × width activations, far out of cache
-        params, _, finite = stack.rows(rows)
-        chunk = eval_chunk(device, len(rows))
-        pnl = torch.cat([ensemble_pnl(params, val.slice(s, s + chunk), cost=cost,
-                                      recurrent=recurrent, activation=activation)
-                         for s in range(0, len(val), chunk)], dim=-1)
-        nan = torch.full((len(rows),), math.nan, dtype=torch.float64, device=device)
-        return (torch.where(finite, loss_fn(pnl, params["y"]).double(), nan).tolist(),
-                torch.where(finite, risk_fn(pnl).double(), nan).tolist())
-
-    def record(candidates: list[int]) -> list[int]:
-        """Evaluate the ``candidates`` rows whose schedule has their step (or whose loss
-        stopped being finite), add a history row to each; the rows that are done."""
-        finite = stack.finite.tolist()  # one read (a sync on a GPU), not one per row
-        due = [r for r in candidates if stack.steps[r] in schedules[stack.index[r]].eval_steps
-               or not finite[r]]
-        if not due:
-            return []
-        clock = synchronized_clock(device)
-        val_loss, val_risk = evaluate(due)
-        share = (synchronized_clock(device) - clock) / len(due)
-        done = []
-        for row, loss, risk in zip(due, val_loss, val_risk):
-            i, step = stack.index[row], stack.steps[row]
-            seen = int(stack.seen[row])
-            entry = history_row(step, per_epoch, float(stack.total[row]) / seen if seen else None,
-                                loss, risk, float(stack.params["y"][row]),
-                                stack.seconds[row] + share)
-            if record_evaluation(results[i], entry, lambda row=row: stack.weights(row),
-                                 patience=patience, min_delta=min_delta) \
-                    or step == schedules[i].budget:
-                done.append(row)
-            stack.total[row], stack.seen[row], stack.seconds[row] = 0.0, 0, 0.0
-        return done
-
-    def hand_over(done: list[int]) -> None:
-        """Give the finished rows' results to ``on_done`` and drop them from the stack."""
-        for row in done:
-            if on_done is not None:
-                on_done(stack.index[row], results[stack.index[row]])
-        if done:
-            stack.keep([r for r in range(len(stack)) if r not in done])
-
-    def batches() -> dict[int, list[int]]:
-        """The rows by the length of their next minibatch (an epoch's last can be short),
-        drawing a new data order for each row that starts an epoch."""
-        groups: dict[int, list[int]] = {}
-        for row, (i, step) in enumerate(zip(stack.index, stack.steps)):
-            if step % per_epoch == 0:
-                stack.orders[row] = torch.randperm(len(train), generator=generators[i]) \
-                    .to(device)
-            start = (step % per_epoch) * batch_size
-            groups.setdefault(min(batch_size, len(train) - start), []).append(row)
-        return groups
-
-    bar = tqdm(total=sum(s.budget for s in schedules), disable=not progress,
-               desc="network-steps", leave=False)
-    while waiting or len(stack):
-        if waiting and len(stack) < size:  # fill the stack; a newcomer is evaluated at step 0
-            first = len(stack)
-            while waiting and len(stack) < size:
-                i = waiting.pop()
-                stack.add(i, inits[i], masks[i], learning_rates[i], schedules[i])
-            hand_over(record(list(range(first, len(stack)))))
-            continue
-        clock = synchronized_clock(device)
-        groups = batches()
-        for length, rows in groups.items():
-            index = torch.stack([
-                stack.orders[r][(stack.steps[r] % per_epoch) * batch_size:][:length]
-                for r in rows])
-            stack.train_step(None if len(groups) == 1 else rows, train.take(index), losses)
-        share = (synchronized_clock(device) - clock) / len(stack)
-        for row, i in enumerate(stack.index):
-            stack.steps[row] += 1
-            stack.seconds[row] += share
-            if stack.steps[row] == snapshot_step:
-                results[i].snapshot = stack.weights(row)
-        bar.update(len(stack))
-        hand_over(record(list(range(len(stack)))))
-    bar.close()
-    return results
-
-
-def synchronized_clock(device: torch.device) -> float:
-    """``time.perf_counter()`` once the device's queued work is done (a GPU runs ahead)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def train_step(params: Params, masks: Params, optimizer_step: Callable[[Params], None],

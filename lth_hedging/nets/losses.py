@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from .config import Config
+from ..foundations.config import Config, LossConfig
 
 
 def compute_pnl(deltas: torch.Tensor, S: torch.Tensor, Z: torch.Tensor,
@@ -80,22 +80,53 @@ def empirical_cvar(pnl: torch.Tensor, alpha: float) -> torch.Tensor:
     return cvar_from_worst(worst_losses(pnl, alpha), alpha, pnl.shape[-1])
 
 
-# the registry of ``loss.type``: each risk measure of a P&L sample with its level at the
-# optimum (in money: the indifference price), and the OCE loss it is trained on
-LOSSES = {
-    "cvar": (lambda pnl, spec: empirical_cvar(pnl, spec.alpha),
-             lambda pnl, y, spec: cvar_loss(pnl, y, spec.alpha)),
-    "entropic": (lambda pnl, spec: entropic_loss(pnl, spec.risk_aversion),
-                 lambda pnl, y, spec: entropic_loss(pnl, spec.risk_aversion)),
-}
+class RiskMeasure:
+    """A risk measure of the loss −PnL, as pfhedge keeps them (one class each, one
+    interface): ``risk`` of a P&L sample at the level's optimum, in money (the indifference
+    price), and ``oce``, the loss a network trains on at its own level y (Shape: pnl
+    (..., N), y (...) → (...))."""
+
+    def __init__(self, spec: LossConfig):
+        self.spec = spec
+
+    def risk(self, pnl: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def oce(self, pnl: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class CVaR(RiskMeasure):
+    """CVaR at ``loss.alpha``: the empirical tail mean; trained in OCE form at level y."""
+
+    def risk(self, pnl: torch.Tensor) -> torch.Tensor:
+        return empirical_cvar(pnl, self.spec.alpha)
+
+    def oce(self, pnl: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return cvar_loss(pnl, y, self.spec.alpha)
+
+
+class Entropic(RiskMeasure):
+    """Entropic risk at ``loss.risk_aversion``; it has no level: y is not used."""
+
+    def risk(self, pnl: torch.Tensor) -> torch.Tensor:
+        return entropic_loss(pnl, self.spec.risk_aversion)
+
+    def oce(self, pnl: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return entropic_loss(pnl, self.spec.risk_aversion)
+
+
+# the registry of ``loss.type``: a new risk measure is one class above and one line here
+RISK_MEASURES: dict[str, type[RiskMeasure]] = {"cvar": CVaR, "entropic": Entropic}
 OCE_LEVELS = ("batch", "learned")  # CVaR's level y: at each batch's optimum, or learned
 
 
-def _loss_entry(config: Config):
-    if config.loss.type not in LOSSES:
+def measure_of(config: Config) -> RiskMeasure:
+    """The configured risk measure; an unknown ``loss.type`` is an error, never another."""
+    if config.loss.type not in RISK_MEASURES:
         raise ValueError(f"config key 'loss.type' = {config.loss.type!r} is invalid: allowed "
-                         f"one of {tuple(LOSSES)}")
-    return LOSSES[config.loss.type]
+                         f"one of {tuple(RISK_MEASURES)}")
+    return RISK_MEASURES[config.loss.type](config.loss)
 
 
 def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -105,14 +136,12 @@ def create_loss_function(config: Config) -> Callable[[torch.Tensor, torch.Tensor
     "batch": y at its exact optimum on the sample (the empirical CVaR: y is not used, as in
     pfhedge's expected shortfall). The entropic risk has no level.
     """
-    spec = config.loss
-    risk, oce = _loss_entry(config)
-    if spec.oce_level == "batch":
-        return lambda pnl, y: risk(pnl, spec)
-    return lambda pnl, y: oce(pnl, y, spec)
+    measure = measure_of(config)
+    if config.loss.oce_level == "batch":
+        return lambda pnl, y: measure.risk(pnl)
+    return measure.oce
 
 
 def risk_measure(pnl: torch.Tensor, config: Config) -> torch.Tensor:
-    """The trained risk measure of a P&L sample, in money (the indifference price); an
-    unknown ``loss.type`` is an error, never another measure."""
-    return _loss_entry(config)[0](pnl, config.loss)
+    """The trained risk measure of a P&L sample, in money (the indifference price)."""
+    return measure_of(config).risk(pnl)

@@ -11,12 +11,29 @@ state dicts stay plain (they load into a fresh, unmasked model).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 Mask = dict[str, torch.Tensor]
-SCOPES = ("global", "layer")  # magnitude ranking across the hidden layers, or per layer
+
+
+def _global(names: list[str]) -> list[list[str]]:
+    """The input and hidden layers' weights ranked together, the output layer alone."""
+    return [names[:-1], names[-1:]]
+
+
+def _per_layer(names: list[str]) -> list[list[str]]:
+    """Every layer ranked alone, each at its rate."""
+    return [[n] for n in names]
+
+
+# the registry of magnitude rankings (``pruning.scope``, a cell's ``scope``): which weights
+# compete for the kept places, as groups of layer names; a new ranking is one function above
+# and one line here
+SCOPES: dict[str, Callable[[list[str]], list[list[str]]]] = {"global": _global,
+                                                              "layer": _per_layer}
 OUTPUT_RATES = ("half", "same", "none")  # the output layer's rate beside the others'
 
 
@@ -69,14 +86,14 @@ def magnitude_mask(state: dict, sparsity: float, *, scope: str = "global",
     ``sparsity`` is the fraction of *those* to remove (one IMP round).
     """
     if scope not in SCOPES:
-        raise ValueError(f"scope = {scope!r} is invalid: allowed {SCOPES}")
+        raise ValueError(f"scope = {scope!r} is invalid: allowed {tuple(SCOPES)}")
     names = prunable_names(state)
     rates = _layer_rates(names, sparsity, output_rate)
     alive = current or {n: torch.ones_like(state[n], dtype=torch.bool) for n in names}
     # a pruned weight scores −1: below every magnitude, so it stays pruned
     scores = {n: torch.where(alive[n], state[n].abs(), torch.tensor(-1.0)) for n in names}
     mask: Mask = {}
-    groups = [[n] for n in names] if scope == "layer" else [names[:-1], names[-1:]]
+    groups = SCOPES[scope](names)
     for group in groups:
         if not group:
             continue

@@ -4,7 +4,7 @@ each stack a Ray task, on this machine or on a cluster (``runtime.ray_address``)
 arithmetic: threads, TF32 on CUDA, bfloat16 matmuls on the CPU (``runtime.precision``).
 
 Results do not depend on where they were computed, for one device type: a network's result
-does not depend on its stack (``ensemble.fit_ensemble``), and a Ray worker runs the same
+does not depend on its stack (``fitting.fit_ensemble``), and a Ray worker runs the same
 code with the same thread count as a local run. A GPU rounds differently from the CPU, so the
 device (and TF32) enter the key of every training stage, and only where it is not the CPU:
 CPU keys are those of runs made before the option existed. So does a precision other than
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from .code import TRAINING, fingerprint
-from .config import Config
-from .ensemble import fit_ensemble
-from .features import HedgingData
+from ..foundations.code import TRAINING, fingerprint
+from ..foundations.config import Config
+from ..market.features import HedgingData
+from .fitting import Job, Network, fit_ensemble
 from .train import TrainResult
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -156,26 +156,26 @@ def set_arithmetic(num_threads: int, tf32: bool, precision: str) -> None:
         torch.backends.cudnn.allow_tf32 = tf32
 
 
-def fit_networks(config: Config, train: HedgingData, val: HedgingData, networks: dict,
-                 job: dict, on_done: Callable[[int, TrainResult], None],
-                 progress: bool = False) -> None:
-    """Train every network: ``networks`` holds ``fit_ensemble``'s per-network lists (inits,
-    masks, learning_rates, schedules, shuffle_seeds), ``job`` its other arguments.
+def fit_networks(config: Config, train: HedgingData, val: HedgingData,
+                 networks: list[Network], job: Job,
+                 on_done: Callable[[int, TrainResult], None], progress: bool = False) -> None:
+    """Train every network where ``runtime`` says (device, stack size, executor).
     ``on_done(i, result)`` is called in this process for each network as it comes back."""
-    kwargs = dict(job, stack_size=stack_size(config), device=device(config))
+    where = dict(stack_size=stack_size(config), device=device(config))
     if config.runtime.executor == "local":
-        fit_ensemble(train=train, val=val, **networks, **kwargs, on_done=on_done,
-                     progress=progress)
+        fit_ensemble(networks, train, val, job, **where, on_done=on_done, progress=progress)
     else:
-        fit_on_ray(config, train, val, networks, kwargs, on_done)
+        fit_on_ray(config, train, val, networks, job, where, on_done)
 
 
-def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict,
-              num_threads: int, tf32: bool, precision: str,
+def fit_chunk(train: HedgingData, val: HedgingData, networks: list[Network], job: Job,
+              where: dict, arithmetic: tuple[int, bool, str],
               code: str) -> tuple[list[TrainResult], dict]:
-    """A Ray task: one refilled stack over a chunk of the networks, with the run's threads,
-    TF32 setting and precision — and the driver's code (else its results would be stored
-    under keys that name other code); its results, and the worker's ``machine``."""
+    """A Ray task: one refilled stack over a chunk of the networks (``where``: stack size and
+    device), with the run's ``arithmetic`` (threads, TF32, precision) — and the driver's code
+    (else its results would be stored under keys that name other code); its results, and
+    the worker's ``machine``."""
+    num_threads, tf32, precision = arithmetic
     if fingerprint(TRAINING) != code:
         raise RuntimeError("this Ray worker's lth_hedging differs from the driver's: install "
                            "the same commit on every node (pip install -e '.[ray]')")
@@ -184,8 +184,8 @@ def fit_chunk(train: HedgingData, val: HedgingData, networks: dict, kwargs: dict
                            f"matmuls on this Ray worker's CPU ({cpu_model()}): its results "
                            f"would be float32 under a bfloat16 key")
     set_arithmetic(num_threads, tf32, precision)
-    results = fit_ensemble(train=train, val=val, **networks, **kwargs)
-    return results, machine(kwargs["device"], precision)
+    results = fit_ensemble(networks, train, val, job, **where)
+    return results, machine(where["device"], precision)
 
 
 def chunks(n: int, size: int, workers: int) -> list[range]:
@@ -286,23 +286,22 @@ def start_ray(config: Config):
 _GUARDS: list[subprocess.Popen] = []
 
 
-def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: dict,
-               kwargs: dict, on_done: Callable[[int, TrainResult], None]) -> None:
+def fit_on_ray(config: Config, train: HedgingData, val: HedgingData, networks: list[Network],
+               job: Job, where: dict, on_done: Callable[[int, TrainResult], None]) -> None:
     """Each chunk of networks a Ray task (``num_threads`` CPUs, or one GPU, each); results
     come back to this process, which alone calls ``on_done`` (and so alone writes the
     store). A task whose worker dies is retried by Ray."""
     ray = start_ray(config)
     rt = config.runtime
-    cuda = kwargs["device"].type == "cuda"
+    cuda = where["device"].type == "cuda"
     # a GPU task asks for one GPU and one CPU (a node may have fewer CPUs than num_threads)
     task = ray.remote(max_retries=3)(fit_chunk).options(
         num_cpus=1 if cuda else rt.num_threads, num_gpus=1 if cuda else 0, name="fit_chunk")
     train_ref, val_ref = ray.put(train), ray.put(val)
     pending = {}
-    for part in chunks(len(networks["inits"]), kwargs["stack_size"], ray_workers(config, ray)):
-        chunk = {name: values[part.start:part.stop] for name, values in networks.items()}
-        ref = task.remote(train_ref, val_ref, chunk, kwargs, rt.num_threads, rt.tf32,
-                          rt.precision, fingerprint(TRAINING))
+    for part in chunks(len(networks), where["stack_size"], ray_workers(config, ray)):
+        ref = task.remote(train_ref, val_ref, networks[part.start:part.stop], job, where,
+                          (rt.num_threads, rt.tf32, rt.precision), fingerprint(TRAINING))
         pending[ref] = part
     try:
         while pending:

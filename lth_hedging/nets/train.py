@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from .features import HedgingData
+from ..market.features import HedgingData
 from .losses import compute_pnl
 from .pruning import Mask, apply_mask, validate_mask
 

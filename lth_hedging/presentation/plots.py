@@ -9,14 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .answer import cell_label
-from .config import resolve
-from .confirmatory import Study
-from .hedges import LABELS, MODEL_HEDGE, STRATEGIES
-from .instruments import INSTRUMENTS
-from .speed import ENDPOINTS
-from .store import atomic_write_bytes, no_room
-from .tickets import KIND_LABELS
+from ..foundations.config import resolve
+from ..foundations.store import atomic_write_bytes, no_room
+from ..market.hedges import LABELS, MODEL_HEDGE, STRATEGIES
+from ..market.instruments import INSTRUMENTS
+from ..measures.speed import ENDPOINTS
+from ..studies.confirmation import Study
+from ..studies.tickets import KIND_LABELS
+from .verdicts import cell_label
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "model_hedge": "#0f766e", "deep_hedge": "#dc2626"}

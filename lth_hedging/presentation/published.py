@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import Config
-from .instruments import VARIANCE_SWAP
+from ..foundations.config import Config
+from ..market.instruments import VARIANCE_SWAP
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import math
 
 import pandas as pd
 
-from .report import (
+from ..measures.speed import ENDPOINTS
+from .tables import (
     fmt,
     fmt_diff,
     hedge_conclusions,
@@ -20,7 +21,6 @@ from .report import (
     table,
     weights_conclusions,
 )
-from .speed import ENDPOINTS
 
 FLOOR_LABELS = {"bs_delta": "Black–Scholes delta, frozen", "no_hedge": "no hedge, frozen",
                 "min_variance_delta": "min-variance delta, frozen"}
@@ -206,7 +206,7 @@ def imp_table(results: dict) -> pd.DataFrame:
 
 def imp_conclusions(imp: dict) -> list[str]:
     if not imp["variants"]:
-        return ["IMP was not run (characterization.imp_seeds = 0)."]
+        return ["IMP was not run (pilot.imp_seeds = 0)."]
     n = len(imp["seeds"])
     lines = [f"Exploratory, {n} seed{'s' if n > 1 else ''}: at {imp['sparsity']:.0%}, LR "
              f"{imp['learning_rate']:g}, each variant against the one-shot ticket from θ0 "

@@ -14,11 +14,11 @@ import textwrap
 import pandas as pd
 import torch
 
-from .config import Config, feller_ratio
-from .hedges import LABELS
-from .heston import discounted_strike
-from .instruments import complete_market, variance_swap_values
-from .pricing import heston_call
+from ..foundations.config import Config, feller_ratio
+from ..market.hedges import LABELS
+from ..market.heston import discounted_strike
+from ..market.instruments import complete_market, variance_swap_values
+from ..market.pricing import heston_call
 from .published import published_for
 
 WIDTH = 110  # no printed line is wider (a notebook in JupyterLab, the HTML report)
@@ -174,7 +174,7 @@ def _names(names: list[str]) -> str:
 
 
 # ----------------------------------------------------------------------------- notebook 03
-# (its controlled study and notebook 02's tables are in ``findings``)
+# (its controlled study and notebook 02's tables are in ``speed_text``)
 
 def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
     """A mean over seeds with its interval, 'x [lo, hi]', or its range, 'x (lo–hi)'; 'n/a'

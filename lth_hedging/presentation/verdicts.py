@@ -1,5 +1,5 @@
 """The answer of notebook 03's confirmatory study, as tables and sentences computed from its
-results (``confirmatory.Study``) and from the pilot that chose its design (``registration``):
+results (``confirmation.Study``) and from the pilot that chose its design (``registration``):
 nothing typed in by hand. Every verdict reads an interval or a Holm-adjusted p-value; a null
 states the largest speed-up its interval leaves open and the smallest its power could see.
 """
@@ -10,12 +10,12 @@ import math
 
 import pandas as pd
 
-from .confirmatory import Study, StudyCell
-from .findings import FLOOR_LABELS, p_text, steps_text, test_text, times
-from .registration import candidate_values
-from .report import fmt, fmt_interval, table
-from .speed import ENDPOINTS, References
-from .tickets import KIND_LABELS
+from ..measures.speed import ENDPOINTS, References
+from ..studies.confirmation import Study, StudyCell
+from ..studies.registration import candidate_values
+from ..studies.tickets import KIND_LABELS
+from .speed_text import FLOOR_LABELS, p_text, steps_text, test_text, times
+from .tables import fmt, fmt_interval, table
 
 SCHEDULE_LABELS = {"warmup": "warmup", "constant": "constant"}
 

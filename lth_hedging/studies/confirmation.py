@@ -29,9 +29,21 @@ import math
 import statistics
 from typing import TypedDict
 
-from .baseline import floor
-from .config import Config
-from .experiment import (
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..measures.metrics import (
+    detectable_speedup,
+    holm,
+    log_ratio_test,
+    paired_over_seeds,
+    seed_interval,
+    sign_test,
+)
+from ..measures.speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
+from ..nets.losses import risk_measure
+from .judging import floor_reached, floor_rows
+from .references import floor
+from .stages import (
     DenseRun,
     DenseSpec,
     Plan,
@@ -42,18 +54,6 @@ from .experiment import (
     open_store,
     train_dense_runs,
 )
-from .losses import risk_measure
-from .lottery import floor_reached, floor_rows
-from .metrics import (
-    detectable_speedup,
-    holm,
-    log_ratio_test,
-    paired_over_seeds,
-    seed_interval,
-    sign_test,
-)
-from .speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
-from .store import Store
 from .tickets import Cell, run_cells
 
 SCHEDULES = ("warmup", "constant")
@@ -123,15 +123,15 @@ def study_cell(config: Config, kind: str, sparsity: float, seed: int, schedule: 
 def dense_comparator(config: Config, seed: int, schedule: str,
                      data_order: str = "fresh") -> DenseSpec:
     r = config.registration
-    return DenseSpec(config.hedging.cost, r.learning_rate, seed, data_order=data_order,
-                     **warmup(config, schedule))
+    return DenseSpec(config.hedging.cost, Plan(r.learning_rate, seed, data_order=data_order,
+                                               **warmup(config, schedule)))
 
 
 def mask_sources(config: Config, store: Store | None = None) -> dict[int, DenseRun]:
     """θ* of every registered seed: the dense network from θ0 at ``mask_lr`` on the seed's
     own data order, whose weights make the masks."""
     seeds = registered_seeds(config)
-    specs = [DenseSpec(config.hedging.cost, config.registration.mask_lr, s) for s in seeds]
+    specs = [DenseSpec(config.hedging.cost, Plan(config.registration.mask_lr, s)) for s in seeds]
     return dict(zip(seeds, train_dense_runs(config, specs, store or open_store(config))))
 
 

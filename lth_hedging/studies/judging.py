@@ -1,9 +1,7 @@
-"""Notebook 02's experiments (exploratory: one seed), as results (plain dicts, JSON-ready).
-
-- ``lr_exploration``: one mask at the target sparsity, every retraining learning rate, the
-  dense network from θ0 at the same rate beside it, and the floor controls (classical hedges
-  frozen, only y free to train); then the grid mask LR × retraining LR.
-- ``sparsity_ablation``: the ticket over the sparsities at one learning rate.
+"""How a trained network is judged, in notebooks 02 and 03 alike: the one definition of
+the dense reference R_d and of the matching margins at a learning rate, and ``Judge``, which
+describes a network as a JSON row (speed, test metrics, the paired difference to its dense
+network) beside the floor controls.
 
 Every network is described by the measures of ``speed`` (steps to close 50/60/75/90 % of the
 gap from the floor's validation risk to the dense reference R_d, AUC, best step) and by its
@@ -17,16 +15,18 @@ network", one in validation risk for a curve's own "matches" and best step.
 
 from __future__ import annotations
 
-import json
 import statistics
-from pathlib import Path
 
 import torch
 
-from . import code as code_sets
-from .baseline import floor, floor_run, risk_statistic
-from .config import Config, resolve
-from .experiment import (
+from ..foundations import code as code_sets
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..measures.metrics import compute_all_metrics, paired_difference, tails_with
+from ..measures.speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
+from ..nets.losses import empirical_cvar, risk_measure
+from .references import floor, floor_run, risk_statistic
+from .stages import (
     DenseRun,
     Plan,
     budget_steps,
@@ -37,21 +37,16 @@ from .experiment import (
     stage_key,
     train_dense_runs,
 )
-from .experiment import dense_spec as make_dense_spec
-from .losses import empirical_cvar, risk_measure
-from .metrics import compute_all_metrics, paired_difference, tails_with
-from .runtime import provenance
-from .speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
-from .store import Store, atomic_write_bytes
-from .tickets import Cell, CellResult, run_cells
+from .stages import dense_spec as make_dense_spec
+from .tickets import CellResult
 
 REPORTED = ("cvar_05", "sharpe_ratio", "pnl_mean", "pnl_std")
 FLOORS = ("bs_delta", "min_variance_delta")  # classical hedges frozen, only y may train
 
 
 def study_seeds(config: Config) -> list[int]:
-    """``model.init_seed`` and the next ``characterization.n_seeds`` − 1 seeds."""
-    return [config.model.init_seed + i for i in range(config.characterization.n_seeds)]
+    """``model.init_seed`` and the next ``pilot.n_seeds`` − 1 seeds."""
+    return [config.model.init_seed + i for i in range(config.pilot.n_seeds)]
 
 
 def dense_runs(config: Config, learning_rate: float, seeds: list[int],
@@ -63,13 +58,13 @@ def dense_runs(config: Config, learning_rate: float, seeds: list[int],
 def study_margin(config: Config, learning_rate: float | None = None,
                  store: Store | None = None) -> dict:
     """The matching margins in money, from the dense networks from θ0 at ``learning_rate``
-    (default: the first ``characterization.learning_rates``) over ``study_seeds`` (trained if
+    (default: the first ``pilot.learning_rates``) over ``study_seeds`` (trained if
     missing): ``margin`` for test CVaR, the registered ``registration.match_margin`` (from
     the pilot), else ``metrics.match_margin``, else twice the seed-to-seed SD of their test
     CVaR; ``val_margin`` for the validation risk, twice the SD of their final validation
     risk."""
     m, store = config.metrics, store or open_store(config)
-    lr = config.characterization.learning_rates[0] if learning_rate is None else learning_rate
+    lr = config.pilot.learning_rates[0] if learning_rate is None else learning_rate
     runs = dense_runs(config, lr, study_seeds(config), store)
     test = load_split(config, "test")
     risks = [float(empirical_cvar(deep_hedge_pnl(load_model(config, r.theta_star, cost=r.cost),
@@ -86,7 +81,7 @@ def study_margin(config: Config, learning_rate: float | None = None,
 
 
 def references(config: Config, runs: list[DenseRun], margin: float) -> References:
-    """R_d from the dense networks ``runs`` (one per seed), R_BS (``experiment.floor``), and
+    """R_d from the dense networks ``runs`` (one per seed), R_BS (``references.floor``), and
     the validation-risk margin (``study_margin``'s ``val_margin``)."""
     name, risk = floor(config)
     return reference_levels([r.history for r in runs], risk, floor_name=name,
@@ -185,7 +180,7 @@ def speedups(ticket: dict, dense: dict) -> dict:
 def floor_rows(config: Config, refs: References, budget: int, plan: Plan,
                store: Store) -> dict:
     """The floor controls of networks trained as ``plan`` says: each classical hedge of
-    ``FLOORS`` frozen, and not hedging where it is the floor (``experiment.floor``), only y
+    ``FLOORS`` frozen, and not hedging where it is the floor (``references.floor``), only y
     free to train (at ``loss.oce_level`` "batch" y is exact: nothing trains), measured like a
     network against ``refs`` (it must never look like one)."""
     out = {}
@@ -211,76 +206,3 @@ def floor_reached(floors: dict, dense_aucs: list[float]) -> list[str]:
     if any(f["best_step"] is not None for f in floors.values()):
         out.append("best step")
     return out
-
-
-def lr_exploration(config: Config, store: Store | None = None) -> dict:
-    """Tickets at ``pruning.target_sparsity`` for every ``pruning.pruning_lr_candidates``
-    rate (mask from θ* at ``training.learning_rate``), each beside the dense network from θ0
-    at the same rate and the floor controls; then the mask-LR × retraining-LR grid. One seed:
-    exploratory. R_d at each rate: ``study_references``."""
-    store = store or open_store(config)
-    p, seed = config.pruning, config.model.init_seed
-    primary = config.registration.endpoint
-    lrs, mask_lr = list(p.pruning_lr_candidates), config.training.learning_rate
-    mask_lrs = list(dict.fromkeys([mask_lr, *p.mask_lr_candidates]))
-    cells = {(m, lr): Cell("ticket", p.target_sparsity, lr, seed, m) for m in mask_lrs
-             for lr in lrs}
-    tickets = dict(zip(cells, run_cells(config, list(cells.values()), store)))
-    rows, grid = [], []
-    for lr in lrs:
-        run = dense_runs(config, lr, [seed], store)[0]
-        refs, margin = study_references(config, lr, store)
-        judge = Judge(config, store, refs, lr, margin["margin"])
-        pair = (run.folder.name, judge.dense_pnl(run))
-        dense = judge.describe_dense(run)
-        described = {m: judge.describe_cell(tickets[(m, lr)], pair) for m in mask_lrs}
-        ticket = described[mask_lr]
-        floors = floor_rows(config, refs, judge.budget, Plan(lr, seed), store)
-        rows.append({"learning_rate": lr, "references": refs.as_dict(), "margin": margin,
-                     "ticket": ticket, "dense": dense, "speedup": speedups(ticket, dense),
-                     "floors": floors, "floor_reached": floor_reached(floors, [dense["auc"]])})
-        for m in mask_lrs:
-            t = described[m]
-            grid.append({"mask_lr": m, "learning_rate": lr, primary: t[primary],
-                         f"dense_{primary}": dense[primary], "matches": t["matches"],
-                         "auc": t["auc"], "dense_auc": dense["auc"],
-                         "speedup": speedups(t, dense)[primary]})
-    return {"sparsity": p.target_sparsity, "mask_lr": mask_lr, "seed": seed, "primary": primary,
-            "margin": rows[0]["margin"], "exploratory": True, "results": rows, "grid": grid}
-
-
-def sparsity_ablation(config: Config, learning_rate: float, store: Store | None = None) -> dict:
-    """The ticket over ``pruning.sparsities`` at ``learning_rate`` (mask from θ* at the same
-    rate), against the dense network from θ0 at that rate (one seed: exploratory)."""
-    store = store or open_store(config)
-    p, seed = config.pruning, config.model.init_seed
-    primary = config.registration.endpoint
-    refs, margin = study_references(config, learning_rate, store)
-    run = dense_runs(config, learning_rate, [seed], store)[0]
-    judge = Judge(config, store, refs, learning_rate, margin["margin"])
-    pair = (run.folder.name, judge.dense_pnl(run))
-    dense = judge.describe_dense(run)
-    cells = [Cell("ticket", s, learning_rate, seed, learning_rate) for s in p.sparsities]
-    rows = []
-    for s, result in zip(p.sparsities, run_cells(config, cells, store)):
-        row = {"target_sparsity": s, **judge.describe_cell(result, pair)}
-        row["speedup"] = speedups(row, dense)[primary]
-        rows.append(row)
-    kept = [r["target_sparsity"] for r in rows if r["test_matches"]]
-    return {"learning_rate": learning_rate, "mask_lr": learning_rate, "seed": seed,
-            "primary": primary, "margin": margin, "references": refs.as_dict(),
-            "exploratory": True, "dense": dense, "results": rows,
-            "max_sparsity_matching": max(kept, default=None)}
-
-
-def write_results(config: Config, name: str, results: dict) -> Path:
-    """``<experiments>/results/<name>``: the JSON a reader (or a test) checks the notebook by."""
-    path = resolve(config.experiments["directory"]) / "results" / name
-    results = {**results, "provenance": provenance(config)}
-    try:
-        atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
-    except OSError as err:
-        raise OSError(f"cannot write the results to {path} ({err}): set "
-                      f"'experiments.directory' to a writable folder (a read-only store can "
-                      f"be copied there; what it holds is reused)") from err
-    return path

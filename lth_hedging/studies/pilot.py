@@ -1,24 +1,24 @@
 """The pilot: the controlled study on the grid's diagonal, which was notebook 03's until the
-registered study replaced it (``confirmatory``). Its stored histories chose the registered
+registered study replaced it (``confirmation``). Its stored histories chose the registered
 endpoint and number of seeds (``registration``); ``tools/register.py`` reruns it.
 
-At every ``characterization`` width × learning rate × sparsity, over ``n_seeds`` seeds (each
+At every ``pilot`` width × learning rate × sparsity, over ``n_seeds`` seeds (each
 drawing θ0 and one data order shared by all its networks), the ticket beside its comparators
 — the dense network from θ0 at the same rate (which is also the θ* that made the mask: mask
 LR = retraining LR, so the ticket replays its data order), random re-init, random mask (plain
 or rescaled), a small dense network with as many weights as the ticket keeps. Paired per
 seed, speed-ups as log ratios with censoring, Holm over one family (width 1, every rate ×
-sparsity × comparator, at ``characterization.primary``), as ``confirmatory`` tests.
+sparsity × comparator, at ``pilot.primary``), as ``confirmation`` tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from .config import Config
-from .confirmatory import adjust, cell_verdict, compare, summary
-from .experiment import Plan, open_store
-from .lottery import (
+from ..foundations.config import Config
+from ..foundations.store import Store
+from .confirmation import adjust, cell_verdict, compare, summary
+from .judging import (
     Judge,
     dense_runs,
     floor_reached,
@@ -27,7 +27,7 @@ from .lottery import (
     study_margin,
     study_seeds,
 )
-from .store import Store
+from .stages import Plan, open_store
 from .tickets import KINDS, Cell, run_cells
 
 ALPHA = 0.05  # family-wise error rate of the pilot's family
@@ -67,7 +67,7 @@ def small_dense_config(config: Config, sparsity: float) -> Config:
 def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
     """The pilot study (module doc); one entry per width × rate × sparsity."""
     store = store or open_store(config)
-    ch, confidence = config.characterization, config.metrics.confidence
+    ch, confidence = config.pilot, config.metrics.confidence
     seeds, margin = study_seeds(config), study_margin(config, store=store)
     kinds = ["ticket", *[c for c in ch.comparators if c in KINDS]]
     cells = []

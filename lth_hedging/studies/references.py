@@ -11,9 +11,25 @@ import time
 
 import torch
 
-from . import code as code_sets
-from .config import Config
-from .experiment import (
+from ..foundations import code as code_sets
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..market.features import state_features
+from ..market.hedges import (
+    bs_positions,
+    heston_deltas,
+    heston_greeks,
+    model_hedge,
+    reference_deltas,
+    strategies,
+)
+from ..market.heston import discounted_strike, get_or_generate_dataset
+from ..market.instruments import VARIANCE_SWAP, instrument_prices, n_instruments, with_instruments
+from ..measures.metrics import compute_all_metrics, paired_difference, tail_key, tails_with
+from ..nets.losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
+from ..nets.model import DeepHedgingNetwork, create_model, hedge_ratio
+from ..nets.train import TrainResult, fit_level_only
+from .stages import (
     BASE_SECTIONS,
     DenseRun,
     Plan,
@@ -27,22 +43,6 @@ from .experiment import (
     risk_function,
     stage_key,
 )
-from .features import state_features
-from .hedges import (
-    bs_positions,
-    heston_deltas,
-    heston_greeks,
-    model_hedge,
-    reference_deltas,
-    strategies,
-)
-from .heston import discounted_strike, get_or_generate_dataset
-from .instruments import VARIANCE_SWAP, instrument_prices, n_instruments, with_instruments
-from .losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
-from .metrics import compute_all_metrics, paired_difference, tail_key, tails_with
-from .model import DeepHedgingNetwork, create_model, hedge_ratio
-from .store import Store
-from .train import TrainResult, fit_level_only
 
 
 def reference_positions(config: Config, split: str = "test",

@@ -30,9 +30,9 @@ from pathlib import Path
 
 from scipy import stats
 
-from .config import Config, project_root
-from .metrics import detectable_speedup
-from .speed import References, auc, reach_step
+from ..foundations.config import Config, project_root
+from ..measures.metrics import detectable_speedup
+from ..measures.speed import References, auc, reach_step
 
 LEVELS = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)  # candidate gap fractions: T50 … T90
 WINDOWS = (40, 60, 80, 160)  # candidate early-window AUCs: steps [0, w]

@@ -3,7 +3,7 @@ verdict rests on them, no Holm):
 
 - ``replay_effect``: the confirmatory ticket and its dense comparator trained again on the
   data order of the θ* that made the mask (the pilot's design: a ticket on it partly
-  replays that run), on the first ``characterization.replay_seeds`` registered seeds, at
+  replays that run), on the first ``pilot.replay_seeds`` registered seeds, at
   the warmup schedule and the first registered sparsity; paired against the same seeds'
   fresh-order networks.
 - ``scope_effect``: the ticket with its mask ranked the other way (global instead of per
@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import statistics
 
-from .config import Config
-from .confirmatory import (
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..measures.metrics import log_ratio_test, paired_over_seeds, seed_interval
+from ..measures.speed import ENDPOINTS, References, censored, stay_step
+from .confirmation import (
     Study,
     compare,
     dense_comparator,
@@ -37,10 +40,7 @@ from .confirmatory import (
     registered_seeds,
     study_cell,
 )
-from .experiment import load_split, open_store, train_dense_runs
-from .metrics import log_ratio_test, paired_over_seeds, seed_interval
-from .speed import ENDPOINTS, References, censored, stay_step
-from .store import Store
+from .stages import load_split, open_store, train_dense_runs
 from .tickets import run_cells
 
 
@@ -55,7 +55,7 @@ def replay_effect(config: Config, study: Study, store: Store | None = None) -> d
     changes for each (log ratios fresh / replay, paired over seeds)."""
     store = store or open_store(config)
     r, endpoint = config.registration, study["endpoint"]
-    seeds = registered_seeds(config)[:config.characterization.replay_seeds]
+    seeds = registered_seeds(config)[:config.pilot.replay_seeds]
     sparsity = r.sparsities[0]
     refs = References(**study["references"])
     cells = [study_cell(config, "ticket", sparsity, seed, "warmup", "replay") for seed in seeds]

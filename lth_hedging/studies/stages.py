@@ -1,36 +1,38 @@
 """The stage machinery: keys, seeds, training plans (rate, warmup, data order, budget),
-schedules, and the dense networks trained from θ0.
+schedules, the dense networks trained from θ0, and the results files a notebook writes.
 
 Each stage is a pure function of (config, arguments) whose result lands in the store under
 a hash of exactly what determines it, so any notebook can run alone and a rerun is a
 cache hit. Stage hashes cover only the config sections a stage reads. Notebook 01's
-helpers (classical hedges, the floor, the baseline's metrics) are in ``baseline``.
+helpers (classical hedges, the floor, the baseline's metrics) are in ``references``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import code as code_sets
-from .config import Config, HedgingConfig, config_hash, load_config, project_root, resolve
-from .features import HedgingData, make_hedging_data
-from .heston import DATASET_VERSION, get_or_generate_dataset
-from .losses import compute_pnl, create_loss_function, risk_measure
-from .model import DeepHedgingNetwork, create_model
-from .runtime import device_key, fit_networks, provenance, setup
-from .store import Store
-from .train import Schedule, TrainResult, evaluation_steps, steps_per_epoch
+from ..foundations import code as code_sets
+from ..foundations.config import Config, HedgingConfig, config_hash, project_root, resolve
+from ..foundations.store import Store, atomic_write_bytes
+from ..market.features import HedgingData, make_hedging_data
+from ..market.heston import DATASET_VERSION, get_or_generate_dataset
+from ..nets.fitting import Job, Network
+from ..nets.losses import compute_pnl, create_loss_function, risk_measure
+from ..nets.model import DeepHedgingNetwork, create_model
+from ..nets.pruning import Mask
+from ..nets.runtime import device_key, fit_networks, provenance
+from ..nets.train import Schedule, TrainResult, evaluation_steps, steps_per_epoch
 
-STAGE_VERSION = 3  # bump when a stage's code changes what it produces
+STAGE_VERSION = 4  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
 
 
@@ -162,28 +164,28 @@ class DenseSpec:
     """Which dense network: the cost it hedges at, and how it trains from θ0(seed)."""
 
     cost: float
-    learning_rate: float
-    seed: int
-    warmup_steps: int = 0
-    warmup_from: float = 0.0
-    data_order: str = "replay"
+    plan: Plan
 
-    def plan(self) -> Plan:
-        return Plan(self.learning_rate, self.seed, self.warmup_steps, self.warmup_from,
-                    self.data_order)
+    @property
+    def learning_rate(self) -> float:
+        return self.plan.learning_rate
+
+    @property
+    def seed(self) -> int:
+        return self.plan.seed
 
 
 def dense_key(config: Config, spec: DenseSpec) -> str:
     return training_key(config, "dense", cost=spec.cost, learning_rate=spec.learning_rate,
-                        seed=spec.seed, **spec.plan().key_fields())
+                        seed=spec.seed, **spec.plan.key_fields())
 
 
 def dense_spec(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
                seed: int | None = None) -> DenseSpec:
     """Defaults: ``hedging.cost``, ``training.learning_rate``, ``model.init_seed``."""
     return DenseSpec(config.hedging.cost if cost is None else cost,
-                     config.training.learning_rate if learning_rate is None else learning_rate,
-                     config.model.init_seed if seed is None else seed)
+                     Plan(config.training.learning_rate if learning_rate is None else learning_rate,
+                          config.model.init_seed if seed is None else seed))
 
 
 def train_dense(config: Config, *, cost: float | None = None, learning_rate: float | None = None,
@@ -213,13 +215,13 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
             spec, key = group[i]
             summary = {**result.summary(), "cost": spec.cost,
                        "learning_rate": spec.learning_rate, "seed": spec.seed,
-                       **spec.plan().key_fields(), "provenance": provenance(config)}
+                       **spec.plan.key_fields(), "provenance": provenance(config)}
             store.save("dense", key, {"theta0.pt": inits[i], "theta_star.pt": result.best_state
                                       if result.best_state is not None else inits[i],
                                       "history.json": result.history, "summary.json": summary})
 
-        fit_stacks(config, inits, [None] * len(group), [s.plan() for s, _ in group], cost=cost,
-                   on_done=save)
+        fit_stacks(config, [network(config, init, None, spec.plan)
+                            for init, (spec, _) in zip(inits, group)], cost=cost, on_done=save)
     trained = {key for _, key in missing}
     runs = []
     for spec, key in zip(specs, keys):
@@ -230,23 +232,25 @@ def train_dense_runs(config: Config, specs: list[DenseSpec],
     return runs
 
 
-def fit_stacks(config: Config, inits: list[dict], masks: list, plans: list[Plan], *,
-               cost: float, on_done: Callable[[int, TrainResult], None],
+def network(config: Config, init: dict, mask: Mask | None, plan: Plan) -> Network:
+    """What trains, as the stacked trainer takes it: ``init`` under ``mask`` (None: dense),
+    at the plan's rate, on its schedule (budget, evaluations, warmup) and data order."""
+    return Network(init, mask, plan.learning_rate, plan_schedule(config, plan),
+                   data_order_seed(config, plan.seed, plan.data_order))
+
+
+def fit_stacks(config: Config, networks: list[Network], *, cost: float,
+               on_done: Callable[[int, TrainResult], None],
                snapshot_step: int | None = None) -> None:
-    """Train networks with the config's training settings, in stacks that stay full, where
-    ``runtime`` says (device, executor): network i trains from ``inits[i]`` under
-    ``masks[i]`` as ``plans[i]`` says (rate, warmup, data order, budget);
-    ``on_done(i, result)`` gets the index into ``inits`` as each network finishes."""
-    if not inits:
+    """Train ``networks`` with the config's training settings, in stacks that stay full,
+    where ``runtime`` says (device, executor); ``on_done(i, result)`` gets the index into
+    ``networks`` as each network finishes."""
+    if not networks:
         return
     t = config.training
-    networks = dict(inits=inits, masks=masks, learning_rates=[p.learning_rate for p in plans],
-                    schedules=[plan_schedule(config, p) for p in plans],
-                    shuffle_seeds=[data_order_seed(config, p.seed, p.data_order) for p in plans])
-    job = dict(loss_fn=create_loss_function(config), risk_fn=risk_function(config), cost=cost,
-               activation=config.model.activation, batch_size=t.batch_size,
-               patience=t.patience, min_delta=t.min_delta, weight_decay=t.weight_decay,
-               snapshot_step=snapshot_step)
+    job = Job(create_loss_function(config), risk_function(config), cost,
+              config.model.activation, t.batch_size, patience=t.patience,
+              min_delta=t.min_delta, weight_decay=t.weight_decay, snapshot_step=snapshot_step)
     fit_networks(config, load_split(config, "train"), load_split(config, "val"), networks, job,
                  on_done, progress=progress_enabled(config))
 
@@ -271,26 +275,12 @@ def deep_hedge_pnl(model: DeepHedgingNetwork, data: HedgingData, cost: float) ->
     return compute_pnl(deep_hedge_positions(model, data), data.S, data.Z, cost)
 
 
-def start(config_path: str, overrides: dict | None = None) -> Config:
-    """Load the notebook's config (path from the project root), print any warnings as plain
-    lines (stable output for nbval), fix the thread count."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        config = load_config(config_path, overrides)
-    for w in caught:
-        print(f"warning: {w.message}")
-    setup(config)
-    return config
-
-
 def relative(path: Path) -> str:
     """A path as printed by notebooks: from the project root when inside it (stable output)."""
     try:
         return str(Path(path).relative_to(project_root()))
     except ValueError:
         return str(path)
-
-
 
 
 def cost_levels(config: Config) -> tuple[float, ...]:
@@ -302,3 +292,16 @@ def cost_levels(config: Config) -> tuple[float, ...]:
 
 def cost_label(cost: float) -> str:
     return f"{cost * 1e4:g} bps"
+
+
+def write_results(config: Config, name: str, results: dict) -> Path:
+    """``<experiments>/results/<name>``: the JSON a reader (or a test) checks the notebook by."""
+    path = resolve(config.experiments["directory"]) / "results" / name
+    results = {**results, "provenance": provenance(config)}
+    try:
+        atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())
+    except OSError as err:
+        raise OSError(f"cannot write the results to {path} ({err}): set "
+                      f"'experiments.directory' to a writable folder (a read-only store can "
+                      f"be copied there; what it holds is reused)") from err
+    return path

@@ -2,7 +2,7 @@
 dicts, JSON-ready; labelled exploratory): ``mask_structure`` and ``layer_collapse`` (masks of
 the registered seeds' θ*, ranked per layer or globally), ``weight_geometry`` (the registered
 tickets), ``hedge_vs_sparsity`` / ``hedge_slices`` / ``ticket_weights`` (notebook 02's tickets,
-one seed) and ``one_shot_vs_imp``. The registered study is ``confirmatory``, the pilot's
+one seed) and ``one_shot_vs_imp``. The registered study is ``confirmation``, the pilot's
 diagonal study ``pilot``.
 """
 
@@ -13,7 +13,9 @@ import math
 
 import torch
 
-from .anatomy import (
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..measures.anatomy import (
     complement,
     input_importance,
     is_nested,
@@ -23,25 +25,23 @@ from .anatomy import (
     sign_agreement,
     weight_distance,
 )
-from .baseline import hedge_ratio_slices, reference_positions, risk_statistic
-from .config import Config
-from .confirmatory import compare
-from .experiment import deep_hedge_positions, load_model, open_store
-from .losses import compute_pnl
-from .lottery import Judge, dense_runs, references, study_references, study_seeds
-from .metrics import (
+from ..measures.metrics import (
     paired_difference,
     seed_interval,
 )
-from .pruning import magnitude_mask, prunable_names, sparsity_report
-from .store import Store
+from ..nets.losses import compute_pnl
+from ..nets.pruning import magnitude_mask, prunable_names, sparsity_report
+from .confirmation import compare
+from .judging import Judge, dense_runs, references, study_references, study_seeds
+from .references import hedge_ratio_slices, reference_positions, risk_statistic
+from .stages import deep_hedge_positions, load_model, open_store
 from .tickets import Cell, imp_cell, one_shot_mask, reinit_state, run_cells
 
 
 def study_rate(config: Config) -> float:
-    """The rate of the pilot's exploratory sections: the first ``characterization``
+    """The rate of the pilot's exploratory sections: the first ``pilot``
     learning rate."""
-    return config.characterization.learning_rates[0]
+    return config.pilot.learning_rates[0]
 
 
 def _spread(values: list[float]) -> dict:
@@ -236,12 +236,12 @@ def hedge_slices(config: Config, learning_rate: float, store: Store | None = Non
 
 
 def one_shot_vs_imp(config: Config, learning_rate: float, store: Store | None = None) -> dict:
-    """At ``pruning.target_sparsity`` on the first ``characterization.imp_seeds`` seeds: the
+    """At ``pruning.target_sparsity`` on the first ``pilot.imp_seeds`` seeds: the
     one-shot ticket and the IMP ticket (``pruning.imp_rounds`` rounds), each retrained from
-    every ``characterization.rewind_epochs`` point; paired against the one-shot ticket from
+    every ``pilot.rewind_epochs`` point; paired against the one-shot ticket from
     θ0 (test risk, speed-up at the registered endpoint, mask overlap). Exploratory."""
     store = store or open_store(config)
-    ch, p = config.characterization, config.pruning
+    ch, p = config.pilot, config.pruning
     seeds, confidence = study_seeds(config)[:ch.imp_seeds], config.metrics.confidence
     refs, margin = study_references(config, learning_rate, store)
     endpoint = config.registration.endpoint

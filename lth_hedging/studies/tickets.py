@@ -2,7 +2,7 @@
 together, each stored on its own.
 
 A cell is (kind, sparsity, retraining learning rate, seed, mask learning rate, IMP rounds,
-rewind epoch) and how it is retrained (warmup, data order; ``experiment.Plan``), and
+rewind epoch) and how it is retrained (warmup, data order; ``stages.Plan``), and
 the ranking of its mask (``scope``; None: ``pruning.scope``). Its kind (``KINDS``):
 
 - ``ticket``: the mask from θ* (the dense network trained from θ0(seed) at the mask learning
@@ -19,7 +19,7 @@ the ranking of its mask (``scope``; None: ``pruning.scope``). Its kind (``KINDS`
   whatever the ticket does beyond it comes from θ*.
 
 On the "replay" data order (the default) a cell trains on the minibatch order of the θ* that
-made its mask; on the "fresh" order it does not (``experiment.data_order_seed``).
+made its mask; on the "fresh" order it does not (``stages.data_order_seed``).
 
 The dense network from θ0 trained the same way is the comparator (``dense_spec``). With
 ``rounds`` R > 1 the mask comes from iterative magnitude pruning: R rounds at the per-round
@@ -32,27 +32,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .config import Config
-from .experiment import (
-    DenseSpec,
-    Plan,
-    deep_hedge_pnl,
-    derived_seed,
-    fit_stacks,
-    load_model,
-    load_split,
-    open_store,
-    train_dense_runs,
-    training_key,
-)
-from .losses import risk_measure
-from .model import create_model
-from .pruning import (
+from ..foundations.config import Config
+from ..foundations.store import Store
+from ..nets.losses import risk_measure
+from ..nets.model import create_model
+from ..nets.pruning import (
     SCOPES,
     Mask,
     apply_mask,
@@ -63,15 +53,73 @@ from .pruning import (
     rescale_kept,
     sparsity_report,
 )
-from .runtime import provenance
-from .store import Store
-from .train import TrainResult, steps_per_epoch
+from ..nets.runtime import provenance
+from ..nets.train import TrainResult, steps_per_epoch
+from .stages import (
+    DenseSpec,
+    Plan,
+    deep_hedge_pnl,
+    derived_seed,
+    fit_stacks,
+    load_model,
+    load_split,
+    network,
+    open_store,
+    train_dense_runs,
+    training_key,
+)
 
-# the kinds of cell, and the dense networks beside them: the registry of comparators
-KIND_LABELS = {"ticket": "ticket", "reinit": "random re-init", "random_mask": "random mask",
-               "rescaled_mask": "rescaled random mask", "init_magnitude": "magnitude at θ0",
-               "dense": "dense from θ0", "small_dense": "small dense"}
-KINDS = ("ticket", "reinit", "random_mask", "rescaled_mask", "init_magnitude")
+
+@dataclass(frozen=True)
+class Arm:
+    """A kind of cell: what it trains beside the ticket. ``mask(cell, ticket, theta0)`` makes
+    its mask from the ticket's mask (``ticket_mask``) and θ0; ``init(config, cell, start,
+    mask, ticket)`` its initial weights from ``start`` (θ0, or the rewind point)."""
+
+    label: str
+    mask: Callable[[Cell, Mask, dict], Mask]
+    init: Callable[[Config, Cell, dict, Mask, Mask], dict]
+
+
+def _the_ticket(cell: Cell, ticket: Mask, theta0: dict) -> Mask:
+    return ticket
+
+
+def _random(cell: Cell, ticket: Mask, theta0: dict) -> Mask:
+    """The ticket's per-layer counts at random positions (one mask for both random arms)."""
+    return random_mask(ticket, torch.Generator().manual_seed(random_mask_seed(cell)))
+
+
+def _largest_at_init(cell: Cell, ticket: Mask, theta0: dict) -> Mask:
+    """The ticket's per-layer counts, the largest |θ0|."""
+    return magnitude_like(theta0, ticket)
+
+
+def _start(config: Config, cell: Cell, start: dict, mask: Mask, ticket: Mask) -> dict:
+    return start
+
+
+def _reinit(config: Config, cell: Cell, start: dict, mask: Mask, ticket: Mask) -> dict:
+    return reinit_state(config, cell.seed)
+
+
+def _rescaled(config: Config, cell: Cell, start: dict, mask: Mask, ticket: Mask) -> dict:
+    return rescale_kept(start, mask, ticket)
+
+
+# the registry of cell kinds (``KINDS``; the ticket and the controls trained beside it): a
+# new control arm is its functions above and one line here
+ARMS: dict[str, Arm] = {
+    "ticket": Arm("ticket", _the_ticket, _start),
+    "reinit": Arm("random re-init", _the_ticket, _reinit),
+    "random_mask": Arm("random mask", _random, _start),
+    "rescaled_mask": Arm("rescaled random mask", _random, _rescaled),
+    "init_magnitude": Arm("magnitude at θ0", _largest_at_init, _start),
+}
+# the comparators that are dense networks (``judging``, ``pilot``), not cells
+DENSE_ARMS = {"dense": "dense from θ0", "small_dense": "small dense"}
+KIND_LABELS = {**{kind: arm.label for kind, arm in ARMS.items()}, **DENSE_ARMS}
+KINDS = tuple(ARMS)
 COMPARATORS = tuple(k for k in KIND_LABELS if k != "ticket")
 
 
@@ -98,7 +146,8 @@ class Cell:
             raise ValueError(f"cell rounds = {self.rounds}, rewind_epoch = "
                              f"{self.rewind_epoch}: allowed rounds >= 1, rewind_epoch >= 0")
         if self.scope is not None and self.scope not in SCOPES:
-            raise ValueError(f"cell scope = {self.scope!r} is invalid: allowed {SCOPES} or None")
+            raise ValueError(f"cell scope = {self.scope!r} is invalid: allowed "
+                             f"{tuple(SCOPES)} or None")
         self.plan()  # checks warmup and data order
 
     def plan(self) -> Plan:
@@ -108,8 +157,7 @@ class Cell:
 
     def dense(self, cost: float) -> DenseSpec:
         """The comparator: the dense network from θ0 retrained exactly as the cell is."""
-        return DenseSpec(cost, self.learning_rate, self.seed, self.warmup_steps,
-                         self.warmup_from, self.data_order)
+        return DenseSpec(cost, self.plan())
 
     @property
     def round_rate(self) -> float:
@@ -168,7 +216,7 @@ def run_cells(config: Config, cells: list[Cell], store: Store | None = None) -> 
     every mask; the dense comparators are the caller's, ``Cell.dense``)."""
     store = store or open_store(config)
     needed = _with_dependencies(cells)
-    sources = list(dict.fromkeys(DenseSpec(config.hedging.cost, c.mask_lr, c.seed)
+    sources = list(dict.fromkeys(DenseSpec(config.hedging.cost, Plan(c.mask_lr, c.seed))
                                  for c in needed))
     dense = {(s.seed, s.learning_rate): run
              for s, run in zip(sources, train_dense_runs(config, sources, store))}
@@ -213,7 +261,7 @@ def _rewind_points(config: Config, cells: list[Cell], store: Store) -> dict:
             out = {}
             init = create_model(config, seed).state_dict()
             step = k * steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
-            fit_stacks(config, [init], [None], [Plan(lr, seed, budget=step)],
+            fit_stacks(config, [network(config, init, None, Plan(lr, seed, budget=step))],
                        cost=config.hedging.cost, snapshot_step=step,
                        on_done=lambda i, result: out.update({"state.pt": result.snapshot}))
             return out
@@ -238,13 +286,9 @@ def random_mask_seed(cell: Cell) -> int:
                         cell.seed, cell.mask_lr, cell.rounds, cell.rewind_epoch)
 
 
-def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
-    if cell.kind in ("random_mask", "rescaled_mask", "init_magnitude"):
-        like = cell_mask(config, cell.as_ticket(), dense, store)
-        if cell.kind == "init_magnitude":  # the ticket's per-layer counts, largest |θ0|
-            return magnitude_like(dense[(cell.seed, cell.mask_lr)].theta0, like)
-        generator = torch.Generator().manual_seed(random_mask_seed(cell))
-        return random_mask(like, generator)  # one random mask for both random kinds
+def ticket_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    """The mask of the ticket of ``cell``: magnitude pruning of θ*, or, for IMP, one more
+    round on the previous round's trained ticket."""
     parent = cell.parent()
     if parent is None:
         return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity,
@@ -255,6 +299,11 @@ def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
                      scope=mask_scope(config, cell), output_rate=p.output_rate)
 
 
+def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    ticket = ticket_mask(config, cell, dense, store)
+    return ARMS[cell.kind].mask(cell, ticket, dense[(cell.seed, cell.mask_lr)].theta0)
+
+
 def reinit_state(config: Config, seed: int) -> dict:
     """The random re-init control's initialisation for ``seed`` (a stream of its own)."""
     return create_model(config, derived_seed("reinit", seed)).state_dict()
@@ -262,15 +311,9 @@ def reinit_state(config: Config, seed: int) -> dict:
 
 def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict, mask: Mask,
               store: Store) -> dict:
-    if cell.kind == "reinit":
-        return reinit_state(config, cell.seed)
-    if cell.rewind_epoch > 0:
-        init = rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)]
-    else:
-        init = dense[(cell.seed, cell.mask_lr)].theta0
-    if cell.kind == "rescaled_mask":
-        return rescale_kept(init, mask, cell_mask(config, cell.as_ticket(), dense, store))
-    return init
+    start = (rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)] if cell.rewind_epoch > 0
+             else dense[(cell.seed, cell.mask_lr)].theta0)
+    return ARMS[cell.kind].init(config, cell, start, mask, ticket_mask(config, cell, dense, store))
 
 
 def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store: Store) -> None:
@@ -294,4 +337,5 @@ def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store:
             "state.pt": model.state_dict(), "mask.pt": mask, "history.json": result.history,
             "summary.json": summary, "test_pnl.pt": pnl})
 
-    fit_stacks(config, inits, masks, [c.plan() for c in cells], cost=cost, on_done=save)
+    fit_stacks(config, [network(config, init, mask, c.plan())
+                        for init, mask, c in zip(inits, masks, cells)], cost=cost, on_done=save)

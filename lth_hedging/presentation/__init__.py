@@ -1,0 +1,2 @@
+"""What a reader sees: rounded tables, computed sentences, figures, published numbers.
+Imports ``studies`` and below; nothing here computes a result."""
