@@ -13,6 +13,9 @@ NOTEBOOKS := 01_baseline 02_lottery_tickets 03_characterization
 LAB_HOST ?= 127.0.0.1
 LAB_PORT ?= 8888
 export PYTHONHASHSEED := 0
+# OpenMP threads that wait sleep instead of spinning: runs side by side share the cores
+# (benchmarks/bench_cotenancy.py; the package sets it too, for processes not started here)
+export OMP_WAIT_POLICY ?= PASSIVE
 export OVERRIDES
 
 # Only the targets that run the notebooks read OVERRIDES; any other refuses it by name
@@ -89,20 +92,31 @@ bench: venv
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+# The last run: the folder of the newest executed notebooks, the default study's or the smoke
+# run's (OUT=… on the command line picks one).
+LAST_RUN = $(if $(filter command line,$(origin OUT)),$(OUT),$(or $(patsubst %/,%,$(dir $(firstword \
+  $(shell ls -t $(OUT)/0*_executed.ipynb $(SMOKE_OUT)/0*_smoke.ipynb 2>/dev/null)))),$(OUT)))
+
 # The last run as one offline HTML page, code hidden (make all and make smoke write it too).
 report: venv
-	$(BIN)/python tools/html_report.py $(OUT)
+	$(BIN)/python tools/html_report.py $(LAST_RUN)
 
-# JupyterLab on the project (configs, figures and README visible), on the project's kernel:
-# the executed notebooks of the last make all when there are some (trusted, so that their
-# outputs render), else the sources. LAB_HOST / LAB_PORT to change where.
+# JupyterLab on the project (configs, figures and README visible), on the project's kernel, with
+# every executed notebook of the last run open in tabs (a workspace: tools/lab_workspace.py),
+# trusted so that their outputs render; the sources before any run. LAB_HOST / LAB_PORT to
+# change where.
 lab: venv
-	$(BIN)/python -m pip install --quiet -e ".[lab]"
-	executed=$$(ls $(OUT)/0*_executed.ipynb 2>/dev/null); \
-	if [ -n "$$executed" ]; then $(BIN)/jupyter trust $$executed; \
-	else echo "no executed notebooks in $(OUT) yet: opening the sources (Run All runs the study)"; fi; \
+	@$(BIN)/python -c "import jupyterlab" 2>/dev/null || { \
+	  echo "make lab: installing JupyterLab into $(VENV) (first use only: pip install -e '.[lab]')"; \
+	  $(BIN)/python -m pip install --quiet -e ".[lab]"; }
+	@executed=$$(ls $(LAST_RUN)/0*_executed.ipynb $(LAST_RUN)/0*_smoke.ipynb 2>/dev/null); \
+	if [ -n "$$executed" ]; then $(BIN)/jupyter trust $$executed; echo "make lab: $$executed"; \
+	else echo "make lab: no executed notebooks in $(LAST_RUN) yet: opening the sources (Run All \
+	runs the study)"; executed="$(addprefix notebooks/,$(addsuffix .ipynb,$(NOTEBOOKS)))"; fi; \
+	$(BIN)/python tools/lab_workspace.py $$executed > $(VENV)/lth-workspace.json && \
+	$(BIN)/jupyter lab workspaces import $(VENV)/lth-workspace.json > /dev/null && \
 	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=$(LAB_HOST) --ServerApp.port=$(LAB_PORT) \
-	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $${executed:-$(addprefix notebooks/,$(addsuffix .ipynb,$(NOTEBOOKS)))}
+	  --LabApp.default_url=/lab/workspaces/lth $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf $(OUT) experiments/smoke

@@ -16,7 +16,14 @@ The path a notebook takes, from a config to a hedge and its metrics::
     compute_all_metrics(pnl)
 """
 
-from .configure import load_config
+import os
+
+# Before torch loads OpenMP: a thread waiting for work sleeps instead of spinning, so that two
+# training processes on one machine (two notebooks, make smoke beside a lab) share its cores
+# instead of burning them (benchmarks/bench_cotenancy.py). Scheduling only: no number moves.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .configure import load_config  # noqa: E402
 from .foundations.config import Config, project_root
 from .market.heston import get_or_generate_dataset, simulate_heston
 from .measures.metrics import compute_all_metrics

@@ -10,13 +10,15 @@ above them all and checks each name against its registry, then what the machine 
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
 import torch
 
 from .foundations.config import Config, check, one_of, parse_config
-from .market.heston import SCHEMES
+from .foundations.store import name_run
+from .market.heston import SCHEMES, simulate_heston
 from .market.instruments import INSTRUMENTS
 from .measures.speed import ENDPOINTS
 from .nets import runtime
@@ -39,6 +41,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     """
     config = parse_config(path, overrides)
     check_names(config)
+    check_paths(config)
     check_machine(config)
     return config
 
@@ -75,6 +78,46 @@ def check_names(config: Config) -> None:
     one_of(rt.precision, "runtime.precision", PRECISIONS)
 
 
+PROBE_PATHS = 256  # a tiny simulation: milliseconds, and most explosions show in it
+
+
+def check_paths(config: Config) -> None:
+    """The Heston parameters, maturity and dates give finite paths in float32 (the datasets'
+    type), tried on ``PROBE_PATHS`` paths; if not, the error names the key whose default
+    makes them finite (else every key that differs from its default)."""
+    if _finite_paths(config):
+        return
+    d, defaults = config.to_dict()["data"], Config().to_dict()["data"]
+    keys = [(f"data.heston.{k}", v, defaults["heston"][k]) for k, v in d["heston"].items()
+            if v != defaults["heston"][k]]
+    keys += [(f"data.{k}", d[k], defaults[k]) for k in ("T", "n_steps") if d[k] != defaults[k]]
+    culprits = [(key, value, default) for key, value, default in keys
+                if _finite_paths(parse_config(None, {**_data_overrides(config), key: default}))]
+    for key, value, default in culprits or keys:
+        check(False, key, value, f"values whose Heston paths stay finite in float32 (with the "
+              f"other data keys as they are, {default!r} does)" if culprits else
+              "values whose Heston paths stay finite in float32 (these data keys together "
+              f"do not: {', '.join(f'{k} = {v!r}' for k, v, _ in keys)})")
+    check(False, "data.heston", d["heston"], "parameters whose Heston paths stay finite")
+
+
+def _data_overrides(config: Config) -> dict:
+    d = config.to_dict()["data"]
+    return {**{f"data.heston.{k}": v for k, v in d["heston"].items()}, "data.T": d["T"],
+            "data.n_steps": d["n_steps"], "data.scheme": d["scheme"]}
+
+
+def _finite_paths(config: Config) -> bool:
+    d, h = config.data, config.data.heston
+    try:
+        S, v = simulate_heston(PROBE_PATHS, d.n_steps, d.T, S0=h.S0, v0=h.v0, kappa=h.kappa,
+                               theta=h.theta, xi=h.xi, rho=h.rho, scheme=d.scheme,
+                               generator=torch.Generator().manual_seed(0))
+    except (ValueError, OverflowError, RuntimeError):
+        return False
+    return bool(torch.isfinite(S.float()).all() and torch.isfinite(v.float()).all())
+
+
 def check_machine(config: Config) -> None:
     """What ``runtime`` asks of this machine: a CUDA device, oneDNN's bfloat16 matmuls."""
     rt = config.runtime
@@ -100,4 +143,6 @@ def start(config_path: str, overrides: dict | None = None) -> Config:
     for w in caught:
         print(f"warning: {w.message}")
     setup(config)
+    name_run(f"{config_path}{f' {overrides}' if overrides else ''}, started "
+             f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
     return config

@@ -58,7 +58,8 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("loss.type", "mse", "one of"), ("loss.alpha", 1.5, "0 < alpha < 1"),
     ("hedging.cost", -0.001, "0 <= cost < 1"), ("model.hidden", [], "non-empty"),
     ("model.activation", "gelu", "one of"), ("training.learning_rate", 0, "0 < learning_rate"),
-    ("training.batch_size", 0, "[1, "), ("training.epochs", -3, ">= 1"),
+    ("training.batch_size", 0, ">= 1"), ("training.batch_size", 5000, "[1, "),
+    ("training.epochs", -3, ">= 1"),
     ("pruning.sparsities", [0.5, 1.0], "[0, 1)"), ("pruning.target_sparsity", -0.1, "(0, 1)"),
     ("metrics.n_bootstrap", 3, ">= 10"), ("metrics.eval_every", 0, ">= 1"),
     ("metrics.eval_late_from", -5, ">= 0"), ("metrics.match_margin", -0.1, "null"),
@@ -71,7 +72,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("pilot.widths", [0], "(0, 16]"),
     ("pruning.scope", "both", "one of"), ("pruning.output_rate", "quarter", "one of"),
     ("pruning.imp_rounds", 0, ">= 1"),
-    ("pilot.rewind_epochs", [40], "[0, training.epochs)"),
+    ("pilot.rewind_epochs", [40], "[0, training.epochs = 30)"),
     ("pilot.n_seeds", 2, ">= 3"), ("pilot.imp_seeds", 4, "[0, n_seeds]"),
     ("pilot.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
@@ -93,6 +94,26 @@ def test_bad_values_name_key_value_and_range(key, value, words):
         quiet_load("configs/smoke.yaml", {key: value})
     message = str(err.value)
     assert key.split(".")[-1] in message and words in message
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("registration.n_seeds", 0, ">= 3"),  # not pilot.replay_seeds, which it bounds
+    ("training.epochs", 0, ">= 1"),  # not pilot.rewind_epochs
+    ("loss.alpha", 0, "0 < alpha < 1"),  # not data.n_paths, whose floor it sets
+])
+def test_a_keys_own_range_is_checked_before_any_rule_across_keys(key, value, words):
+    with pytest.raises(ValueError) as err:
+        quiet_load("configs/smoke.yaml", {key: value})
+    assert str(err.value).startswith(f"config key '{key}' = {value!r}") and words in str(err.value)
+
+
+@pytest.mark.parametrize("key, value", [("data.heston.theta", 1e300), ("data.heston.v0", 1e60),
+                                        ("data.heston.S0", 1e300), ("data.heston.kappa", 1e300)])
+def test_heston_parameters_whose_paths_are_not_finite_are_refused_at_load(key, value):
+    with pytest.raises(ValueError) as err:
+        quiet_load("configs/smoke.yaml", {key: value})
+    assert str(err.value).startswith(f"config key '{key}' = {value!r}")
+    assert "finite" in str(err.value)
 
 
 def test_a_section_renamed_after_its_concept_names_the_new_name(tmp_path):

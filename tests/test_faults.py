@@ -15,6 +15,7 @@ import pytest
 
 import lth_hedging.foundations.store as store_module
 from lth_hedging import load_config, project_root
+from lth_hedging.foundations.config import parse_config
 from lth_hedging.foundations.store import Store
 from lth_hedging.market.heston import get_or_generate_dataset
 from lth_hedging.measures.speed import reference_levels
@@ -38,6 +39,19 @@ def test_an_unreachable_ray_address_is_named_within_the_bound(make_smoke_config,
     with pytest.raises(ValueError, match="'runtime.ray_address' = .* cannot be reached"):
         runtime.start_ray(config)
     assert time.monotonic() - start < runtime.RAY_CONNECT_SECONDS + 5
+    assert not ray.is_initialized()
+
+
+@pytest.mark.timeout(90)
+def test_ray_address_auto_without_a_cluster_is_one_error_naming_the_key(make_smoke_config,
+                                                                        monkeypatch):
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("Ray already runs in this process")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    config = make_smoke_config({"runtime.executor": "ray", "runtime.ray_address": "auto"})
+    with pytest.raises(ValueError, match="'runtime.ray_address' = 'auto' found no Ray cluster"):
+        runtime.start_ray(config)
     assert not ray.is_initialized()
 
 
@@ -76,6 +90,7 @@ def test_more_threads_per_task_than_any_ray_node_has_is_named(make_smoke_config)
 
 HOLDER = """
 import sys, time
+from lth_hedging.foundations.config import parse_config
 from lth_hedging.foundations.store import Store
 with Store(sys.argv[1]).lock("dense", "abc123"):
     print("held", flush=True)
@@ -120,8 +135,9 @@ def test_rays_processes_end_with_a_driver_killed_mid_sweep():
 @pytest.mark.timeout(120)
 def test_a_stopped_lock_holder_is_named_and_its_end_frees_the_stage(tmp_path, monkeypatch,
                                                                     capsys):
+    run = "make smoke (configs/smoke.yaml), notebook 02_lottery_tickets, started 11:32:05"
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "LTH_RUN": run})
     try:
         assert holder.stdout.readline().strip() == "held"
         os.kill(holder.pid, signal.SIGSTOP)  # stopped, not killed: the lock stays held
@@ -135,7 +151,7 @@ def test_a_stopped_lock_holder_is_named_and_its_end_frees_the_stage(tmp_path, mo
         holder.kill()
         holder.wait()
     err = capsys.readouterr().err
-    assert "waiting" in err and "dense/abc123" in err and str(holder.pid) in err
+    assert "waiting" in err and "dense/abc123" in err and f"{holder.pid} {run}" in err
     assert f"kill -CONT {holder.pid}" in err
 
 
@@ -172,10 +188,35 @@ def test_more_threads_than_cores_is_a_warning_not_an_error():
         load_config("configs/smoke.yaml", {"runtime.num_threads": (os.cpu_count() or 1) + 1})
 
 
-def test_paths_that_are_not_finite_are_named_in_the_configs_terms(make_smoke_config):
-    config = make_smoke_config({"data.heston.theta": 1e300})
+def test_paths_that_are_not_finite_are_named_in_the_configs_terms(tmp_path):
+    # the loader refuses these (test_config); past it, the generator still says so
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = parse_config("configs/smoke.yaml", {"data.heston.theta": 1e300,
+                                                     "caching.directory": str(tmp_path)})
     with pytest.raises(ValueError, match="'r': 0.02.*not finite"):
         get_or_generate_dataset(config, "val")
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_a_run_prints_one_line_and_exits_130(tmp_path):
+    # a terminal's Ctrl-C: SIGINT to the whole process group (the tool, papermill, kernel)
+    overrides = (f"{{experiments.directory: {tmp_path / 'store'}, "
+                 f"caching.directory: {tmp_path / 'cache'}}}")
+    env = {**os.environ, "LTH_PROGRESS": "0", "OVERRIDES": overrides}
+    run = subprocess.Popen([sys.executable, "tools/execute_notebooks.py", "--config",
+                            "configs/smoke.yaml", "--out", str(tmp_path / "out"), "--figures",
+                            str(tmp_path / "figures"), "--target", "make smoke"],
+                           cwd=project_root(), env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert run.stdout.readline().startswith("make smoke: configs/smoke.yaml")
+    assert run.stdout.readline().strip() == "== 01_baseline"
+    time.sleep(3)  # inside the first notebook
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert run.returncode == 130 and len(lines) == 1 and "interrupted" in lines[0], err
+    assert not (tmp_path / "out" / "01_baseline_smoke.ipynb").exists()
 
 
 def test_a_floor_below_the_dense_reference_names_the_keys_to_change():
@@ -225,3 +266,29 @@ def test_a_full_disk_under_a_figure_names_its_path_and_parameter(tmp_path, monke
     with pytest.raises(OSError, match=f"no space left to write {tmp_path}/f.pdf .*figures_dir"):
         plots.save_figure(fig, "f", tmp_path)
     plt.close(fig)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("watched", [True, False])  # ipykernel forwards fd 2, or not (pytest)
+def test_a_store_warning_in_a_notebook_shows_once_there_and_once_on_the_terminal(tmp_path,
+                                                                                 watched):
+    import nbformat
+    import papermill
+
+    source = ("from lth_hedging.foundations.store import notice, warn_damaged\n"
+              "warn_damaged('stage X is DAMAGED')\nnotice('store: WAITING for stage Y')")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    script = ("import papermill; papermill.execute_notebook("
+              f"'{tmp_path / 'in.ipynb'}', '{tmp_path / 'out.ipynb'}', kernel_name='python3', "
+              "progress_bar=False)")
+    env = {k: v for k, v in os.environ.items() if watched is False or k != "PYTEST_CURRENT_TEST"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=project_root(), timeout=110, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    shown = "".join(o.get("text", "") for o in
+                    nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs)
+    for words in ("DAMAGED", "WAITING"):
+        assert shown.count(words) == 1 and run.stderr.count(words) == 1, (shown, run.stderr)
+    assert papermill  # the kernel is papermill's, as under make

@@ -109,6 +109,15 @@ def test_report_is_one_offline_page_without_code(tmp_path: Path):
         title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
         assert html_lib.escape(title.lstrip("# ")) in page
     assert page.count('class="dataframe"') >= 10
+    # it opens with the answer: notebook 03's computed summary, then 01's and 02's, then the
+    # contents, then the notebooks
+    order = [page.index(marker) for marker in (
+        "The answer, computed from this run", "From notebook 03:", "From notebook 01:",
+        "From notebook 02:", ">Contents", 'href="#01-%C2%B7-Dense-deep-hedging-baseline"',
+        'id="01-%C2%B7-Dense-deep-hedging-baseline"')]
+    assert order == sorted(order)
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    assert all(link in ids for link in re.findall(r'href="#([^"]+)"', page))  # the contents
 
 
 def test_a_bad_override_stops_the_run_in_one_line(tmp_path: Path):
@@ -145,6 +154,17 @@ def test_the_readmes_python_examples_run_as_written():
         assert run.returncode == 0, run.stderr[-2000:]
 
 
+README_LINES = 150  # met once, then regressed to 184: held by this test
+
+
+def test_the_readme_is_short_and_names_nothing_a_reader_cannot_follow():
+    assert len(README.splitlines()) <= README_LINES
+    assert not re.search(r"\bissue \d+", README, re.I)  # the tracker is not the reader's
+    assert not re.search(r"`[0-9a-f]{7,40}`", README)  # nor are commit hashes
+    # a term is defined (the glossary) before the answer uses it
+    assert README.index("## Glossary") < README.index("## The answer")
+
+
 def test_the_readmes_make_commands_exist():
     """Every `make …` the README names (in code blocks and inline) is a target that make
     accepts with those arguments (dry run)."""
@@ -156,3 +176,56 @@ def test_the_readmes_make_commands_exist():
         run = subprocess.run(["bash", "-c", dry], cwd=ROOT, capture_output=True, text=True,
                              timeout=60)
         assert run.returncode == 0, f"{command}: {run.stderr}"
+
+
+# ----------------------------------------------------------------------------- links
+
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             ROOT / "configs" / "README.md", ROOT / "registration" / "REGISTRATION.md"]
+
+
+def broken_links(document: Path) -> list[str]:
+    """The relative links and images of a Markdown file whose target does not exist."""
+    out = []
+    for target in LINK.findall(document.read_text()):
+        path = target.split("#")[0]
+        if path and not re.match(r"[a-z]+:", path) and not (document.parent / path).exists():
+            out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_image_resolves(document):
+    assert broken_links(document) == []
+
+
+def test_the_link_check_finds_a_broken_link(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "doc.md").write_text("![ok](a.png) [ok](doc.md#top) [web](https://x.org/y) "
+                                     "![broken](figures/a.png) [broken](missing.md)")
+    assert broken_links(tmp_path / "doc.md") == ["figures/a.png", "missing.md"]
+
+
+def test_every_figure_carries_its_notebooks_number():
+    for source in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(source, as_version=4).cells
+                         if c.cell_type == "code")
+        names = re.findall(r"save\(\w+,\s*f?\"([^\"]+)\"", code)
+        assert names and all(n.startswith(source.name[:3]) for n in names), (source.name, names)
+    tracked = [p.name for p in (ROOT / "figures").iterdir() if p.is_file()]
+    assert tracked and all(re.match(r"0[1-3]_", name) for name in tracked)
+
+
+def test_the_lab_opens_every_notebook_of_the_last_run():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from lab_workspace import workspace
+
+    paths = [f"experiments/smoke/notebooks/{p.stem}_smoke.ipynb" for p in SOURCES]
+    space = workspace(paths)
+    dock = space["data"]["layout-restorer:data"]["main"]["dock"]
+    assert dock["widgets"] == [f"notebook:{p}" for p in paths] and space["metadata"]["id"]
+    assert dock["widgets"][dock["currentIndex"]].endswith("03_characterization_smoke.ipynb")
+    assert all(space["data"][f"notebook:{p}"]["data"]["path"] == p for p in paths)
+    run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
+    assert "/lab/workspaces/lth" in run.stdout and "installing JupyterLab" in run.stdout

@@ -137,6 +137,9 @@ def main() -> None:
         for name in NOTEBOOKS:
             print(f"== {name}", flush=True)
             start = time.perf_counter()
+            # the run, as a lock held by its kernel names it to another run that waits
+            os.environ["LTH_RUN"] = (f"{args.target} ({args.config}), notebook {name}, "
+                                     f"started {time.strftime('%Y-%m-%d %H:%M:%S')}")
             try:
                 with output_to(log):
                     papermill.execute_notebook(
@@ -155,6 +158,10 @@ def main() -> None:
         for name in NOTEBOOKS:  # the run is complete: it replaces the previous one
             os.replace(folder / f"{name}.ipynb", out / f"{name}_{args.suffix}.ipynb")
         print(f"executed notebooks: {out}/*_{args.suffix}.ipynb")
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; the store kept every stage
+        print(f"\n{args.target}: interrupted; every stage already stored is reused by the next "
+              f"run ({out} holds the previous complete run)", file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -2,6 +2,9 @@
 nothing loaded from the network (the notebooks use no LaTeX and no live widgets, so MathJax
 and require.js are left out). ``make report`` writes ``experiments/notebooks/report.html``.
 
+The page opens with the answer — each notebook's computed summary, notebook 03's first, then
+01's and 02's — then a table of contents, then the notebooks themselves.
+
 Usage: python tools/html_report.py FOLDER  (its ``0*_executed.ipynb``, else its
 ``0*_smoke.ipynb``, in order → FOLDER/report.html)
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 from nbconvert import HTMLExporter
@@ -37,15 +41,61 @@ def executed_notebooks(folder: Path) -> list[Path]:
                              "rerun it (`make all` / `make smoke`)")
         if found:
             return paths
-    raise SystemExit(f"no executed notebooks (0*_executed.ipynb) in {folder}: run `make all`, "
-                     "or `make smoke` then `make report OUT=experiments/smoke/notebooks`")
+    raise SystemExit(f"no executed notebooks (0*_executed.ipynb, 0*_smoke.ipynb) in {folder}: "
+                     "run `make all` or `make smoke` (`make report` then takes the newer)")
+
+
+SUMMARY = re.compile(r"^##\s+.*\b(Summary|Conclusions) \(computed\)", re.M)
+HEADING = re.compile(r"^(#{1,3})\s+(.+)$", re.M)
+
+
+def summary_cells(nb: nbformat.NotebookNode) -> list:
+    """The cells of a notebook's computed summary: from its "Summary (computed)" (or
+    "Conclusions (computed)") heading to the next heading of its level or above."""
+    start = next((i for i, c in enumerate(nb.cells)
+                  if c.cell_type == "markdown" and SUMMARY.search(c.source)), None)
+    if start is None:
+        return []
+    out = []
+    for c in nb.cells[start + 1:]:
+        if c.cell_type == "markdown" and re.search(r"^#{1,2}\s", c.source, re.M):
+            break
+        if c.cell_type == "markdown" or c.get("outputs"):
+            out.append(c)
+    return out
+
+
+def anchor(heading: str) -> str:
+    """The id nbconvert gives a heading (``nbconvert.filters.strings``): spaces as hyphens,
+    URL-encoded but for what a fragment allows. Markdown emphasis is dropped first."""
+    return quote(re.sub(r"[*`]", "", heading.strip()).replace(" ", "-"),
+                 safe="?/:@!$&'()*+,;=")
 
 
 def combined(paths: list[Path]) -> nbformat.NotebookNode:
-    """One notebook of every cell that shows something: markdown and the outputs."""
+    """One notebook: the answer (the computed summaries, notebook 03's first), a table of
+    contents, then every cell of the notebooks that shows something (markdown, outputs)."""
     notebooks = [nbformat.read(path, as_version=4) for path in paths]
     report = nbformat.v4.new_notebook(metadata=notebooks[0].metadata)
     report.metadata["title"] = "lth_hedging: " + ", ".join(p.stem for p in paths)
+    md = nbformat.v4.new_markdown_cell
+    report.cells.append(md("# The answer, computed from this run's results"))
+    for path, nb in sorted(zip(paths, notebooks), key=lambda pair: pair[0].name[:2] != "03"):
+        cells = summary_cells(nb)
+        if cells:
+            title = nb.cells[0].source.splitlines()[0].lstrip("# ").split(" · ", 1)[-1]
+            report.cells.append(md(f"#### From notebook {path.name[:2]}: {title}"))
+            for i, c in enumerate(cells):  # a copy: ids of its own
+                report.cells.append(nbformat.from_dict({**c, "id": f"answer-{path.name[:2]}-{i}"}))
+    contents = []
+    for nb in notebooks:
+        for c in nb.cells:
+            if c.cell_type == "markdown":
+                for hashes, text in HEADING.findall(c.source):
+                    if len(hashes) <= 2:
+                        indent = "    " * (len(hashes) - 1)
+                        contents.append(f"{indent}- [{text.strip()}](#{anchor(text)})")
+    report.cells.append(md("# Contents\n\n" + "\n".join(contents)))
     for nb in notebooks:
         report.cells += [c for c in nb.cells if c.cell_type == "markdown" or c.get("outputs")]
     return report

@@ -354,7 +354,8 @@ def validate(config: Config) -> None:
         check(isinstance(value, tuple), key, value, "a list")
     for section in (_heston, _data, _hedging, _model, _loss, _training, _pruning, _pilot,
                     _registration, _metrics, _runtime, _folders):
-        section(config)
+        section(config)  # every key's own range first...
+    _across_keys(config)  # ...then the rules between keys
     h = config.data.heston
     if 2 * h.kappa * h.theta < h.xi**2:
         warnings.warn(
@@ -377,7 +378,7 @@ def _heston(config: Config) -> None:
     for key in ("v0", "kappa", "theta", "xi"):
         value = getattr(h, key)
         check(value >= 0 if key == "v0" else value > 0, f"data.heston.{key}", value,
-               ">= 0" if key == "v0" else "> 0")
+              ">= 0" if key == "v0" else "> 0")
     check(-1 < h.rho < 1, "data.heston.rho", h.rho, "-1 < rho < 1")
     check(abs(h.r) < 1, "data.heston.r", h.r, "|r| < 1 (a yearly rate)")
 
@@ -388,15 +389,15 @@ def _data(config: Config) -> None:
     check(_integer(d.n_steps) and d.n_steps >= 1, "data.n_steps", d.n_steps, "an integer >= 1")
     for name, table in (("n_paths", d.n_paths), ("seeds", d.seeds)):
         check(isinstance(table, dict) and set(table) == set(SPLITS), f"data.{name}", table,
-               f"a mapping with exactly the keys {SPLITS}")
+              f"a mapping with exactly the keys {SPLITS}")
         for split, value in table.items():
             if name == "n_paths":
                 check(_integer(value) and value >= 2, f"data.n_paths.{split}", value,
-                       "an integer >= 2")
+                      "an integer >= 2")
             else:
                 check(_seed(value), f"data.seeds.{split}", value, "an integer in [0, 2^63)")
     check(len(set(d.seeds.values())) == 3, "data.seeds", d.seeds,
-           "three different seeds (splits must not share paths)")
+          "three different seeds (splits must not share paths)")
 
 
 def _hedging(config: Config) -> None:
@@ -404,45 +405,38 @@ def _hedging(config: Config) -> None:
     check(_number(c.cost) and 0 <= c.cost < 1, "hedging.cost", c.cost, "0 <= cost < 1")
     for cost in c.reference_costs:
         check(_number(cost) and 0 <= cost < 1, "hedging.reference_costs", cost,
-               "costs in [0, 1)")
+              "costs in [0, 1)")
 
 
 def _model(config: Config) -> None:
     m = config.model
     check(len(m.hidden) >= 1 and all(_integer(w) and w >= 1 for w in m.hidden),
-           "model.hidden", list(m.hidden), "a non-empty list of positive integers")
+          "model.hidden", list(m.hidden), "a non-empty list of positive integers")
     check(_seed(m.init_seed), "model.init_seed", m.init_seed, "an integer in [0, 2^63)")
 
 
 def _loss(config: Config) -> None:
     lo = config.loss
     check(_number(lo.alpha) and 0 < lo.alpha < 1, "loss.alpha", lo.alpha, "0 < alpha < 1")
-    need = math.ceil(TAIL_PATHS / lo.alpha)
-    for split in ("val", "test"):  # a CVaR over a handful of paths ranks nothing
-        n = config.data.n_paths[split]
-        check(n >= need, f"data.n_paths.{split}", n,
-               f"at least {need} paths: {TAIL_PATHS} in the CVaR's tail at loss.alpha = "
-               f"{lo.alpha:g}")
     check(_number(lo.risk_aversion) and lo.risk_aversion > 0, "loss.risk_aversion",
-           lo.risk_aversion, "> 0")
+          lo.risk_aversion, "> 0")
 
 
 def _training(config: Config) -> None:
     t = config.training
     check(_number(t.learning_rate) and 0 < t.learning_rate < 1, "training.learning_rate",
-           t.learning_rate, "0 < learning_rate < 1")
-    n_train = config.data.n_paths["train"]
-    check(_integer(t.batch_size) and 1 <= t.batch_size <= n_train, "training.batch_size",
-           t.batch_size, f"an integer in [1, data.n_paths.train = {n_train}]")
+          t.learning_rate, "0 < learning_rate < 1")
+    check(_integer(t.batch_size) and t.batch_size >= 1, "training.batch_size", t.batch_size,
+          "an integer >= 1")
     check(_integer(t.epochs) and t.epochs >= 1, "training.epochs", t.epochs, "an integer >= 1")
     check(t.patience is None or (_integer(t.patience) and t.patience >= 1),
-           "training.patience", t.patience, "null (off) or an integer >= 1 (evaluations)")
+          "training.patience", t.patience, "null (off) or an integer >= 1 (evaluations)")
     check(_number(t.min_delta) and 0 <= t.min_delta < 1, "training.min_delta", t.min_delta,
-           "0 <= min_delta < 1")
+          "0 <= min_delta < 1")
     check(_number(t.weight_decay) and t.weight_decay >= 0, "training.weight_decay",
-           t.weight_decay, ">= 0")
+          t.weight_decay, ">= 0")
     check(_seed(t.shuffle_seed), "training.shuffle_seed", t.shuffle_seed,
-           "an integer in [0, 2^63)")
+          "an integer in [0, 2^63)")
 
 
 def _rates(values: tuple, key: str) -> None:
@@ -455,14 +449,14 @@ def _pruning(config: Config) -> None:
     for s in p.sparsities:
         check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
     check(_number(p.target_sparsity) and 0 < p.target_sparsity < 1, "pruning.target_sparsity",
-           p.target_sparsity, "a sparsity in (0, 1)")
+          p.target_sparsity, "a sparsity in (0, 1)")
     for key in ("sparsities", "pruning_lr_candidates", "mask_lr_candidates"):
         check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
-               "a non-empty list")
+              "a non-empty list")
     for key in ("pruning_lr_candidates", "mask_lr_candidates"):
         _rates(getattr(p, key), f"pruning.{key}")
     check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
-           "an integer >= 1")
+          "an integer >= 1")
 
 
 def _sparsities(values: tuple, key: str) -> None:
@@ -472,81 +466,99 @@ def _sparsities(values: tuple, key: str) -> None:
 
 def _distinct(values: tuple, key: str) -> None:
     check(len(values) >= 1 and len(set(values)) == len(values), key, list(values),
-           "a non-empty list without repeats")
+          "a non-empty list without repeats")
 
 
 def _pilot(config: Config) -> None:
     ch = config.pilot
     check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "pilot.n_seeds", ch.n_seeds,
-           "an integer >= 3 (intervals over seeds)")
+          "an integer >= 3 (intervals over seeds)")
     check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
-           "pilot.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
-    check(_integer(ch.replay_seeds) and 2 <= ch.replay_seeds <= config.registration.n_seeds,
-           "pilot.replay_seeds", ch.replay_seeds,
-           "an integer in [2, registration.n_seeds] (pairs over seeds)")
+          "pilot.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
+    check(_integer(ch.replay_seeds) and ch.replay_seeds >= 2, "pilot.replay_seeds",
+          ch.replay_seeds, "an integer >= 2 (pairs over seeds)")
     _sparsities(ch.sparsities, "pilot.sparsities")
     _rates(ch.learning_rates, "pilot.learning_rates")
     for w in ch.widths:
         check(_number(w) and 0 < w <= 16, "pilot.widths", w,
-               "width multipliers in (0, 16]")
+              "width multipliers in (0, 16]")
     for key in ("learning_rates", "sparsities", "comparators", "widths"):
         _distinct(getattr(ch, key), f"pilot.{key}")
     check(len(ch.rewind_epochs) >= 1, "pilot.rewind_epochs", list(ch.rewind_epochs),
-           "a non-empty list")
+          "a non-empty list")
     for k in ch.rewind_epochs:
-        check(_integer(k) and 0 <= k < config.training.epochs, "pilot.rewind_epochs",
-               k, "integers in [0, training.epochs)")
+        check(_integer(k) and k >= 0, "pilot.rewind_epochs", k, "integers >= 0")
 
 
 def _registration(config: Config) -> None:
     r = config.registration
     check(_seed(r.first_seed), "registration.first_seed", r.first_seed,
-           "an integer in [0, 2^63)")
+          "an integer in [0, 2^63)")
     check(_integer(r.n_seeds) and r.n_seeds >= 3, "registration.n_seeds", r.n_seeds,
-           "an integer >= 3 (intervals over seeds)")
+          "an integer >= 3 (intervals over seeds)")
     _rates((r.mask_lr, r.learning_rate), "registration.learning_rate")
     check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
-           f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
+          f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
     check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
-           r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
+          r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
     _sparsities(r.sparsities, "registration.sparsities")
     _distinct(r.sparsities, "registration.sparsities")
     check(len(set(r.controls)) == len(r.controls), "registration.controls", list(r.controls),
-           "a list without repeats")
+          "a list without repeats")
     for key in ("alpha", "power"):
         value = getattr(r, key)
         check(_number(value) and 0 < value < 1, f"registration.{key}", value, "in (0, 1)")
     check(_number(r.boost) and r.boost > 1, "registration.boost", r.boost, "a speed-up > 1")
     check(r.match_margin is None or (_number(r.match_margin) and r.match_margin > 0),
-           "registration.match_margin", r.match_margin, "null (from the seeds) or > 0 (money)")
+          "registration.match_margin", r.match_margin, "null (from the seeds) or > 0 (money)")
+
+
+def _across_keys(config: Config) -> None:
+    """Rules between keys, once each key is in its own range: the error names the key that
+    the rule constrains, with the other key's value."""
+    need = math.ceil(TAIL_PATHS / config.loss.alpha)
+    for split in ("val", "test"):  # a CVaR over a handful of paths ranks nothing
+        n = config.data.n_paths[split]
+        check(n >= need, f"data.n_paths.{split}", n,
+              f"at least {need} paths: {TAIL_PATHS} in the CVaR's tail at loss.alpha = "
+              f"{config.loss.alpha:g}")
+    t, ch, n_train = config.training, config.pilot, config.data.n_paths["train"]
+    check(t.batch_size <= n_train, "training.batch_size", t.batch_size,
+          f"an integer in [1, data.n_paths.train = {n_train}]")
+    check(ch.replay_seeds <= config.registration.n_seeds, "pilot.replay_seeds",
+          ch.replay_seeds, f"an integer in [2, registration.n_seeds = "
+          f"{config.registration.n_seeds}] (pairs over seeds)")
+    for k in ch.rewind_epochs:
+        check(k < t.epochs, "pilot.rewind_epochs", k,
+              f"integers in [0, training.epochs = {t.epochs})")
 
 
 def _metrics(config: Config) -> None:
     mc = config.metrics
     check(_integer(mc.n_bootstrap) and mc.n_bootstrap >= 10, "metrics.n_bootstrap",
-           mc.n_bootstrap, "an integer >= 10")
+          mc.n_bootstrap, "an integer >= 10")
     check(_number(mc.confidence) and 0 < mc.confidence < 1, "metrics.confidence",
-           mc.confidence, "0 < confidence < 1")
+          mc.confidence, "0 < confidence < 1")
     check(_seed(mc.seed), "metrics.seed", mc.seed, "an integer in [0, 2^63)")
     for key in ("eval_every", "eval_every_late", "window", "final_evals"):
         value = getattr(mc, key)
         check(_integer(value) and value >= 1, f"metrics.{key}", value, "an integer >= 1")
     check(_integer(mc.eval_late_from) and mc.eval_late_from >= 0, "metrics.eval_late_from",
-           mc.eval_late_from, "an integer >= 0 (a step)")
+          mc.eval_late_from, "an integer >= 0 (a step)")
     check(mc.match_margin is None or (_number(mc.match_margin) and mc.match_margin > 0),
-           "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
+          "metrics.match_margin", mc.match_margin, "null (from the seeds) or > 0 (money)")
 
 
 def _runtime(config: Config) -> None:
     rt = config.runtime
     check(rt.ensemble_size is None or _integer(rt.ensemble_size) and rt.ensemble_size >= 1,
-           "runtime.ensemble_size", rt.ensemble_size, "an integer >= 1, or null (by device)")
+          "runtime.ensemble_size", rt.ensemble_size, "an integer >= 1, or null (by device)")
     check(isinstance(rt.tf32, bool), "runtime.tf32", rt.tf32, "true or false")
     check(rt.ray_address is None or isinstance(rt.ray_address, str) and rt.ray_address,
-           "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
+          "runtime.ray_address", rt.ray_address, "null or an address such as 'ray://host:10001'")
     check(_integer(rt.num_threads) and 1 <= rt.num_threads <= MAX_THREADS,
-           "runtime.num_threads", rt.num_threads,
-           f"an integer in [1, {MAX_THREADS}] (threads of one process; 10^4 hangs a machine)")
+          "runtime.num_threads", rt.num_threads,
+          f"an integer in [1, {MAX_THREADS}] (threads of one process; 10^4 hangs a machine)")
     cores = os.cpu_count() or 1
     if rt.executor == "local" and rt.num_threads > cores:
         warnings.warn(f"runtime.num_threads = {rt.num_threads} is more than this machine's "
@@ -558,11 +570,11 @@ def _folders(config: Config) -> None:
     for section in ("caching", "experiments"):
         table = getattr(config, section)
         check(isinstance(table.get("directory"), str) and table["directory"].strip() != "",
-               f"{section}.directory", table.get("directory"),
-               "a non-empty path (relative: from the project root)")
+              f"{section}.directory", table.get("directory"),
+              "a non-empty path (relative: from the project root)")
     banner = config.experiments.get("banner")
     check(banner is None or isinstance(banner, str) and banner.strip() != "",
-           "experiments.banner", banner, "null or a line of text (shown on every output)")
+          "experiments.banner", banner, "null or a line of text (shown on every output)")
 
 
 def feller_ratio(params: HestonParams) -> float:

@@ -36,11 +36,34 @@ HELD_LOCKS: set[str] = set()  # the stage locks this process holds
 
 
 LOCK_NOTICE_AFTER, LOCK_NOTICE_EVERY = 5.0, 60.0  # seconds before, between waiting notices
+RUN_LABEL: list[str] = []  # what this process is running (``name_run``), for lock notices
+
+
+def name_run(label: str) -> None:
+    """Name this process's run in the locks it takes (which config, notebook, start time);
+    ``LTH_RUN`` in the environment (set by ``tools/execute_notebooks.py``) wins."""
+    RUN_LABEL[:] = [label]
+
+
+def run_label() -> str:
+    """The holder line of a lock: the process id, then the run (else the command line)."""
+    label = os.environ.get("LTH_RUN") or (RUN_LABEL[0] if RUN_LABEL else None)
+    return f"{os.getpid()} {label or ' '.join(sys.argv)[:200]}"
+
+
+def in_kernel() -> bool:
+    """Whether this is a Jupyter kernel that forwards what reaches the process's own stderr
+    (fd 2) to the notebook as well (ipykernel watches the fd, except under pytest)."""
+    return bool(getattr(sys.stderr, "_should_watch", False)) and sys.__stderr__ is not None
 
 
 def notice(message: str) -> None:
     """A line on stderr, and on the process's own stderr too (a notebook kernel's goes to the
-    terminal that runs papermill or make)."""
+    terminal that runs papermill or make) — once each: in a kernel, the process's stderr alone,
+    which the kernel also shows in the notebook."""
+    if in_kernel():
+        print(message, file=sys.__stderr__, flush=True)
+        return
     print(message, file=sys.stderr, flush=True)
     if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
         print(message, file=sys.__stderr__, flush=True)
@@ -85,7 +108,11 @@ def umask_mode(mode: int = 0o666) -> int:
 
 def warn_damaged(message: str) -> None:
     """A warning, and the same line on the process's own stderr (a notebook kernel's goes to
-    the terminal that runs papermill or make)."""
+    the terminal that runs papermill or make); in a kernel one line, which it shows in the
+    notebook and on that terminal."""
+    if in_kernel():
+        print(f"warning: {message}", file=sys.__stderr__, flush=True)
+        return
     warnings.warn(message, stacklevel=3)
     if sys.__stderr__ is not None and sys.__stderr__ is not sys.stderr:
         print(f"warning: {message}", file=sys.__stderr__, flush=True)
@@ -267,7 +294,7 @@ class Store:
             try:
                 handle.seek(0)
                 handle.truncate()
-                handle.write(f"{os.getpid()} {' '.join(sys.argv)[:200]}\n")  # who holds it
+                handle.write(run_label() + "\n")  # who holds it
                 handle.flush()
             except OSError as err:
                 fcntl.flock(handle, fcntl.LOCK_UN)

@@ -269,8 +269,14 @@ def start_ray(config: Config):
                              f"reached: a TCP connection to it failed within "
                              f"{RAY_CONNECT_SECONDS} s ({why}); start the cluster (ray start "
                              "--head) or give its address, or set it to null to start Ray here")
-    ray.init(address=address, include_dashboard=False, logging_level="ERROR",
-             configure_logging=False)
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR",
+                 configure_logging=False)
+    except ConnectionError as error:  # "auto" (or RAY_ADDRESS) and no cluster running
+        raise ValueError(f"config key 'runtime.ray_address' = {address!r} found no Ray cluster "
+                         f"to join ({' '.join(str(error).split()[:8])}…): start one (ray start "
+                         "--head), give its address, or set it to null to start Ray here") \
+            from None
     if address is None:  # this process started Ray: its processes end with it
         guard = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("ray_guard.py")), str(os.getpid())],

@@ -203,6 +203,15 @@ def plot_lr_convergence(results: dict) -> plt.Figure:
     return fig
 
 
+def text_colour(background: tuple) -> str:
+    """Black or white, whichever contrasts more with an RGB(A) ``background`` (WCAG relative
+    luminance: white on a cell darker than 0.179)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(c) for c in background[:3])
+    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.179 else "black"
+
+
 def plot_lr_grid(results: dict) -> plt.Figure:
     """Heat-map of the ticket's speed-up at the primary endpoint over (mask LR, retraining
     LR), coloured on a log scale; a '*' marks a speed-up bounded by a censored run."""
@@ -211,14 +220,18 @@ def plot_lr_grid(results: dict) -> plt.Figure:
     lrs = list(dict.fromkeys(g["learning_rate"] for g in results["grid"]))
     values = np.full((len(mask_lrs), len(lrs)), np.nan)
     fig, ax = plt.subplots(figsize=(1.6 * len(lrs) + 3, 1.1 * len(mask_lrs) + 2))
+    labels = {}
     for g in results["grid"]:
         i, j = mask_lrs.index(g["mask_lr"]), lrs.index(g["learning_rate"])
         s = g["speedup"]
         values[i, j] = s["speedup"]
         flag = "*" if s["ticket_censored"] or s["dense_censored"] else ""
-        ax.text(j, i, f"{s['speedup']:.2f}×{flag}", ha="center", va="center", fontsize=9)
+        labels[i, j] = f"{s['speedup']:.2f}×{flag}"
     span = max(float(np.nanmax(np.abs(np.log2(values)))), 0.1)
     image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
+    for (i, j), label in labels.items():  # the label's colour contrasts with its cell's
+        cell = image.cmap(image.norm(np.log2(values[i, j])))
+        ax.text(j, i, label, ha="center", va="center", fontsize=9, color=text_colour(cell))
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(f"speed-up (dense {p} / ticket {p})")
     bar.set_ticks([np.log2(t) for t in SPEEDUP_TICKS if abs(np.log2(t)) <= span],
