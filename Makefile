@@ -116,7 +116,7 @@ lab: venv
 	$(BIN)/python tools/lab_workspace.py $$executed > $(VENV)/lth-workspace.json && \
 	$(BIN)/jupyter lab workspaces import $(VENV)/lth-workspace.json > /dev/null && \
 	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=$(LAB_HOST) --ServerApp.port=$(LAB_PORT) \
-	  --LabApp.default_url=/lab/workspaces/lth $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	  --LabApp.default_url=/lab/workspaces/lth_hedging $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf $(OUT) experiments/smoke

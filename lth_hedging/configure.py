@@ -39,8 +39,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     >>> load_config(None, {"training.epochs": 5}).training.epochs
     5
     """
-    config = parse_config(path, overrides)
-    check_names(config)
+    config = parse_config(path, overrides, names=check_names)  # names before cross-key rules
     check_paths(config)
     check_machine(config)
     return config
@@ -113,7 +112,7 @@ def _finite_paths(config: Config) -> bool:
         S, v = simulate_heston(PROBE_PATHS, d.n_steps, d.T, S0=h.S0, v0=h.v0, kappa=h.kappa,
                                theta=h.theta, xi=h.xi, rho=h.rho, scheme=d.scheme,
                                generator=torch.Generator().manual_seed(0))
-    except (ValueError, OverflowError, RuntimeError):
+    except (ValueError, OverflowError):  # simulate_heston refuses paths that are not finite
         return False
     return bool(torch.isfinite(S.float()).all() and torch.isfinite(v.float()).all())
 

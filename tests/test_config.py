@@ -73,7 +73,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("pruning.scope", "both", "one of"), ("pruning.output_rate", "quarter", "one of"),
     ("pruning.imp_rounds", 0, ">= 1"),
     ("pilot.rewind_epochs", [40], "[0, training.epochs = 30)"),
-    ("pilot.n_seeds", 2, ">= 3"), ("pilot.imp_seeds", 4, "[0, n_seeds]"),
+    ("pilot.n_seeds", 2, ">= 3"), ("pilot.imp_seeds", 4, "[0, pilot.n_seeds = 3]"),
     ("pilot.sparsities", [1.0], "(0, 1)"),
     ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
     ("runtime.device", "tpu", "'cpu', 'cuda', 'auto'"),
@@ -100,11 +100,23 @@ def test_bad_values_name_key_value_and_range(key, value, words):
     ("registration.n_seeds", 0, ">= 3"),  # not pilot.replay_seeds, which it bounds
     ("training.epochs", 0, ">= 1"),  # not pilot.rewind_epochs
     ("loss.alpha", 0, "0 < alpha < 1"),  # not data.n_paths, whose floor it sets
+    ("pilot.n_seeds", 2, ">= 3"),  # not pilot.imp_seeds
+    ("registration.learning_rate", 2.0, "(0, 1)"),  # not registration.mask_lr
 ])
 def test_a_keys_own_range_is_checked_before_any_rule_across_keys(key, value, words):
     with pytest.raises(ValueError) as err:
         quiet_load("configs/smoke.yaml", {key: value})
     assert str(err.value).startswith(f"config key '{key}' = {value!r}") and words in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"registration.mask_lr": 0.02, "registration.alpha": 5}, "registration.alpha"),
+    ({"loss.type": "mse", "training.batch_size": 5000}, "loss.type"),  # a name is its range
+    ({"registration.mask_lr": 2.0}, "registration.mask_lr"),
+])
+def test_every_own_range_and_name_comes_before_the_rules_across_keys(overrides, key):
+    with pytest.raises(ValueError, match=f"config key '{key}' = "):
+        quiet_load("configs/smoke.yaml", overrides)
 
 
 @pytest.mark.parametrize("key, value", [("data.heston.theta", 1e300), ("data.heston.v0", 1e60),

@@ -146,7 +146,7 @@ def test_the_same_sweep_twice_is_the_same_bit_for_bit(smoke_config):
     assert all(same_run(a, b) for a, b in zip(first, again))
 
 
-def test_bfloat16_matmuls_change_training_only_where_the_cpu_computes_them(smoke_config):
+def test_bfloat16_changes_training_beyond_rounding_only_where_the_cpu_computes_it(smoke_config):
     # runtime.precision reaches the matmuls of training and evaluation where oneDNN computes
     # them in bfloat16 (AVX-512), changes nothing where it does not, and a float32 run after it
     # in the same process is float32 again

@@ -28,26 +28,30 @@ def imports(root: Path) -> dict[str, set[str]]:
     graph = {}
     for path in sorted(root.rglob("*.py")):
         name = module_name(path, root)
-        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        parts = [p for p in name.split(".") if p]
+        package = parts if path.name == "__init__.py" else parts[:-1]
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = package[:len(package) - node.level + 1]
                 targets = ([".".join([*base, node.module])] if node.module else
                            [".".join([*base, a.name]) for a in node.names])
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(root.name):
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] \
+                    == root.name:
                 rest = node.module[len(root.name) + 1:]
-                targets = [rest] if rest else [a.name for a in node.names]
+                targets = [f"{rest}.{a.name}" if rest else a.name for a in node.names]
             elif isinstance(node, ast.Import):
                 targets = [a.name[len(root.name) + 1:] for a in node.names
-                           if a.name.startswith(root.name + ".")]
+                           if a.name.split(".")[0] == root.name]
             else:
                 continue
             for target in targets:
-                # ``from .studies import stages`` names a module; ``from .x import f`` a name in x
+                # ``from .studies import stages`` names a module; ``from .x import f`` a name
+                # in x; a name of the package's face (``from lth_hedging import load_config``,
+                # ``import lth_hedging``) is the face itself, "" (the top layer)
                 while target and not _exists(root, target):
                     target = target.rpartition(".")[0]
-                if target and target != name:
+                if target != name:
                     found.add(target)
         graph[name] = found
     return graph
@@ -118,11 +122,19 @@ def test_every_module_sits_in_a_layer():
     ({"studies/a.py": "from .b import f\n", "studies/b.py": "from . import a\n"}, {"cycle"}),
     ({"market/x.py": "import lth_hedging.nets.y\n", "nets/y.py": ""}, {"up"}),
     ({"nets/y.py": "from ..market.x import f\n", "market/x.py": "def f(): pass\n"}, set()),
+    # through the package's face: the top layer
+    ({"foundations/a.py": "from lth_hedging import load_config\n"}, {"up"}),
+    ({"foundations/a.py": "import lth_hedging\n"}, {"up"}),
+    ({"foundations/a.py": "from .. import load_config\n"}, {"up"}),
+    ({"studies/a.py": "def f():\n    from ..presentation import plots\n",
+      "presentation/plots.py": ""}, {"up"}),
 ])
 def test_the_check_fails_on_a_cycle_or_an_upward_import(tmp_path, source, problems):
     root = tmp_path / "lth_hedging"
+    root.mkdir()
+    (root / "__init__.py").write_text("from .foundations import a\n")
     for name in LAYERS[:-1]:
-        (root / name).mkdir(parents=True)
+        (root / name).mkdir()
         (root / name / "__init__.py").write_text("")
     for path, text in source.items():
         (root / path).write_text(text)

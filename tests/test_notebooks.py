@@ -116,8 +116,12 @@ def test_report_is_one_offline_page_without_code(tmp_path: Path):
         "From notebook 02:", ">Contents", 'href="#01-%C2%B7-Dense-deep-hedging-baseline"',
         'id="01-%C2%B7-Dense-deep-hedging-baseline"')]
     assert order == sorted(order)
-    ids = set(re.findall(r'id="([^"]+)"', page))
-    assert all(link in ids for link in re.findall(r'href="#([^"]+)"', page))  # the contents
+    ids = re.findall(r'id="([^"]+)"', page)
+    start = page.index('id="Contents"')
+    contents = page[start:page.index("<h1", start)]
+    links = re.findall(r'href="#([^"]+)"', contents)[1:]  # the heading's own anchor aside
+    # every link of the contents opens the one heading it names (a repeated id opens the first)
+    assert len(links) >= 20 and all(ids.count(link) == 1 for link in links)
 
 
 def test_a_bad_override_stops_the_run_in_one_line(tmp_path: Path):
@@ -228,4 +232,43 @@ def test_the_lab_opens_every_notebook_of_the_last_run():
     assert dock["widgets"][dock["currentIndex"]].endswith("03_characterization_smoke.ipynb")
     assert all(space["data"][f"notebook:{p}"]["data"]["path"] == p for p in paths)
     run = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True)
-    assert "/lab/workspaces/lth" in run.stdout and "installing JupyterLab" in run.stdout
+    assert "/lab/workspaces/lth_hedging" in run.stdout and "installing JupyterLab" in run.stdout
+
+
+def test_openmp_threads_that_wait_sleep_under_make_and_under_the_package():
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run(["make", "--no-print-directory", "--eval",
+                          "print-omp: ; @echo $$OMP_WAIT_POLICY", "print-omp"], cwd=ROOT,
+                         capture_output=True, text=True, env=env)
+    assert run.stdout.strip() == "PASSIVE"
+    code = "import os, lth_hedging; print(os.environ['OMP_WAIT_POLICY'])"
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):  # a user's choice stays
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**env, **({"OMP_WAIT_POLICY": given} if given else {})})
+        assert run.stdout.strip() == expected, run.stderr
+
+
+def test_make_report_and_lab_take_the_newer_run(tmp_path):
+    default, smoke = tmp_path / "default", tmp_path / "smoke"
+    for folder, suffix in ((default, "executed"), (smoke, "smoke")):
+        folder.mkdir()
+        for source in SOURCES:
+            (folder / f"{source.stem}_{suffix}.ipynb").write_text("{}")
+
+    # a make of its own, not a sub-make of `make test` (which would print its directory)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
+    def chosen() -> str:
+        run = subprocess.run(["make", "-n", "--no-print-directory", "report",
+                              f"SMOKE_OUT={smoke}"], cwd=ROOT, capture_output=True, text=True,
+                             env={**env, "OUT": str(default)})
+        return run.stdout.split()[-1]
+
+    os.utime(default / "01_baseline_executed.ipynb", (1e9, 2e9))  # the default run is newer
+    assert chosen() == str(default)
+    os.utime(smoke / "03_characterization_smoke.ipynb", (1e9, 3e9))  # now the smoke run is
+    assert chosen() == str(smoke)
+    run = subprocess.run(["make", "-n", "--no-print-directory", "report", f"OUT={default}",
+                          f"SMOKE_OUT={smoke}"], cwd=ROOT, capture_output=True, text=True,
+                         env=env)
+    assert run.stdout.split()[-1] == str(default)  # named on the command line: that one

@@ -158,13 +158,17 @@ def main() -> None:
         for name in NOTEBOOKS:  # the run is complete: it replaces the previous one
             os.replace(folder / f"{name}.ipynb", out / f"{name}_{args.suffix}.ipynb")
         print(f"executed notebooks: {out}/*_{args.suffix}.ipynb")
-    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; the store kept every stage
-        print(f"\n{args.target}: interrupted; every stage already stored is reused by the next "
-              f"run ({out} holds the previous complete run)", file=sys.stderr)
-        raise SystemExit(130) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; the store kept every stage
+        target = sys.argv[sys.argv.index("--target") + 1] if "--target" in sys.argv[:-1] \
+            else "run"
+        print(f"{target}: interrupted; every stage already stored is reused by the next run, "
+              "and the notebooks of the last complete run, if any, are as they were",
+              file=sys.stderr)
+        raise SystemExit(130) from None

@@ -1,6 +1,7 @@
 """The executed notebooks of a run as one standalone HTML page: code hidden, figures inline,
 nothing loaded from the network (the notebooks use no LaTeX and no live widgets, so MathJax
-and require.js are left out). ``make report`` writes ``experiments/notebooks/report.html``.
+and require.js are left out). ``make report`` writes ``report.html`` beside the last run's
+executed notebooks (the default study's or the smoke run's, whichever is newer).
 
 The page opens with the answer — each notebook's computed summary, notebook 03's first, then
 01's and 02's — then a table of contents, then the notebooks themselves.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
@@ -83,18 +85,22 @@ def combined(paths: list[Path]) -> nbformat.NotebookNode:
     for path, nb in sorted(zip(paths, notebooks), key=lambda pair: pair[0].name[:2] != "03"):
         cells = summary_cells(nb)
         if cells:
-            title = nb.cells[0].source.splitlines()[0].lstrip("# ").split(" · ", 1)[-1]
+            first = (nb.cells[0].source.splitlines() or [path.stem])[0] if nb.cells else path.stem
+            title = first.lstrip("# ").split(" · ", 1)[-1]
             report.cells.append(md(f"#### From notebook {path.name[:2]}: {title}"))
             for i, c in enumerate(cells):  # a copy: ids of its own
                 report.cells.append(nbformat.from_dict({**c, "id": f"answer-{path.name[:2]}-{i}"}))
-    contents = []
-    for nb in notebooks:
-        for c in nb.cells:
-            if c.cell_type == "markdown":
-                for hashes, text in HEADING.findall(c.source):
-                    if len(hashes) <= 2:
-                        indent = "    " * (len(hashes) - 1)
-                        contents.append(f"{indent}- [{text.strip()}](#{anchor(text)})")
+    if len(report.cells) == 1:
+        report.cells.append(md("*None of these notebooks has a computed summary.*"))
+    headings = [(len(hashes), text) for nb in notebooks for c in nb.cells
+                if c.cell_type == "markdown" for hashes, text in HEADING.findall(c.source)
+                if len(hashes) <= 2]
+    counts = Counter(anchor(text) for _, text in headings)
+    # a heading whose id repeats (each notebook's "Summary (computed)") has no link of its own:
+    # nbconvert gives every copy the same id, so a link would open the first
+    contents = ["    " * (level - 1) + (f"- [{text.strip()}](#{anchor(text)})"
+                                       if counts[anchor(text)] == 1 else f"- {text.strip()}")
+                for level, text in headings]
     report.cells.append(md("# Contents\n\n" + "\n".join(contents)))
     for nb in notebooks:
         report.cells += [c for c in nb.cells if c.cell_type == "markdown" or c.get("outputs")]

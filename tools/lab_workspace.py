@@ -3,7 +3,7 @@
 
 JupyterLab opens a URL's one file; a workspace restores a whole layout. This writes the
 workspace file; ``make lab`` imports it (``jupyter lab workspaces import``) and starts the lab
-on it (``/lab/workspaces/lth``).
+on it (``/lab/workspaces/lth_hedging``).
 
 Usage: python tools/lab_workspace.py NOTEBOOK... > workspace.json  (paths from the project root)
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-NAME = "lth"
+NAME = "lth_hedging"  # the workspace a user's JupyterLab stores under this name
 
 
 def workspace(paths: list[str]) -> dict:

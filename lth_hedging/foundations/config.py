@@ -22,6 +22,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,10 +216,12 @@ YamlLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def parse_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+def parse_config(path: str | Path | None = None, overrides: dict | None = None,
+                 names: Callable[[Config], None] | None = None) -> Config:
     """Load a YAML config, apply ``{"dotted.key": value}`` overrides, check the values
-    against the schema (``validate``). Names are checked by ``configure.load_config``, the
-    loader a user calls.
+    against the schema (``validate``). ``names`` (``configure.check_names``, from the layer
+    above the registries) checks the names with the other ranges, before any rule across
+    keys; ``configure.load_config`` is the loader a user calls.
 
     A relative ``path`` is taken from the project root (the same from any working directory);
     ``None`` gives the defaults, which ``configs/config.yaml`` spells out.
@@ -240,7 +243,7 @@ def parse_config(path: str | Path | None = None, overrides: dict | None = None) 
     for key, value in (overrides or {}).items():
         _merge(base, _nest(key, value), prefix="")
     config = _build(base)
-    validate(config)
+    validate(config, names)
     return config
 
 
@@ -340,7 +343,7 @@ def _seed(value: Any) -> bool:
     return _integer(value) and 0 <= value < SEED_LIMIT
 
 
-def validate(config: Config) -> None:
+def validate(config: Config, names: Callable[[Config], None] | None = None) -> None:
     """Raise ``ValueError`` naming the first bad key; warn when Feller's condition fails.
 
     Values only: the names a key picks from a registry are ``configure.check_names``'s."""
@@ -354,7 +357,9 @@ def validate(config: Config) -> None:
         check(isinstance(value, tuple), key, value, "a list")
     for section in (_heston, _data, _hedging, _model, _loss, _training, _pruning, _pilot,
                     _registration, _metrics, _runtime, _folders):
-        section(config)  # every key's own range first...
+        section(config)  # every key's own range first (values here, ``names`` from above)...
+    if names is not None:
+        names(config)
     _across_keys(config)  # ...then the rules between keys
     h = config.data.heston
     if 2 * h.kappa * h.theta < h.xi**2:
@@ -473,8 +478,8 @@ def _pilot(config: Config) -> None:
     ch = config.pilot
     check(_integer(ch.n_seeds) and ch.n_seeds >= 3, "pilot.n_seeds", ch.n_seeds,
           "an integer >= 3 (intervals over seeds)")
-    check(_integer(ch.imp_seeds) and 0 <= ch.imp_seeds <= ch.n_seeds,
-          "pilot.imp_seeds", ch.imp_seeds, "an integer in [0, n_seeds]")
+    check(_integer(ch.imp_seeds) and ch.imp_seeds >= 0, "pilot.imp_seeds", ch.imp_seeds,
+          "an integer >= 0")
     check(_integer(ch.replay_seeds) and ch.replay_seeds >= 2, "pilot.replay_seeds",
           ch.replay_seeds, "an integer >= 2 (pairs over seeds)")
     _sparsities(ch.sparsities, "pilot.sparsities")
@@ -496,9 +501,8 @@ def _registration(config: Config) -> None:
           "an integer in [0, 2^63)")
     check(_integer(r.n_seeds) and r.n_seeds >= 3, "registration.n_seeds", r.n_seeds,
           "an integer >= 3 (intervals over seeds)")
-    _rates((r.mask_lr, r.learning_rate), "registration.learning_rate")
-    check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
-          f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
+    _rates((r.mask_lr,), "registration.mask_lr")
+    _rates((r.learning_rate,), "registration.learning_rate")
     check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
           r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
     _sparsities(r.sparsities, "registration.sparsities")
@@ -531,6 +535,11 @@ def _across_keys(config: Config) -> None:
     for k in ch.rewind_epochs:
         check(k < t.epochs, "pilot.rewind_epochs", k,
               f"integers in [0, training.epochs = {t.epochs})")
+    check(ch.imp_seeds <= ch.n_seeds, "pilot.imp_seeds", ch.imp_seeds,
+          f"an integer in [0, pilot.n_seeds = {ch.n_seeds}]")
+    r = config.registration
+    check(r.mask_lr <= r.learning_rate, "registration.mask_lr", r.mask_lr,
+          f"at most registration.learning_rate ({r.learning_rate}): the warmup rises from it")
 
 
 def _metrics(config: Config) -> None:

@@ -273,10 +273,14 @@ def start_ray(config: Config):
         ray.init(address=address, include_dashboard=False, logging_level="ERROR",
                  configure_logging=False)
     except ConnectionError as error:  # "auto" (or RAY_ADDRESS) and no cluster running
+        why = " ".join(str(error).split()[:8])
+        if address is None:  # Ray read RAY_ADDRESS from the environment
+            raise ValueError(f"RAY_ADDRESS = {os.environ.get('RAY_ADDRESS')!r} (environment) "
+                             f"found no Ray cluster to join ({why}…): unset it to start Ray "
+                             "here, or start the cluster (ray start --head)") from None
         raise ValueError(f"config key 'runtime.ray_address' = {address!r} found no Ray cluster "
-                         f"to join ({' '.join(str(error).split()[:8])}…): start one (ray start "
-                         "--head), give its address, or set it to null to start Ray here") \
-            from None
+                         f"to join ({why}…): start one (ray start --head), give its address, "
+                         "or set it to null to start Ray here") from None
     if address is None:  # this process started Ray: its processes end with it
         guard = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("ray_guard.py")), str(os.getpid())],
