@@ -222,9 +222,9 @@ def test_a_diverging_cell_is_stored_as_diverged(smoke_config, monkeypatch):
 
     real_init = tickets.cell_init
 
-    def broken(config, cell, dense, rewinds, mask, store):
+    def broken(config, cell, dense, rewinds, mask, ticket):
         state = {k: v.clone() for k, v in
-                 real_init(config, cell, dense, rewinds, mask, store).items()}
+                 real_init(config, cell, dense, rewinds, mask, ticket).items()}
         state["layers.2.weight"].fill_(float("inf"))
         return state
 

@@ -299,8 +299,8 @@ def ticket_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
                      scope=mask_scope(config, cell), output_rate=p.output_rate)
 
 
-def cell_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
-    ticket = ticket_mask(config, cell, dense, store)
+def cell_mask(cell: Cell, ticket: Mask, dense: dict) -> Mask:
+    """The cell's mask, from its ticket's (``ticket_mask``) as its arm says."""
     return ARMS[cell.kind].mask(cell, ticket, dense[(cell.seed, cell.mask_lr)].theta0)
 
 
@@ -310,17 +310,20 @@ def reinit_state(config: Config, seed: int) -> dict:
 
 
 def cell_init(config: Config, cell: Cell, dense: dict, rewinds: dict, mask: Mask,
-              store: Store) -> dict:
+              ticket: Mask) -> dict:
+    """The cell's initial weights (θ0, or the rewind point, as its arm says)."""
     start = (rewinds[(cell.seed, cell.mask_lr, cell.rewind_epoch)] if cell.rewind_epoch > 0
              else dense[(cell.seed, cell.mask_lr)].theta0)
-    return ARMS[cell.kind].init(config, cell, start, mask, ticket_mask(config, cell, dense, store))
+    return ARMS[cell.kind].init(config, cell, start, mask, ticket)
 
 
 def _train(config: Config, cells: list[Cell], dense: dict, rewinds: dict, store: Store) -> None:
     if not cells:
         return
-    masks = [cell_mask(config, c, dense, store) for c in cells]
-    inits = [cell_init(config, c, dense, rewinds, m, store) for c, m in zip(cells, masks)]
+    tickets = [ticket_mask(config, c, dense, store) for c in cells]  # once per cell
+    masks = [cell_mask(c, t, dense) for c, t in zip(cells, tickets)]
+    inits = [cell_init(config, c, dense, rewinds, m, t)
+             for c, m, t in zip(cells, masks, tickets)]
     test, cost = load_split(config, "test"), config.hedging.cost
 
     def save(i: int, result: TrainResult) -> None:
