@@ -11,6 +11,7 @@ from conftest import module_smoke_config
 from test_tickets import printed_summary
 
 from lth_hedging.foundations.config import project_root
+from lth_hedging.foundations.records import encode
 from lth_hedging.measures.anatomy import weight_distance
 from lth_hedging.measures.speed import ENDPOINTS, final_risk
 from lth_hedging.nets.pruning import magnitude_mask, sparsity_report
@@ -46,7 +47,27 @@ def results(config):
                                          cf.study_results(config, "warmup", "ticket"),
                                          cf.study_results(config, "warmup", "reinit")),
            "imp": ch.one_shot_vs_imp(config, rate)}
-    return {"learning_rate": rate, **json.loads(json.dumps(out, default=float))}
+    stored = json.loads(json.dumps(encode(out), default=float))
+    return {"learning_rate": rate, **stored, "typed": read_back(stored)}
+
+
+TYPES = {"study": cf.Study, "replay": xp.Replay, "scope": xp.Scope, "crossing": xp.Crossings,
+         "steady": xp.Steadiness, "hedge": ch.Hedge, "weights": ch.Weights, "imp": ch.Imp}
+
+
+def read_back(stored: dict) -> dict:
+    """The results as a reader of the JSON gets them back: typed, through ``from_json``."""
+    out = {name: kind.from_json(stored[name]) for name, kind in TYPES.items()}
+    out["collapse"] = {k: ch.MaskStructure.from_json(v) for k, v in stored["collapse"].items()}
+    return out
+
+
+def test_the_results_json_reads_back_as_written(results):
+    """The documented form round-trips: every results file read back into its types and
+    written again is the same JSON, number for number and key for key, in order."""
+    for name, typed in results["typed"].items():
+        again = json.dumps(encode(typed), default=float)
+        assert again == json.dumps(results[name]), name  # every key in order, every number
 
 
 def test_the_design_is_the_registered_one(config, results):
@@ -187,7 +208,7 @@ def test_outcomes_report_reach_counts_not_ratios(results):
             assert reach["reached"] == t["n"] - t["censored_other"]
             assert reach["other_reached"] == t["n"] - t["censored_reference"]
             if not c["tested"]:
-                assert verdicts.speed_text(c).startswith("reached ")
+                assert verdicts.speed_text(cf.Comparison.from_json(c)).startswith("reached ")
 
 
 def test_steadiness_reads_the_late_half_of_each_curve(results):
@@ -261,25 +282,25 @@ def test_imp_is_compared_with_the_one_shot_ticket_from_theta0(config, results):
 def test_notebook_03_prints_what_its_results_say(results):
     """The reference notebook's summary is computed from the results JSON, and the JSON's
     own numbers back the verdicts."""
-    study = results["study"]
+    study, typed = results["study"], results["typed"]
     pilot = reg.load_pilot()
-    lines = [*verdicts.conclusions(study), *verdicts.crossing_lines(results["crossing"]),
-             *verdicts.replay_lines(results["replay"]),
-             *verdicts.scope_lines(results["scope"]),
-             *verdicts.steadiness_lines(results["steady"]),
-             *verdicts.collapse_lines(results["collapse"], pilot),
+    lines = [*verdicts.conclusions(typed["study"]), *verdicts.crossing_lines(typed["crossing"]),
+             *verdicts.replay_lines(typed["replay"]),
+             *verdicts.scope_lines(typed["scope"]),
+             *verdicts.steadiness_lines(typed["steady"]),
+             *verdicts.collapse_lines(typed["collapse"], pilot),
              *(line for section in speed_text.characterization_conclusions(
-                 results["collapse"]["layer"], results["hedge"], results["weights"],
-                 results["imp"]).values() for line in section)]
+                 typed["collapse"]["layer"], typed["hedge"], typed["weights"],
+                 typed["imp"]).values() for line in section)]
     reference = project_root() / "tests" / "notebooks" / "03_characterization.ipynb"
     assert printed_summary(reference) == lines
-    text = "\n".join(verdicts.conclusions(study))
+    text = "\n".join(verdicts.conclusions(typed["study"]))
     boosting = [c for c in study["cells"] if c["verdict"]["boosting"]]
     assert ("No boosting ticket under the published condition" in text) == (not boosting)
-    for cell in study["cells"]:
-        assert f"{verdicts.cell_label(cell)}: vs dense" in text
+    for cell, label in zip(study["cells"], map(verdicts.cell_label, typed["study"].cells)):
+        assert f"{label}: vs dense" in text
         d = cell["comparisons"]["dense"]
-        assert ("does not match" in text.split(verdicts.cell_label(cell))[1].split("\n")[0]) \
+        assert ("does not match" in text.split(label)[1].split("\n")[0]) \
             == (not cell["verdict"]["matches_dense"])
         if d["verdict"] == "indistinguishable":
             assert f"boosts above {d['endpoint']['upper']:.2f}× excluded" in text

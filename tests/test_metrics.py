@@ -43,7 +43,7 @@ def test_paired_difference_sees_what_unpaired_intervals_hide():
     base = normal(seed=1)
     better = base + 0.02  # uniformly better by 2 cents: CVaR lower by exactly 0.02
     diff = paired_difference(better, base, n_bootstrap=200)
-    assert diff["difference"] == pytest.approx(-0.02, abs=1e-12)
-    assert diff["ci"][1] < 0
+    assert diff.difference == pytest.approx(-0.02, abs=1e-12)
+    assert diff.ci[1] < 0
     same = paired_difference(base, base, n_bootstrap=50)
-    assert same["difference"] == 0 and same["ci"] == [0.0, 0.0]
+    assert same.difference == 0 and same.ci == [0.0, 0.0]

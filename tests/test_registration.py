@@ -46,7 +46,7 @@ def test_a_floor_that_reaches_a_level_or_a_level_the_ticket_never_reaches_is_rej
             curve(2.5, 1.7, 1.1, 1.0, 1.0, 1.0, 1.0)]
     slow = [curve(2.5, 2.2, 1.9, 1.45, 1.4, 1.4, 1.4), curve(2.5, 2.1, 1.8, 1.5, 1.45, 1.45, 1.4),
             curve(2.5, 2.3, 1.9, 1.5, 1.4, 1.35, 1.4)]
-    study = {"references": refs.as_dict(), "budget": 30, "window": 1,
+    study = {"references": refs.to_json(), "budget": 30, "window": 1,
              "floors": {"min_variance_delta": curve(*[1.45] * 7)},
              "networks": {"ticket": slow, "dense": fast}}
     rows = {r["endpoint"]: r for r in registration.judge_candidates(study, (), 1.25, 0.05, 0.8)}

@@ -3,6 +3,7 @@ the report width without splitting an interval."""
 
 import pandas as pd
 
+from lth_hedging.measures.metrics import SeedInterval
 from lth_hedging.presentation import tables
 
 
@@ -45,9 +46,9 @@ def test_wrapping_keeps_each_line_and_long_words():
 
 
 def test_a_shares_interval_stays_within_0_and_100_percent():
-    text = tables.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}, 3, pct=True)
-    assert text == "97.7% [93.9%, 100.0%]"
-    assert tables.fmt_interval({"mean": 0.977, "ci": [0.939, 1.016]}) == "0.977 [0.939, 1.016]"
+    share = SeedInterval(mean=0.977, ci=[0.939, 1.016], n=8)
+    assert tables.fmt_interval(share, 3, pct=True) == "97.7% [93.9%, 100.0%]"
+    assert tables.fmt_interval(share) == "0.977 [0.939, 1.016]"
 
 
 def test_heat_map_labels_contrast_with_their_cell():

@@ -55,9 +55,9 @@ def test_staying_below_is_timed_from_the_last_crossing():
 
 def test_a_sign_test_counts_the_seeds_where_only_one_side_reaches():
     t = sign_test([True] * 12 + [False] * 4, [False] * 16)
-    assert (t["only"], t["only_other"], t["reached"], t["other_reached"]) == (12, 0, 12, 0)
-    assert t["p"] == pytest.approx(2 * 0.5**12)
-    assert math.isnan(sign_test([True, False], [True, False])["p"])
+    assert (t.only, t.only_other, t.reached, t.other_reached) == (12, 0, 12, 0)
+    assert t.p == pytest.approx(2 * 0.5**12)
+    assert math.isnan(sign_test([True, False], [True, False]).p)
 
 
 def test_auc_is_the_mean_clipped_normalised_excess_risk_over_the_budget():
@@ -87,22 +87,22 @@ def test_censored_runs_enter_at_the_budget_and_are_flagged():
     ref = [(100, False), (120, False), (300, True)]
     other = [(50, False), (60, False), (150, False)]
     t = log_ratio_test(ref, other)
-    assert t["speedup"] == pytest.approx(2.0) and t["censored_reference"] == 1
-    assert math.isnan(t["p"]) and math.isnan(t["upper"])  # no spread at all: no t-test
+    assert t.speedup == pytest.approx(2.0) and t.censored_reference == 1
+    assert math.isnan(t.p) and math.isnan(t.upper)  # no spread at all: no t-test
     noisy = log_ratio_test([(100, False)] * 4, [(90, False), (110, False), (80, False),
                                                 (125, False)])
     r = [math.log(100 / x) for x in (90, 110, 80, 125)]
-    assert noisy["speedup"] == pytest.approx(math.exp(sum(r) / 4))
-    assert noisy["ci"][0] < noisy["speedup"] < noisy["ci"][1] == noisy["upper"]
-    assert 0.5 < noisy["p"] <= 1
+    assert noisy.speedup == pytest.approx(math.exp(sum(r) / 4))
+    assert noisy.ci[0] < noisy.speedup < noisy.ci[1] == noisy.upper
+    assert 0.5 < noisy.p <= 1
 
 
 def test_holm_and_paired_t_over_seeds():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
     d = paired_over_seeds([1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 2.0, 3.5])
-    assert d["mean"] == pytest.approx(0.75) and d["per_seed"] == [0.5, 1.0, 1.0, 0.5]
-    assert d["ci"][0] > 0 and d["p"] < 0.05
+    assert d.mean == pytest.approx(0.75) and d.per_seed == [0.5, 1.0, 1.0, 0.5]
+    assert d.ci[0] > 0 and d.p < 0.05
 
 
 def test_eight_seeds_can_reject_a_consistent_boost():
@@ -111,8 +111,8 @@ def test_eight_seeds_can_reject_a_consistent_boost():
     ref = [(130 + 3 * (i % 3), False) for i in range(8)]
     other = [(100 + 2 * (i % 4), False) for i in range(8)]
     t = log_ratio_test(ref, other)
-    assert t["p"] < 0.05 / 6 and t["ci"][0] > 1.2  # rejects even under Holm over 6
-    assert detectable_speedup(t["sd"], 8, 0.05 / 6) < 1.1  # a tight spread sees small boosts
+    assert t.p < 0.05 / 6 and t.ci[0] > 1.2  # rejects even under Holm over 6
+    assert detectable_speedup(t.sd, 8, 0.05 / 6) < 1.1  # a tight spread sees small boosts
     assert detectable_speedup(0.4, 8, 0.05 / 6) > 1.5  # a loose one does not
 
 
@@ -152,10 +152,10 @@ def test_the_floor_model_is_never_judged_as_good_or_as_fast(floor_setting):
     kw = dict(budget=budget, window=m.window, final_evals=m.final_evals)
     frozen = speed(floor.history, refs, **kw)
     dense = [speed(r.history, refs, **kw) for r in runs]
-    assert all(frozen[e] is None for e in ("T50", "T75", "T90"))
-    assert not frozen["matches"] and frozen["best_step"] is None
-    assert all(d["T90"] is not None and d["matches"] for d in dense)
-    assert frozen["auc"] > max(d["auc"] for d in dense)
+    assert all(frozen.levels[e] is None for e in ("T50", "T75", "T90"))
+    assert not frozen.matches and frozen.best_step is None
+    assert all(d.levels["T90"] is not None and d.matches for d in dense)
+    assert frozen.auc > max(d.auc for d in dense)
     # its validation risk is the min-variance delta's, whatever y does
     assert len({row["val_risk"] for row in floor.history}) == 1
 

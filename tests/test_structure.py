@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import module_smoke_config
 
+from lth_hedging.foundations.records import encode
 from lth_hedging.studies import judging, pilot
 from lth_hedging.studies.stages import open_store, train_dense
 from lth_hedging.studies.tickets import Cell, one_shot_mask, run_cells
@@ -21,7 +22,7 @@ def config(tmp_path_factory):
 @pytest.fixture(scope="module")
 def controls(config):
     torch.set_num_threads(2)
-    return json.loads(json.dumps(pilot.controls_over_seeds(config), default=float))
+    return json.loads(json.dumps(encode(pilot.controls_over_seeds(config)), default=float))
 
 
 def test_the_pilot_is_the_diagonal_study_of_the_config(config, controls):

@@ -10,6 +10,7 @@ import lth_hedging.nets.runtime as runtime
 from lth_hedging import create_loss_function, create_model
 from lth_hedging.foundations import code as code_sets
 from lth_hedging.foundations.config import Config, project_root
+from lth_hedging.foundations.records import encode
 from lth_hedging.foundations.store import Store
 from lth_hedging.measures.speed import ENDPOINTS
 from lth_hedging.nets.pruning import density, magnitude_mask, rescale_kept
@@ -188,10 +189,16 @@ def printed_summary(path):
 def test_notebook_02_prints_what_its_results_say(smoke_config):
     """The reference notebook's summary is ``lottery_conclusions`` of the results JSON, and
     the JSON's own numbers back each claim — the floor controls' included."""
-    lr = json.loads(json.dumps(exploration.lr_exploration(smoke_config)))  # as written to disk
+    typed_lr = exploration.lr_exploration(smoke_config)
     rate = smoke_config.pilot.learning_rates[0]
-    ablation = json.loads(json.dumps(exploration.sparsity_ablation(smoke_config, rate)))
-    lines = speed_text.lottery_conclusions(lr, ablation)
+    typed_ablation = exploration.sparsity_ablation(smoke_config, rate)
+    lr, ablation = (json.loads(json.dumps(encode(r))) for r in (typed_lr, typed_ablation))
+    # as written to disk, and read back: the same JSON, key for key
+    assert json.dumps(encode(exploration.LrExploration.from_json(lr))) == json.dumps(lr)
+    assert (json.dumps(encode(exploration.SparsityAblation.from_json(ablation)))
+            == json.dumps(ablation))
+    lines = speed_text.lottery_conclusions(exploration.LrExploration.from_json(lr),
+                                           exploration.SparsityAblation.from_json(ablation))
     reference = project_root() / "tests" / "notebooks" / "02_lottery_tickets.ipynb"
     assert printed_summary(reference) == lines
     text = "\n".join(lines)

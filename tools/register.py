@@ -21,6 +21,7 @@ import subprocess
 import warnings
 
 from lth_hedging.configure import start
+from lth_hedging.foundations.records import encode
 from lth_hedging.foundations.store import atomic_write_bytes
 from lth_hedging.nets.runtime import provenance
 from lth_hedging.studies import registration
@@ -72,7 +73,7 @@ def main():
         if path:
             with open(path) as f:
                 return json.load(f)
-        return json.loads(json.dumps(compute(), default=float))
+        return json.loads(json.dumps(encode(compute()), default=float))
 
     diagonal = load(args.diagonal, lambda: controls_over_seeds(config))
     condition = load(args.condition, lambda: confirmatory_study(pilot_config))

@@ -11,13 +11,67 @@ negative, rewarding worse hedging.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from scipy import stats
 
+from ..foundations.records import Record
 from ..nets.losses import cvar_from_worst, worst_losses
 
 TAILS = {"05": 0.05, "01": 0.01}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Difference(Record):
+    """statistic(a) − statistic(b) on the same paths, with its paired bootstrap interval."""
+
+    difference: float
+    ci: list[float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedInterval(Record):
+    """A mean over ``n`` seeds with its Student-t interval (NaN bounds: none)."""
+
+    mean: float
+    ci: list[float]
+    n: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairedOverSeeds(SeedInterval):
+    """The mean of a − b over seeds, its interval, the paired t-test's p and each seed's."""
+
+    p: float
+    per_seed: list[float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogRatioTest(Record):
+    """A speed-up from paired steps-to-reach (``log_ratio_test``)."""
+
+    n: int
+    log_ratios: list[float]
+    censored_reference: int
+    censored_other: int
+    speedup: float
+    ci: list[float]
+    upper: float
+    p: float
+    sd: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignTest(Record):
+    """Which side reaches a level where only one does (``sign_test``)."""
+
+    reached: int
+    other_reached: int
+    only: int
+    only_other: int
+    n: int
+    p: float
 
 
 def tail_key(alpha: float) -> str:
@@ -85,7 +139,7 @@ def percentile_interval(samples: torch.Tensor, confidence: float) -> list[float]
 
 def paired_difference(pnl_a: torch.Tensor, pnl_b: torch.Tensor, statistic: str = "cvar_05", *,
                       n_bootstrap: int = 1000, confidence: float = 0.95,
-                      seed: int = 0) -> dict[str, float | list]:
+                      seed: int = 0) -> Difference:
     """statistic(a) − statistic(b) on the same paths, with a paired bootstrap interval.
     ``statistic``: a name of ``compute_all_metrics`` (VaR and CVaR at any tail, e.g.
     ``cvar_50``)."""
@@ -96,26 +150,26 @@ def paired_difference(pnl_a: torch.Tensor, pnl_b: torch.Tensor, statistic: str =
     diff = _statistics(pair, 0.0, tails)[statistic]
     samples = bootstrap(pair, lambda x: {"d": _statistics(x, 0.0, tails)[statistic]},
                         n_bootstrap=n_bootstrap, seed=seed)["d"]
-    return {"difference": float(diff[0] - diff[1]),
-            "ci": percentile_interval(samples[0] - samples[1], confidence)}
+    return Difference(difference=float(diff[0] - diff[1]),
+                      ci=percentile_interval(samples[0] - samples[1], confidence))
 
 
-def seed_interval(values: list[float], confidence: float = 0.95) -> dict:
+def seed_interval(values: list[float], confidence: float = 0.95) -> SeedInterval:
     """Mean over seeds with a Student-t interval (NaN bounds with fewer than two seeds, or
     when a value is missing: an unreached criterion has no mean)."""
     x = torch.tensor(values, dtype=torch.float64)
     n = len(values)
     if n == 0 or not torch.isfinite(x).all():
-        return {"mean": math.nan, "ci": [math.nan, math.nan], "n": n}
+        return SeedInterval(mean=math.nan, ci=[math.nan, math.nan], n=n)
     mean = float(x.mean())
     if n < 2:
-        return {"mean": mean, "ci": [math.nan, math.nan], "n": n}
+        return SeedInterval(mean=mean, ci=[math.nan, math.nan], n=n)
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std() / math.sqrt(n))
-    return {"mean": mean, "ci": [mean - half, mean + half], "n": n}
+    return SeedInterval(mean=mean, ci=[mean - half, mean + half], n=n)
 
 
 def log_ratio_test(reference: list[tuple[int, bool]], other: list[tuple[int, bool]],
-                   confidence: float = 0.95) -> dict:
+                   confidence: float = 0.95) -> LogRatioTest:
     """Speed-up of ``other`` over ``reference`` from paired steps-to-reach, one pair per seed.
 
     Each entry is (steps, censored) as ``speed.censored`` gives it: a run that never reached
@@ -127,12 +181,12 @@ def log_ratio_test(reference: list[tuple[int, bool]], other: list[tuple[int, boo
     r = torch.tensor([math.log(a / b) for (a, _), (b, _) in zip(reference, other)],
                      dtype=torch.float64)
     n = len(r)
-    out = {"n": n, "log_ratios": [float(x) for x in r],
-           "censored_reference": sum(c for _, c in reference),
-           "censored_other": sum(c for _, c in other)}
+    out = dict(n=n, log_ratios=[float(x) for x in r],
+               censored_reference=sum(c for _, c in reference),
+               censored_other=sum(c for _, c in other))
     if n < 2:
-        return {**out, "speedup": math.exp(float(r.mean())) if n else math.nan,
-                "ci": [math.nan, math.nan], "upper": math.nan, "p": math.nan, "sd": math.nan}
+        return LogRatioTest(**out, speedup=math.exp(float(r.mean())) if n else math.nan,
+                            ci=[math.nan, math.nan], upper=math.nan, p=math.nan, sd=math.nan)
     mean, sd = float(r.mean()), float(r.std())
     if sd == 0:  # no spread: the t-test is undefined (all censored on both sides: r = 0)
         p, lo, hi = (1.0 if mean == 0 else math.nan), math.nan, math.nan
@@ -141,8 +195,8 @@ def log_ratio_test(reference: list[tuple[int, bool]], other: list[tuple[int, boo
         p = float(2 * stats.t.sf(abs(t), n - 1))
         half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
         lo, hi = mean - half, mean + half
-    return {**out, "speedup": math.exp(mean), "ci": [math.exp(lo), math.exp(hi)],
-            "upper": math.exp(hi), "p": p, "sd": sd}
+    return LogRatioTest(**out, speedup=math.exp(mean), ci=[math.exp(lo), math.exp(hi)],
+                        upper=math.exp(hi), p=p, sd=sd)
 
 
 def detectable_speedup(sd: float, n: int, alpha: float, power: float = 0.8) -> float:
@@ -166,21 +220,20 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
-def paired_over_seeds(a: list[float], b: list[float], confidence: float = 0.95) -> dict:
+def paired_over_seeds(a: list[float], b: list[float],
+                      confidence: float = 0.95) -> PairedOverSeeds:
     """Mean of a − b over seeds with a Student-t interval and the paired t-test's p-value."""
     diffs = [x - y for x, y in zip(a, b)]
-    out = seed_interval(diffs, confidence)
+    mean = seed_interval(diffs, confidence)
     n, x = len(diffs), torch.tensor(diffs, dtype=torch.float64)
+    p = math.nan
     if n >= 2 and torch.isfinite(x).all() and float(x.std()) > 0:
         t = float(x.mean()) / (float(x.std()) / math.sqrt(n))
-        out["p"] = float(2 * stats.t.sf(abs(t), n - 1))
-    else:
-        out["p"] = math.nan
-    out["per_seed"] = diffs
-    return out
+        p = float(2 * stats.t.sf(abs(t), n - 1))
+    return PairedOverSeeds(mean=mean.mean, ci=mean.ci, n=mean.n, p=p, per_seed=diffs)
 
 
-def sign_test(reached: list[bool], other: list[bool]) -> dict:
+def sign_test(reached: list[bool], other: list[bool]) -> SignTest:
     """Paired by seed, which side reaches a level when only one does: an exact two-sided
     sign test on those seeds (the comparison where one side never reaches is an outcome, not
     a speed-up: its log ratios only bound the speed-up by the budget)."""
@@ -188,5 +241,5 @@ def sign_test(reached: list[bool], other: list[bool]) -> dict:
                         sum(b and not a for a, b in zip(reached, other)))
     n = only + only_other
     p = float(stats.binomtest(only, n, 0.5).pvalue) if n else math.nan
-    return {"reached": sum(reached), "other_reached": sum(other), "only": only,
-            "only_other": only_other, "n": len(reached), "p": p}
+    return SignTest(reached=sum(reached), other_reached=sum(other), only=only,
+                    only_other=only_other, n=len(reached), p=p)

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from ..foundations.records import Record, entry
 
 ENDPOINTS = {"T50": 0.5, "T60": 0.6, "T75": 0.75, "T90": 0.9}  # the gap fraction each closes
 
 
 @dataclass(frozen=True)
-class References:
+class References(Record):
     """Reference levels of one (learning rate, width), in money."""
 
     dense: float  # R_d
@@ -41,8 +43,22 @@ class References:
     def level(self, fraction: float) -> float:
         return self.dense + (1 - fraction) * (self.floor - self.dense)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+
+def _endpoint(key: str) -> bool:
+    return key in ENDPOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Speed(Record):
+    """Every speed measure of one curve (``speed``); stored with the levels T50 … T90 beside
+    the rest."""
+
+    levels: dict[str, int | None] = entry(flat=True, keys=_endpoint)  # None: censored
+    auc: float
+    best_step: int | None
+    final_risk: float
+    matches: bool
+    budget: int
 
 
 def final_risk(history: list[dict], final_evals: int) -> float:
@@ -116,14 +132,14 @@ def best_step(history: list[dict], refs: References) -> int | None:
 
 
 def speed(history: list[dict], refs: References, *, budget: int, window: int,
-          final_evals: int) -> dict:
-    """Every speed measure of one curve: T50/T75/T90 (None: censored at ``budget``), AUC,
+          final_evals: int) -> Speed:
+    """Every speed measure of one curve: T50 … T90 (None: censored at ``budget``), AUC,
     best step, final risk and whether it matches the dense reference."""
-    out = {name: reach_step(history, refs.level(x), window) for name, x in ENDPOINTS.items()}
     final = final_risk(history, final_evals)
-    out.update(auc=auc(history, refs, budget), best_step=best_step(history, refs),
-               final_risk=final, matches=final <= refs.dense + refs.margin, budget=budget)
-    return out
+    return Speed(levels={name: reach_step(history, refs.level(x), window)
+                         for name, x in ENDPOINTS.items()},
+                 auc=auc(history, refs, budget), best_step=best_step(history, refs),
+                 final_risk=final, matches=final <= refs.dense + refs.margin, budget=budget)
 
 
 def censored(value: int | None, budget: int) -> tuple[int, bool]:

@@ -13,8 +13,12 @@ from ..foundations.config import resolve
 from ..foundations.store import atomic_write_bytes, no_room
 from ..market.hedges import LABELS, MODEL_HEDGE, STRATEGIES
 from ..market.instruments import INSTRUMENTS
-from ..measures.speed import ENDPOINTS
+from ..measures.metrics import SeedInterval
+from ..measures.speed import ENDPOINTS, References
 from ..studies.confirmation import Study
+from ..studies.exploration import LrExploration, SparsityAblation
+from ..studies.judging import Curve
+from ..studies.structure import Hedge, Imp, MaskStructure, Spread
 from ..studies.tickets import KIND_LABELS
 from .verdicts import cell_label
 
@@ -156,47 +160,46 @@ def plot_hedge_ratios(slices: dict, labels: dict[str, str] | None = None) -> plt
     return fig
 
 
-def _with_errors(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Values of ``key`` and their interval as errorbar lengths, shape (2, n)."""
-    values = np.array([r[key] for r in rows])
-    lo, hi = np.array([r[f"{key}_ci"] for r in rows]).T
+def _with_errors(values: list[float], cis: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Values and their intervals as errorbar lengths, shape (2, n)."""
+    values = np.array(values)
+    lo, hi = np.array(cis).T
     return values, np.stack([values - lo, hi - values])
 
 
-def _levels(ax, refs: dict) -> None:
+def _levels(ax, refs: References) -> None:
     """R_d, the T90 level and R_BS as horizontal lines."""
-    ax.axhline(refs["dense"], color="k", lw=1, label="R_d (dense reference)")
-    ax.axhline(refs["dense"] + 0.1 * (refs["floor"] - refs["dense"]), color="k", lw=1, ls="--",
+    ax.axhline(refs.dense, color="k", lw=1, label="R_d (dense reference)")
+    ax.axhline(refs.dense + 0.1 * (refs.floor - refs.dense), color="k", lw=1, ls="--",
                label="T90 level")
-    ax.axhline(refs["floor"], color=COLORS["bs_delta"], lw=1, ls="-.",
-               label="R_BS (Black–Scholes delta)" if refs.get("floor_name", "bs_delta")
-               == "bs_delta" else "R_BS (no hedge, the floor here)")
+    ax.axhline(refs.floor, color=COLORS["bs_delta"], lw=1, ls="-.",
+               label="R_BS (Black–Scholes delta)" if refs.floor_name == "bs_delta"
+               else "R_BS (no hedge, the floor here)")
 
 
-def plot_lr_convergence(results: dict) -> plt.Figure:
+def plot_lr_convergence(results: LrExploration) -> plt.Figure:
     """Per retraining rate: validation risk over steps of the ticket, the dense network from
     θ0 at that rate and the floor controls (classical hedges frozen), with R_d, the
     primary endpoint's level and R_BS."""
-    rows = results["results"]
+    rows = results.results
     fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 4.5), squeeze=False)
     for ax, r in zip(axes[0], rows):
         values = []
-        for who, color, style in (("ticket", KIND_COLORS["ticket"], "-"),
-                                  ("dense", KIND_COLORS["dense"], ":")):
-            steps, risk = np.array(r[who]["curve"]).T
-            ax.plot(steps, risk, style, color=color, label=KIND_LABELS[who])
+        for who, row, style in (("ticket", r.ticket, "-"), ("dense", r.dense, ":")):
+            steps, risk = np.array(row.curve).T
+            ax.plot(steps, risk, style, color=KIND_COLORS[who], label=KIND_LABELS[who])
             values += list(risk)
-        for name, f in r["floors"].items():
-            steps, risk = np.array(f["curve"]).T
+        for name, f in r.floors.items():
+            steps, risk = np.array(f.curve).T
             ax.plot(steps, risk, color=COLORS[name], lw=2, alpha=0.6,
                     label=f"{LABELS[name]}, frozen (floor)")
-        _levels(ax, r["references"])
+        _levels(ax, r.references)
         _zoom(ax, values)
-        floor = r["references"]["floor"]
+        floor = r.references.floor
         bottom, top = ax.get_ylim()
         ax.set_ylim(bottom, max(top, floor + 0.1 * (floor - bottom)))  # R_BS always in view
         ax.set(xlabel="optimiser step", ylabel="validation CVaR 5%",
-               title=f"LR {r['learning_rate']:g}, sparsity {results['sparsity']:.0%}")
+               title=f"LR {r.learning_rate:g}, sparsity {results.sparsity:.0%}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -212,21 +215,21 @@ def text_colour(background: tuple) -> str:
     return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.179 else "black"
 
 
-def plot_lr_grid(results: dict) -> plt.Figure:
+def plot_lr_grid(results: LrExploration) -> plt.Figure:
     """Heat-map of the ticket's speed-up at the primary endpoint over (mask LR, retraining
     LR), coloured on a log scale; a '*' marks a speed-up bounded by a censored run."""
-    p = results["primary"]
-    mask_lrs = list(dict.fromkeys(g["mask_lr"] for g in results["grid"]))
-    lrs = list(dict.fromkeys(g["learning_rate"] for g in results["grid"]))
+    p = results.primary
+    mask_lrs = list(dict.fromkeys(g.mask_lr for g in results.grid))
+    lrs = list(dict.fromkeys(g.learning_rate for g in results.grid))
     values = np.full((len(mask_lrs), len(lrs)), np.nan)
     fig, ax = plt.subplots(figsize=(1.6 * len(lrs) + 3, 1.1 * len(mask_lrs) + 2))
     labels = {}
-    for g in results["grid"]:
-        i, j = mask_lrs.index(g["mask_lr"]), lrs.index(g["learning_rate"])
-        s = g["speedup"]
-        values[i, j] = s["speedup"]
-        flag = "*" if s["ticket_censored"] or s["dense_censored"] else ""
-        labels[i, j] = f"{s['speedup']:.2f}×{flag}"
+    for g in results.grid:
+        i, j = mask_lrs.index(g.mask_lr), lrs.index(g.learning_rate)
+        s = g.speedup
+        values[i, j] = s.speedup
+        flag = "*" if s.ticket_censored or s.dense_censored else ""
+        labels[i, j] = f"{s.speedup:.2f}×{flag}"
     span = max(float(np.nanmax(np.abs(np.log2(values)))), 0.1)
     image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
     for (i, j), label in labels.items():  # the label's colour contrasts with its cell's
@@ -239,31 +242,31 @@ def plot_lr_grid(results: dict) -> plt.Figure:
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
     ax.set_yticks(range(len(mask_lrs)), [f"{v:g}" for v in mask_lrs])
     ax.set(xlabel="retraining learning rate", ylabel="learning rate that trained θ* (mask)",
-           title=f"Ticket speed-up at {results['sparsity']:.0%}, one seed (*: censored)")
+           title=f"Ticket speed-up at {results.sparsity:.0%}, one seed (*: censored)")
     fig.tight_layout()
     return fig
 
 
-def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
+def plot_performance_vs_sparsity(results: SparsityAblation) -> plt.Figure:
     """Final validation risk and test CVaR (with intervals) against the remaining weights,
     beside the dense network and its matching margin; steps to the primary endpoint."""
-    rows, d, refs = results["results"], results["dense"], results["references"]
-    remaining = np.array([100 * (1 - r["sparsity"]) for r in rows])
+    rows, d, refs = results.results, results.dense, results.references
+    remaining = np.array([100 * (1 - r.sparsity) for r in rows])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     ax = axes[0]
-    values, err = _with_errors(rows, "cvar_05")
+    values, err = _with_errors([r.cvar_05 for r in rows], [r.cvar_05_ci for r in rows])
     ax.errorbar(remaining, values, yerr=err, fmt="o-", color=KIND_COLORS["ticket"],
                 label="ticket: test CVaR 5%")
-    ax.plot(remaining, [r["final_risk"] for r in rows], "s--", color=KIND_COLORS["ticket"],
+    ax.plot(remaining, [r.final_risk for r in rows], "s--", color=KIND_COLORS["ticket"],
             alpha=0.6, label="ticket: final validation risk")
-    ax.axhline(d["cvar_05"], color="k", lw=1.5, label="dense: test CVaR 5%")
-    ax.axhspan(d["cvar_05"], d["cvar_05"] + refs["margin"], color="k", alpha=0.1,
+    ax.axhline(d.cvar_05, color="k", lw=1.5, label="dense: test CVaR 5%")
+    ax.axhspan(d.cvar_05, d.cvar_05 + refs.margin, color="k", alpha=0.1,
                label="matching margin")
     ax.set(ylabel="CVaR 5% (lower is better)", title="Risk against sparsity")
-    p = results["primary"]
-    steps = [r[p] if r[p] is not None else r["budget"] for r in rows]
+    p = results.primary
+    steps = [r.levels[p] if r.levels[p] is not None else r.budget for r in rows]
     axes[1].plot(remaining, steps, "o-", color=KIND_COLORS["ticket"], label=f"ticket {p}")
-    axes[1].axhline(d[p] if d[p] is not None else d["budget"], color="k",
+    axes[1].axhline(d.levels[p] if d.levels[p] is not None else d.budget, color="k",
                     label=f"dense {p}")
     axes[1].set(ylabel=f"steps to {p}", title="Speed against sparsity")
     axes[1].set_ylim(bottom=0)
@@ -275,7 +278,7 @@ def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
         ax.set_xlabel("remaining weights (%)")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.suptitle(f"LR {results['learning_rate']:g}, one seed (exploratory)")
+    fig.suptitle(f"LR {results.learning_rate:g}, one seed (exploratory)")
     fig.tight_layout()
     return fig
 
@@ -283,17 +286,17 @@ def plot_performance_vs_sparsity(results: dict) -> plt.Figure:
 # ----------------------------------------------------------------------------- notebook 03
 
 
-def _interval(d: dict) -> tuple[float, list[float]]:
+def _interval(d: SeedInterval | Spread) -> tuple[float, list[float]]:
     """Mean and errorbar lengths of a mean over seeds, its interval or its range (zero
     lengths without either)."""
-    lo, hi = d["range"] if "range" in d else d["ci"]
+    lo, hi = d.range if isinstance(d, Spread) else d.ci
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return d["mean"], [0.0, 0.0]
+        return d.mean, [0.0, 0.0]
     # a range of equal values can put the rounded mean a hair outside it
-    return d["mean"], [max(d["mean"] - lo, 0.0), max(hi - d["mean"], 0.0)]
+    return d.mean, [max(d.mean - lo, 0.0), max(hi - d.mean, 0.0)]
 
 
-def _errorbars(ax, x, stats: list[dict], **kwargs) -> None:
+def _errorbars(ax, x, stats: list[SeedInterval | Spread], **kwargs) -> None:
     means, errs = zip(*(_interval(d) for d in stats))
     ax.errorbar(x, means, yerr=np.array(errs).T, capsize=3, **kwargs)
 
@@ -302,41 +305,39 @@ def plot_speedups(study: Study) -> plt.Figure:
     """The registered study: the ticket's speed-up at the endpoint over each comparator
     (geometric mean and 95 % interval over seeds; > 1: the ticket is faster), and ticket −
     comparator test risk with the matching margin, per cell."""
-    cells, e = study["cells"], study["endpoint"]
-    comparators = list(dict.fromkeys(k for c in cells for k in c["comparisons"]))
+    cells, e = study.cells, study.endpoint
+    comparators = list(dict.fromkeys(k for c in cells for k in c.comparisons))
     x = np.arange(len(cells))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for k, who in enumerate(comparators):
         offset = (k - (len(comparators) - 1) / 2) * 0.15
         color = KIND_COLORS.get(who, f"C{k}")
-        at = [i for i, c in enumerate(cells) if who in c["comparisons"]]
-        tested = [i for i in at if cells[i]["comparisons"][who]["tested"]]
-        tests = [cells[i]["comparisons"][who]["endpoint"] for i in tested]
-        means = np.array([t["speedup"] for t in tests])
-        lo, hi = np.array([t["ci"] for t in tests]).reshape(-1, 2).T
+        at = [i for i, c in enumerate(cells) if who in c.comparisons]
+        tested = [i for i in at if cells[i].comparisons[who].tested]
+        tests = [cells[i].comparisons[who].endpoint for i in tested]
+        means = np.array([t.speedup for t in tests])
+        lo, hi = np.array([t.ci for t in tests]).reshape(-1, 2).T
         axes[0].errorbar(x[tested] + offset, means, yerr=[means - lo, hi - means], fmt="o",
                          capsize=3, color=color, label=f"vs {KIND_LABELS[who]}")
         for i in (i for i in at if i not in tested):  # one side never reached: an outcome
-            c = cells[i]["comparisons"][who]
-            axes[0].plot(x[i] + offset, c["endpoint"]["speedup"], "^", mfc="none", color=color,
-                         ms=8)
-            axes[0].annotate(f"{c['reach']['reached']}/{c['reach']['n']} vs "
-                             f"{c['reach']['other_reached']}/{c['reach']['n']}",
-                             (x[i] + offset, c["endpoint"]["speedup"]), xytext=(0, 8),
+            c = cells[i].comparisons[who]
+            reach, ratio = c.reach, c.endpoint.speedup
+            axes[0].plot(x[i] + offset, ratio, "^", mfc="none", color=color, ms=8)
+            axes[0].annotate(f"{reach.reached}/{reach.n} vs {reach.other_reached}/{reach.n}",
+                             (x[i] + offset, ratio), xytext=(0, 8),
                              textcoords="offset points", ha="center", va="bottom",
                              rotation=90, fontsize=7, color=color)
-        _errorbars(axes[1], x[at] + offset,
-                   [cells[i]["comparisons"][who]["test_risk"] for i in at], fmt="o",
-                   color=color, label=f"vs {KIND_LABELS[who]}")
+        _errorbars(axes[1], x[at] + offset, [cells[i].comparisons[who].test_risk for i in at],
+                   fmt="o", color=color, label=f"vs {KIND_LABELS[who]}")
     axes[0].axhline(1, color="k", lw=1)
     speedup_axis(axes[0])
-    if any(not c["tested"] for cell in cells for c in cell["comparisons"].values()):
+    if any(not c.tested for cell in cells for c in cell.comparisons.values()):
         axes[0].plot([], [], "^", mfc="none", color="k",
                      label="one side never reached: reached n/N, ratio at the budget (a bound)")
-    margin = study["margin"]["margin"]
+    margin = study.margin.margin
     axes[1].axhline(0, color="k", lw=1)
     axes[1].axhspan(-margin, margin, color="k", alpha=0.08, label="± matching margin")
-    n = len(study["seeds"])
+    n = len(study.seeds)
     for ax, title in ((axes[0], f"ticket speed-up at {e} (> 1: faster)"),
                       (axes[1], "test risk: ticket − comparator")):
         ax.set_xticks(x, [cell_label(c).replace(", ", "\n") for c in cells])
@@ -348,14 +349,14 @@ def plot_speedups(study: Study) -> plt.Figure:
     return fig
 
 
-def _normalised(rows: list[dict], refs: dict) -> tuple[np.ndarray, np.ndarray]:
+def _normalised(rows: list[Curve], refs: References) -> tuple[np.ndarray, np.ndarray]:
     """Steps and (risk − R_d) / (R_BS − R_d) of every seed's curve (shared steps)."""
-    steps = np.array([s for s, _ in rows[0]["curve"]])
-    gap = refs["floor"] - refs["dense"]
-    return steps, np.array([[(v - refs["dense"]) / gap for _, v in r["curve"]] for r in rows])
+    steps = np.array([s for s, _ in rows[0].curve])
+    gap = refs.floor - refs.dense
+    return steps, np.array([[(v - refs.dense) / gap for _, v in r.curve] for r in rows])
 
 
-def plot_convergence(rows: dict[str, list[dict]], refs: dict, title: str,
+def plot_convergence(rows: dict[str, list[Curve]], refs: References, title: str,
                      levels: tuple[str, ...] = tuple(ENDPOINTS)) -> plt.Figure:
     """One cell: the normalised excess validation risk over steps (0: R_d, 1: R_BS) of
     every kind in ``rows`` (kind → one row with a ``curve`` per seed) — median over seeds,
@@ -382,28 +383,27 @@ def plot_convergence(rows: dict[str, list[dict]], refs: dict, title: str,
     return fig
 
 
-def plot_mask_structure(structure: dict) -> plt.Figure:
+def plot_mask_structure(structure: MaskStructure) -> plt.Figure:
     """Density of each layer against the sparsity; overlap of different seeds' masks against
     random masks of the same densities, and of consecutive sparsities of one seed."""
-    levels = structure["levels"]
-    x = np.array([lv["sparsity"] for lv in levels])
+    levels = structure.levels
+    x = np.array([lv.sparsity for lv in levels])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for i, name in enumerate(structure["layer_sizes"]):
-        _errorbars(axes[0], x, [lv["layer_density"][name] for lv in levels], fmt="o-",
-                   color=f"C{i}", label=f"{name.split('.')[1]} "
-                   f"({structure['layer_sizes'][name]} weights)")
+    for i, (name, size) in enumerate(structure.layer_sizes.items()):
+        _errorbars(axes[0], x, [lv.layer_density[name] for lv in levels], fmt="o-",
+                   color=f"C{i}", label=f"{name.split('.')[1]} ({size} weights)")
     axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
     axes[0].set(xlabel="sparsity", ylabel="density kept", yscale="log",
                 title="Density per layer (one-shot masks of θ*; bars: range over seeds)")
     axes[0].yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
     axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.3g}%"))
     axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
-    _errorbars(axes[1], x, [lv["overlap_between_seeds"] for lv in levels], fmt="o-",
+    _errorbars(axes[1], x, [lv.overlap_between_seeds for lv in levels], fmt="o-",
                color=COLORS["deep_hedge"], label="masks of different seeds")
-    axes[1].plot(x, [lv["random_overlap"] for lv in levels], "k--", lw=1,
+    axes[1].plot(x, [lv.random_overlap for lv in levels], "k--", lw=1,
                  label="random masks, same layer densities")
-    nest = structure["nesting"]
-    axes[1].plot([n["to"] for n in nest], [n["overlap"]["mean"] for n in nest], "s:",
+    nest = structure.nesting
+    axes[1].plot([n.high for n in nest], [n.overlap.mean for n in nest], "s:",
                  color=COLORS["min_variance_delta"],
                  label="same seed, previous sparsity (nested)")
     axes[1].set(xlabel="sparsity", ylabel="Jaccard overlap", title="Mask overlap")
@@ -414,18 +414,19 @@ def plot_mask_structure(structure: dict) -> plt.Figure:
     return fig
 
 
-def plot_input_importance(structure: dict) -> plt.Figure:
+def plot_input_importance(structure: MaskStructure) -> plt.Figure:
     """Per input feature of the first layer: the share of its connections kept and its share
     of the kept weight mass, against the sparsity (mean and range over seeds)."""
-    levels = structure["levels"]
-    x = np.array([lv["sparsity"] for lv in levels])
-    names = list(levels[0]["inputs"])
+    levels = structure.levels
+    x = np.array([lv.sparsity for lv in levels])
+    names = list(levels[0].inputs)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     axes[0].plot(x, 1 - x, "k--", lw=1, label="overall density")
     for ax, key, title in ((axes[0], "kept_fraction", "connections kept"),
                            (axes[1], "mass_share", "share of the kept |w| mass")):
         for i, name in enumerate(names):
-            _errorbars(ax, x + (i - 1.5) * 0.004, [lv["inputs"][name][key] for lv in levels],
+            _errorbars(ax, x + (i - 1.5) * 0.004,
+                       [getattr(lv.inputs[name], key) for lv in levels],
                        fmt="o-", color=f"C{i}", label=name)
         ax.set(xlabel="sparsity", ylabel=title, title=f"First layer: {title} per input")
         ax.grid(alpha=0.3)
@@ -434,25 +435,24 @@ def plot_input_importance(structure: dict) -> plt.Figure:
     return fig
 
 
-def plot_hedge_vs_sparsity(hedge: dict) -> plt.Figure:
+def plot_hedge_vs_sparsity(hedge: Hedge) -> plt.Figure:
     """Test CVaR 5 % and the positions' RMS distance from the dense network and from the
     min-variance delta against the remaining weights."""
-    rows = hedge["results"]
-    remaining = np.array([100 * (1 - r["sparsity"]) for r in rows])
+    rows = hedge.results
+    remaining = np.array([100 * (1 - r.sparsity) for r in rows])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    values, err = _with_errors(rows, "cvar_05")
+    values, err = _with_errors([r.cvar_05 for r in rows], [r.cvar_05_ci for r in rows])
     axes[0].errorbar(remaining, values, yerr=err, fmt="o-", color=COLORS["deep_hedge"],
                      capsize=3, label="ticket")
-    for name, style in (("dense", "-"), ("min_variance_delta", "--")):
-        axes[0].axhline(hedge[name]["cvar_05"], color="k" if name == "dense" else
-                        COLORS["min_variance_delta"], ls=style, lw=1,
-                        label="dense deep hedge" if name == "dense" else LABELS[name])
+    axes[0].axhline(hedge.dense.cvar_05, color="k", ls="-", lw=1, label="dense deep hedge")
+    axes[0].axhline(hedge.min_variance_delta.cvar_05, color=COLORS["min_variance_delta"],
+                    ls="--", lw=1, label=LABELS["min_variance_delta"])
     axes[0].set(ylabel="test CVaR 5% (lower is better)", title="Risk against sparsity")
-    axes[1].plot(remaining, [r["position_rms_vs_dense"] for r in rows], "o-",
+    axes[1].plot(remaining, [r.position_rms_vs_dense for r in rows], "o-",
                  color=COLORS["deep_hedge"], label="ticket vs dense network")
-    axes[1].plot(remaining, [r["position_rms_vs_min_variance"] for r in rows], "s-",
+    axes[1].plot(remaining, [r.position_rms_vs_min_variance for r in rows], "s-",
                  color=COLORS["min_variance_delta"], label="ticket vs min-variance delta")
-    axes[1].axhline(hedge["dense"]["position_rms_vs_min_variance"], color="k", lw=1, ls="--",
+    axes[1].axhline(hedge.dense.position_rms_vs_min_variance, color="k", lw=1, ls="--",
                     label="dense network vs min-variance delta")
     axes[1].set(ylabel="RMS position difference (shares)", title="Positions against sparsity")
     for ax in axes:
@@ -494,22 +494,22 @@ def plot_ticket_weights(weights: dict[str, torch.Tensor], sparsity: float) -> pl
     return fig
 
 
-def plot_imp(imp: dict, labels: list[str]) -> plt.Figure:
+def plot_imp(imp: Imp, labels: list[str]) -> plt.Figure:
     """One-shot vs IMP (each rewound to θ0 or an early epoch): normalised validation risk
     over steps (first seed) and test CVaR 5 % with each seed's bootstrap interval."""
     fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for i, (v, label) in enumerate(zip(imp["variants"], labels)):
-        steps, curves = _normalised(v["rows"], imp["references"])
-        ax.plot(steps, curves[0], "-" if v["method"] == "IMP" else ":", color=f"C{i}",
+    for i, (v, label) in enumerate(zip(imp.variants, labels)):
+        steps, curves = _normalised(v.rows, imp.references)
+        ax.plot(steps, curves[0], "-" if v.method == "IMP" else ":", color=f"C{i}",
                 label=label)
-        for r in v["rows"]:
-            lo, hi = r["cvar_05_ci"]
-            ax_c.errorbar([i], [r["cvar_05"]], yerr=[[r["cvar_05"] - lo], [hi - r["cvar_05"]]],
+        for r in v.rows:
+            lo, hi = r.cvar_05_ci
+            ax_c.errorbar([i], [r.cvar_05], yerr=[[r.cvar_05 - lo], [hi - r.cvar_05]],
                           fmt="o", capsize=3, color=f"C{i}")
     ax.axhline(0.1, color="k", lw=0.8, ls="--", label="T90 level")
     ax.set_ylim(-0.3, 1.2)
     ax.set(xlabel="optimiser step", ylabel="(val risk − R_d) / (R_BS − R_d)",
-           title=f"Sparsity {imp['sparsity']:.0%}, LR {imp['learning_rate']:g} (exploratory)")
+           title=f"Sparsity {imp.sparsity:.0%}, LR {imp.learning_rate:g} (exploratory)")
     ax.legend(fontsize=8)
     ax_c.set_xticks(range(len(labels)), labels, rotation=15, fontsize=8)
     ax_c.set(ylabel="test CVaR 5%", title="Test risk (bars: bootstrap interval per seed)")

@@ -19,6 +19,9 @@ from ..market.hedges import LABELS
 from ..market.heston import discounted_strike
 from ..market.instruments import complete_market, variance_swap_values
 from ..market.pricing import heston_call
+from ..measures.metrics import Difference, SeedInterval
+from ..studies.references import Baseline, Statistics
+from ..studies.structure import Hedge, HedgeMetrics, MaskStructure, Spread, Weights
 from .published import published_for
 
 WIDTH = 110  # no printed line is wider (a notebook in JupyterLab, the HTML report)
@@ -32,15 +35,20 @@ def fmt(value: float, digits: int = 3) -> str:
     return "0." + "0" * digits if text.lstrip("-") == "0." + "0" * digits else text
 
 
-def fmt_ci(metrics: dict, name: str, digits: int = 3) -> str:
-    lo, hi = metrics[f"{name}_ci"]
-    return f"{fmt(metrics[name], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+def fmt_ci(value: float, ci: list[float], digits: int = 3) -> str:
+    """A value with its interval: 'x [lo, hi]'."""
+    lo, hi = ci
+    return f"{fmt(value, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
 
 
-def fmt_diff(diff: dict, digits: int = 3) -> str:
+def fmt_stat(metrics: Statistics, name: str, digits: int = 3) -> str:
+    """The statistic ``name`` of ``compute_all_metrics``' results with its interval."""
+    return fmt_ci(metrics[name], metrics[f"{name}_ci"], digits)
+
+
+def fmt_diff(diff: Difference, digits: int = 3) -> str:
     """A paired difference with its interval: 'x [lo, hi]'."""
-    lo, hi = diff["ci"]
-    return f"{fmt(diff['difference'], digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+    return fmt_ci(diff.difference, diff.ci, digits)
 
 
 def statistic_label(statistic: str) -> str:
@@ -49,7 +57,7 @@ def statistic_label(statistic: str) -> str:
     return f"{'CVaR' if kind == 'cvar' else 'VaR'} {float(tail):g}%"
 
 
-def metrics_table(by_cost: dict[str, dict[str, dict]], digits: int = 3) -> pd.DataFrame:
+def metrics_table(by_cost: dict[str, dict[str, Statistics]], digits: int = 3) -> pd.DataFrame:
     """One row per cost level and strategy, each statistic with its bootstrap interval; the
     CVaR at a config's own tail (``metrics.tails_with``) first where it is not a standard
     column."""
@@ -59,21 +67,21 @@ def metrics_table(by_cost: dict[str, dict[str, dict]], digits: int = 3) -> pd.Da
            and not k.endswith("_ci")]
     columns = (*own, *COLUMNS)
     header = ["cost", "strategy", *(title for _, title in columns)]
-    rows = [[cost, LABELS.get(name, name), *(fmt_ci(m, key, digits) for key, _ in columns)]
+    rows = [[cost, LABELS.get(name, name), *(fmt_stat(m, key, digits) for key, _ in columns)]
             for cost, by_strategy in by_cost.items() for name, m in by_strategy.items()]
     return table(header, rows, index=2)
 
 
-def sign_of(d: dict) -> str | None:
+def sign_of(d: Difference) -> str | None:
     """'lower' / 'higher' when the interval excludes 0, 'indistinguishable' when it holds
     it, None when there is no interval (one seed, or a criterion not reached)."""
-    lo, hi = d["ci"]
+    lo, hi = d.ci
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     return "lower" if hi < 0 else "higher" if lo > 0 else "indistinguishable"
 
 
-def compare_sentence(name_a: str, name_b: str, diff: dict, digits: int = 3,
+def compare_sentence(name_a: str, name_b: str, diff: Difference, digits: int = 3,
                      statistic: str = "cvar_05") -> str:
     """'A vs B: CVaR 5% difference x [lo, hi] → lower (better)' — decided by the paired
     interval of ``statistic``."""
@@ -116,15 +124,16 @@ def run_line(label: str, summary: dict) -> str:
             f"{summary['best_step']} of {summary['steps_run']} ({how})")
 
 
-def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) -> list[str]:
+def baseline_conclusions(results: Baseline, study_cost: str,
+                         zero_cost: str | None) -> list[str]:
     """The claims notebook 01 makes, each decided by a paired bootstrap interval. The best
     classical hedge is the model hedge where the variance swap is traded (the market is then
     complete), else the min-variance delta."""
-    statistic = results.get("statistic", "cvar_05")
+    statistic = results.statistic
     lines = []
-    comp = results["comparisons"][study_cost]
+    comp = results.comparisons[study_cost]
     best = "model_hedge" if "model_hedge" in comp else "min_variance_delta"
-    beaten = [n for n in ("no_hedge", "bs_delta", "heston_delta") if comp[n]["ci"][1] < 0]
+    beaten = [n for n in ("no_hedge", "bs_delta", "heston_delta") if comp[n].ci[1] < 0]
     missed = [n for n in ("no_hedge", "bs_delta", "heston_delta") if n not in beaten]
     lines.append(f"At {study_cost}: the deep hedge has a lower {statistic_label(statistic)} "
                  f"than {_names(beaten) or 'none of the classical hedges'}"
@@ -133,7 +142,7 @@ def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) 
         lines.append(compare_sentence("deep_hedge", name, comp[name], statistic=statistic)
                      + f" (at {study_cost})")
     if zero_cost is not None:
-        diff = results["comparisons"][zero_cost][best]
+        diff = results.comparisons[zero_cost][best]
         verdict = {"indistinguishable": "matches it (the interval contains 0)",
                    "lower": "beats it", "higher": "falls short of it"}[sign_of(diff)]
         lines.append(f"At {zero_cost}: the deep hedge {verdict}: "
@@ -141,17 +150,17 @@ def baseline_conclusions(results: dict, study_cost: str, zero_cost: str | None) 
     return lines
 
 
-def published_comparison(config: Config, results: dict) -> list[str]:
+def published_comparison(config: Config, results: Baseline) -> list[str]:
     """The published numbers of the setting ``config`` is (``published``) beside ours, with
     our intervals; none when no published setting matches."""
     entry = published_for(config)
     if entry is None:
         return []
-    zero = results["metrics"].get("0 bps")
+    zero = results.metrics.get("0 bps")
     if zero is None:
         return [f"{entry.source}: its numbers are at zero cost; add 0.0 to "
                 f"hedging.reference_costs to compare"]
-    statistic = results.get("statistic", "cvar_05")
+    statistic = results.statistic
     price, where = entry.numbers["risk_neutral_price"]
     no_hedge = zero["no_hedge"]
     lo, hi = (-x for x in reversed(no_hedge["pnl_mean_ci"]))
@@ -163,8 +172,8 @@ def published_comparison(config: Config, results: dict) -> list[str]:
             f"  {where}; here: semi-analytic Heston {fmt(ours)}, Monte Carlo on the test "
             f"paths {fmt(-no_hedge['pnl_mean'])} [{fmt(lo)}, {fmt(hi)}]",
             f"  {where_p0}; here ({statistic_label(statistic)}, 0 bps): deep hedge "
-            f"{fmt_ci(zero['deep_hedge'], statistic)}, model hedge "
-            f"{fmt_ci(zero['model_hedge'], statistic)}",
+            f"{fmt_stat(zero['deep_hedge'], statistic)}, model hedge "
+            f"{fmt_stat(zero['model_hedge'], statistic)}",
             "  with costs the paper gives numbers only at α = 0.99 (footnote 7): none is "
             "comparable here"]
 
@@ -176,64 +185,68 @@ def _names(names: list[str]) -> str:
 # ----------------------------------------------------------------------------- notebook 03
 # (its controlled study and notebook 02's tables are in ``speed_text``)
 
-def fmt_interval(d: dict, digits: int = 3, pct: bool = False) -> str:
+def fmt_interval(d: SeedInterval | Spread, digits: int = 3, pct: bool = False) -> str:
     """A mean over seeds with its interval, 'x [lo, hi]', or its range, 'x (lo–hi)'; 'n/a'
     when undefined. A share (``pct``) has its Student-t interval clipped to 0–100 %."""
     f = (lambda v: f"{100 * v:.{max(digits - 2, 0)}f}%") if pct else (  # noqa: E731
         lambda v: fmt(v, digits))
-    if not math.isfinite(d["mean"]):
+    if not math.isfinite(d.mean):
         return "n/a"
-    if "range" in d:
-        lo, hi = d["range"]
-        return f"{f(d['mean'])} ({f(lo)}–{f(hi)})"
-    lo, hi = d["ci"]
+    if isinstance(d, Spread):
+        lo, hi = d.range
+        return f"{f(d.mean)} ({f(lo)}–{f(hi)})"
+    lo, hi = d.ci
     if pct and math.isfinite(lo):
         lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return f(d["mean"]) if not math.isfinite(lo) else f"{f(d['mean'])} [{f(lo)}, {f(hi)}]"
+    return f(d.mean) if not math.isfinite(lo) else f"{f(d.mean)} [{f(lo)}, {f(hi)}]"
 
 
-def structure_table(results: dict) -> pd.DataFrame:
+def structure_table(results: MaskStructure) -> pd.DataFrame:
     """Section 3.3: per sparsity, each layer's density, effective sparsity, dead units and
     the overlap of different seeds' masks against random masks of the same densities."""
-    layers = list(results["layer_sizes"])
+    layers = list(results.layer_sizes)
     header = ["sparsity", *(f"{n.split('.')[1]}: density" for n in layers), "effective",
               "dead units", "overlap between seeds", "random"]
-    rows = [[f"{lv['sparsity']:.0%}",
-             *(fmt_interval(lv["layer_density"][n], 3, pct=True) for n in layers),
-             fmt_interval(lv["effective_sparsity"], 3, pct=True),
-             fmt_interval(lv["dead_units"], 1), fmt_interval(lv["overlap_between_seeds"]),
-             fmt(lv["random_overlap"])] for lv in results["levels"]]
+    rows = [[f"{lv.sparsity:.0%}",
+             *(fmt_interval(lv.layer_density[n], 3, pct=True) for n in layers),
+             fmt_interval(lv.effective_sparsity, 3, pct=True),
+             fmt_interval(lv.dead_units, 1), fmt_interval(lv.overlap_between_seeds),
+             fmt(lv.random_overlap)] for lv in results.levels]
     return table(header, rows)
 
 
-def layer_sizes_line(results: dict) -> str:
+def layer_sizes_line(results: MaskStructure) -> str:
     return "weights per layer: " + ", ".join(f"{n.split('.')[1]}: {v}"
-                                             for n, v in results["layer_sizes"].items())
+                                             for n, v in results.layer_sizes.items())
 
 
-def inputs_table(results: dict) -> pd.DataFrame:
+def inputs_table(results: MaskStructure) -> pd.DataFrame:
     """What the first layer keeps of each input, per sparsity: the share of its connections
     and its share of the kept weight mass (mean over seeds, range)."""
-    names = list(results["levels"][0]["inputs"])
-    rows = [[f"{lv['sparsity']:.0%}", title,
-             *(fmt_interval(lv["inputs"][n][key], 2, pct=True) for n in names)]
-            for lv in results["levels"]
+    names = list(results.levels[0].inputs)
+    rows = [[f"{lv.sparsity:.0%}", title,
+             *(fmt_interval(getattr(lv.inputs[n], key), 2, pct=True) for n in names)]
+            for lv in results.levels
             for key, title in (("kept_fraction", "connections kept"), ("mass_share", "mass share"))]
     return table(["sparsity", "first layer", *names], rows, index=2)
 
 
-def hedge_table(results: dict) -> pd.DataFrame:
+def _cvar_std(m: HedgeMetrics) -> tuple[str, str]:
+    return fmt_ci(m.cvar_05, m.cvar_05_ci), fmt_ci(m.pnl_std, m.pnl_std_ci)
+
+
+def hedge_table(results: Hedge) -> pd.DataFrame:
     """Section 3.5: the ticket's hedge over sparsities against the dense and min-variance."""
     header = ["network", "CVaR 5%", "Δ CVaR vs dense", "std P&L", "RMS position vs dense",
               "RMS position vs min-variance delta"]
-    d, mv = results["dense"], results["min_variance_delta"]
-    rows = [["dense (0%)", fmt_ci(d, "cvar_05"), "—", fmt_ci(d, "pnl_std"), "—",
-             fmt(d["position_rms_vs_min_variance"])]]
-    rows += [[f"ticket {r['sparsity']:.0%}", fmt_ci(r, "cvar_05"), fmt_diff(r["cvar_05_vs_dense"]),
-              fmt_ci(r, "pnl_std"), fmt(r["position_rms_vs_dense"]),
-              fmt(r["position_rms_vs_min_variance"])] for r in results["results"]]
-    rows.append([LABELS["min_variance_delta"], fmt_ci(mv, "cvar_05"), "—", fmt_ci(mv, "pnl_std"),
-                 "—", "0"])
+    d, mv = results.dense, results.min_variance_delta
+    (d_cvar, d_std), (mv_cvar, mv_std) = _cvar_std(d), _cvar_std(mv)
+    rows = [["dense (0%)", d_cvar, "—", d_std, "—", fmt(d.position_rms_vs_min_variance)]]
+    for r in results.results:
+        cvar, std = _cvar_std(r)
+        rows.append([f"ticket {r.sparsity:.0%}", cvar, fmt_diff(r.cvar_05_vs_dense), std,
+                     fmt(r.position_rms_vs_dense), fmt(r.position_rms_vs_min_variance)])
+    rows.append([LABELS["min_variance_delta"], mv_cvar, "—", mv_std, "—", "0"])
     return table(header, rows)
 
 
@@ -246,50 +259,48 @@ GEOMETRY = (("theta0_to_theta_star", "θ0 → θ*"), ("ticket_to_theta_star", "t
             ("kept_magnitude_theta0", "kept |θ0| / mean"))
 
 
-def weights_table(results: dict) -> pd.DataFrame:
+def weights_table(results: Weights) -> pd.DataFrame:
     """Section 3.6: relative distances and sign agreements over seeds, per sparsity."""
     header = ["sparsity", *(title for _, title in GEOMETRY)]
-    rows = [[f"{lv['sparsity']:.0%}", *(fmt_interval(lv[k], 3, pct="sign" in k)
-                                        for k, _ in GEOMETRY)] for lv in results["levels"]]
+    rows = [[f"{lv.sparsity:.0%}", *(fmt_interval(getattr(lv, k), 3, pct="sign" in k)
+                                     for k, _ in GEOMETRY)] for lv in results.levels]
     return table(header, rows)
 
 
-def structure_conclusions(structure: dict) -> list[str]:
-    n = len(structure["seeds"])
+def structure_conclusions(structure: MaskStructure) -> list[str]:
+    n = len(structure.seeds)
     lines = []
-    nested = [f"{x['from']:.0%} → {x['to']:.0%}" for x in structure["nesting"]
-              if x["nested_seeds"] == n]
-    broken = [f"{x['from']:.0%} → {x['to']:.0%}" for x in structure["nesting"]
-              if x["nested_seeds"] < n]
+    nested = [f"{x.low:.0%} → {x.high:.0%}" for x in structure.nesting if x.nested_seeds == n]
+    broken = [f"{x.low:.0%} → {x.high:.0%}" for x in structure.nesting if x.nested_seeds < n]
     lines.append(f"One-shot masks of one θ* are nested (every weight kept at the higher "
-                 f"sparsity is kept at the lower) at {len(nested)} of {len(structure['nesting'])}"
+                 f"sparsity is kept at the lower) at {len(nested)} of {len(structure.nesting)}"
                  f" steps on all {n} seeds" + (f"; not at {', '.join(broken)}." if broken else "."))
-    top = structure["levels"][-1]
-    s = f"{top['sparsity']:.0%}"
-    dens = {k.split(".")[1]: v["mean"] for k, v in top["layer_density"].items()}
+    top = structure.levels[-1]
+    s = f"{top.sparsity:.0%}"
+    dens = {k.split(".")[1]: v.mean for k, v in top.layer_density.items()}
     most, least = max(dens, key=dens.get), min(dens, key=dens.get)
-    lines.append(f"At {s} the {structure['scope']} ranking keeps most of layer {most} "
+    lines.append(f"At {s} the {structure.scope} ranking keeps most of layer {most} "
                  f"({dens[most]:.1%}) and least of layer {least} ({dens[least]:.1%}); "
-                 f"effective sparsity {top['effective_sparsity']['mean']:.1%}, "
-                 f"{top['dead_units']['mean']:.1f} dead units on average.")
+                 f"effective sparsity {top.effective_sparsity.mean:.1%}, "
+                 f"{top.dead_units.mean:.1f} dead units on average.")
     rows = []
-    for lv in structure["levels"]:
-        o = lv["overlap_between_seeds"]
-        ratio = o["mean"] / lv["random_overlap"]
-        rows.append(f"{lv['sparsity']:.0%}: {fmt(o['mean'])} vs {fmt(lv['random_overlap'])} "
+    for lv in structure.levels:
+        o = lv.overlap_between_seeds
+        ratio = o.mean / lv.random_overlap
+        rows.append(f"{lv.sparsity:.0%}: {fmt(o.mean)} vs {fmt(lv.random_overlap)} "
                     f"({ratio:.2f}×)")
     lines.append("Overlap of different seeds' masks vs random masks of the same layer "
                  "densities: " + "; ".join(rows) + ".")
     return lines
 
 
-def inputs_conclusions(structure: dict) -> list[str]:
+def inputs_conclusions(structure: MaskStructure) -> list[str]:
     lines = []
-    for lv in (structure["levels"][0], structure["levels"][-1]):
-        kept = {k: v["kept_fraction"]["mean"] for k, v in lv["inputs"].items()}
-        mass = {k: v["mass_share"]["mean"] for k, v in lv["inputs"].items()}
+    for lv in (structure.levels[0], structure.levels[-1]):
+        kept = {k: v.kept_fraction.mean for k, v in lv.inputs.items()}
+        mass = {k: v.mass_share.mean for k, v in lv.inputs.items()}
         order = sorted(mass, key=mass.get, reverse=True)
-        lines.append(f"At {lv['sparsity']:.0%} the first layer keeps "
+        lines.append(f"At {lv.sparsity:.0%} the first layer keeps "
                      + ", ".join(f"{kept[k]:.0%} of {k}" for k in order)
                      + "; weight-mass shares " + ", ".join(f"{mass[k]:.0%}" for k in order)
                      + " (seed means).")
@@ -300,41 +311,40 @@ def _at(levels: list[str]) -> str:
     return ", ".join(levels) if levels else "no sparsity"
 
 
-def hedge_conclusions(hedge: dict) -> list[str]:
-    d, rows = hedge["dense"], hedge["results"]
-    last = rows[-1]
-    growth = "; ".join(f"{r['sparsity']:.0%}: {fmt_diff(r['cvar_05_vs_dense'])}" for r in rows)
-    worse = [f"{r['sparsity']:.0%}" for r in rows if sign_of(r["cvar_05_vs_dense"]) == "higher"]
-    largest = max(rows, key=lambda r: r["cvar_05_vs_dense"]["difference"])
-    share = largest["cvar_05_vs_dense"]["difference"] / abs(d["cvar_05"])
+def hedge_conclusions(hedge: Hedge) -> list[str]:
+    d, rows = hedge.dense, hedge.results
+    first, last = rows[0], rows[-1]
+    growth = "; ".join(f"{r.sparsity:.0%}: {fmt_diff(r.cvar_05_vs_dense)}" for r in rows)
+    worse = [f"{r.sparsity:.0%}" for r in rows if sign_of(r.cvar_05_vs_dense) == "higher"]
+    largest = max(rows, key=lambda r: r.cvar_05_vs_dense.difference)
+    share = largest.cvar_05_vs_dense.difference / abs(d.cvar_05)
     return [f"One seed, intervals over test paths only (no seed-to-seed spread): test CVaR 5% "
             f"minus the dense network's (paired): {growth}; higher at {_at(worse)}; the "
             f"largest difference is {share:+.2%} of the dense CVaR (at "
-            f"{largest['sparsity']:.0%}).",
-            f"P&L standard deviation: dense {fmt(d['pnl_std'])}, ticket at "
-            f"{last['sparsity']:.0%} {fmt(last['pnl_std'])}.",
+            f"{largest.sparsity:.0%}).",
+            f"P&L standard deviation: dense {fmt(d.pnl_std)}, ticket at "
+            f"{last.sparsity:.0%} {fmt(last.pnl_std)}.",
             f"Positions (shares, RMS over test paths and dates) differ from the dense network's "
-            f"by {fmt(rows[0]['position_rms_vs_dense'])} at {rows[0]['sparsity']:.0%} and "
-            f"{fmt(last['position_rms_vs_dense'])} at {last['sparsity']:.0%}; the dense network "
-            f"itself is {fmt(d['position_rms_vs_min_variance'])} from the min-variance delta."]
+            f"by {fmt(first.position_rms_vs_dense)} at {first.sparsity:.0%} and "
+            f"{fmt(last.position_rms_vs_dense)} at {last.sparsity:.0%}; the dense network "
+            f"itself is {fmt(d.position_rms_vs_min_variance)} from the min-variance delta."]
 
 
-def weights_conclusions(weights: dict, sparsity: float) -> list[str]:
-    lv = next(x for x in weights["levels"] if x["sparsity"] == sparsity)
+def weights_conclusions(weights: Weights, sparsity: float) -> list[str]:
+    lv = next(x for x in weights.levels if x.sparsity == sparsity)
     s = f"{sparsity:.0%}"
-    start, ticket, reinit = (lv[k]["mean"] for k in ("theta0_to_theta_star",
-                                                      "ticket_to_theta_star",
-                                                      "reinit_to_theta_star"))
+    start, ticket, reinit = (lv.theta0_to_theta_star.mean, lv.ticket_to_theta_star.mean,
+                             lv.reinit_to_theta_star.mean)
     where = "closer to θ* than it started" if ticket < start else "no closer to θ* than θ0"
     return [f"At {s} (kept weights, relative distance to θ*): θ0 starts at {fmt(start)}, the "
             f"trained ticket ends at {fmt(ticket)} ({where}); the re-init, same mask, ends at "
             f"{fmt(reinit)}.",
-            f"Signs shared with θ*: ticket {lv['ticket_sign_theta_star']['mean']:.0%}, re-init "
-            f"{lv['reinit_sign_theta_star']['mean']:.0%}; θ0 already shares "
-            f"{lv['theta0_sign_theta_star']['mean']:.0%} on the kept weights and "
-            f"{lv['theta0_sign_theta_star_pruned']['mean']:.0%} on the pruned ones.",
-            f"The mask keeps weights whose |θ0| is {lv['kept_magnitude_theta0']['mean']:.2f}× "
-            f"the average (|θ*|: {lv['kept_magnitude_theta_star']['mean']:.2f}×)."]
+            f"Signs shared with θ*: ticket {lv.ticket_sign_theta_star.mean:.0%}, re-init "
+            f"{lv.reinit_sign_theta_star.mean:.0%}; θ0 already shares "
+            f"{lv.theta0_sign_theta_star.mean:.0%} on the kept weights and "
+            f"{lv.theta0_sign_theta_star_pruned.mean:.0%} on the pruned ones.",
+            f"The mask keeps weights whose |θ0| is {lv.kept_magnitude_theta0.mean:.2f}× "
+            f"the average (|θ*|: {lv.kept_magnitude_theta_star.mean:.2f}×)."]
 
 
 def table(header: list[str], rows: list[list[str]], index: int = 1) -> pd.DataFrame:

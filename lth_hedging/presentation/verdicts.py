@@ -11,27 +11,27 @@ import math
 import pandas as pd
 
 from ..measures.speed import ENDPOINTS, References
-from ..studies.confirmation import Study, StudyCell
+from ..studies.confirmation import Comparison, Study, StudyCell
 from ..studies.registration import candidate_values
+from ..studies.sensitivity import CrossingCell, Crossings, Replay, Scope, Steadiness
+from ..studies.structure import MaskStructure
 from ..studies.tickets import KIND_LABELS
 from .speed_text import FLOOR_LABELS, p_text, steps_text, test_text, times
 from .tables import fmt, fmt_interval, table
 
-SCHEDULE_LABELS = {"warmup": "warmup", "constant": "constant"}
 
-
-def cell_label(cell: StudyCell) -> str:
-    how = f"warmup {cell['warmup_steps']}" if cell["schedule"] == "warmup" else "constant"
-    return f"{cell['sparsity']:.0%}, {how}"
+def cell_label(cell: StudyCell | CrossingCell) -> str:
+    how = f"warmup {cell.warmup_steps}" if cell.schedule == "warmup" else "constant"
+    return f"{cell.sparsity:.0%}, {how}"
 
 
 def references_line(study: Study) -> str:
-    refs, m = study["references"], study["margin"]
-    floor = "Black–Scholes delta" if refs["floor_name"] == "bs_delta" else "no hedge"
-    return (f"R_d = {fmt(refs['dense'])} (median of {refs['n_dense']} constant-rate dense "
-            f"networks), R_BS = {fmt(refs['floor'])} ({floor}); budget {study['budget']} steps; "
-            f"matching margin {fmt(m['margin'], 4)} in test risk ({m['source']}; the dense "
-            f"networks' SD here {fmt(m['dense_sd'], 4)})")
+    refs, m = study.references, study.margin
+    floor = "Black–Scholes delta" if refs.floor_name == "bs_delta" else "no hedge"
+    return (f"R_d = {fmt(refs.dense)} (median of {refs.n_dense} constant-rate dense "
+            f"networks), R_BS = {fmt(refs.floor)} ({floor}); budget {study.budget} steps; "
+            f"matching margin {fmt(m.margin, 4)} in test risk ({m.source}; the dense "
+            f"networks' SD here {fmt(m.dense_sd, 4)})")
 
 
 def networks_table(study: Study) -> pd.DataFrame:
@@ -39,42 +39,40 @@ def networks_table(study: Study) -> pd.DataFrame:
     runs at the budget), mean AUC and test risk with Student-t intervals."""
     header = ["cell", "network", *ENDPOINTS, "AUC", "test risk"]
     rows = []
-    for cell in study["cells"]:
-        for who, s in cell["networks"].items():
+    for cell in study.cells:
+        for who, s in cell.networks.items():
             rows.append([cell_label(cell), KIND_LABELS[who],
-                         *(f"{s[e]['reached']}/{s['n']}: {s[e]['median']:.0f}"
+                         *(f"{s.levels[e].reached}/{s.n}: {s.levels[e].median:.0f}"
                            for e in ENDPOINTS),
-                         fmt_interval(s["auc"]), fmt_interval(s["test_risk"])])
+                         fmt_interval(s.auc), fmt_interval(s.test_risk)])
     return table(header, rows, index=2)
 
 
 def comparisons_table(study: Study) -> pd.DataFrame:
     """The ticket against each comparator, paired per seed, at the registered endpoint."""
-    e = study["endpoint"]
+    e = study.endpoint
     header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p",
               "80% power at (post hoc)", "Δ test risk [95% CI]", "verdict"]
     rows = []
-    for family in study["families"]:
-        for cell in study["cells"]:
-            for who, c in cell["comparisons"].items():
-                if c["family"] != family:
+    for family in study.families:
+        for cell in study.cells:
+            for who, c in cell.comparisons.items():
+                if c.family != family:
                     continue
-                ci = speed_text(c)
-                rows.append([family, cell_label(cell), KIND_LABELS[who], ci,
-                             p_text(c["p_holm"]) if c["tested"] else "no test",
-                             times(c["detectable"]) if c["tested"] else "",
-                             fmt_interval(c["test_risk"]),
-                             c["verdict"]])
+                rows.append([family, cell_label(cell), KIND_LABELS[who], speed_text(c),
+                             p_text(c.p_holm) if c.tested else "no test",
+                             times(c.detectable) if c.tested else "",
+                             fmt_interval(c.test_risk), c.verdict])
     return table(header, rows, index=3)
 
 
 def floor_line(study: Study) -> str:
     """What the floor controls (classical hedges frozen, only y free: the same under every
     schedule, the first one shown) reach."""
-    e, failed = study["endpoint"], study["floor_reached"]
+    e, failed = study.endpoint, study.floor_reached
     levels = [x for x in ENDPOINTS if x in failed]
-    first = next(iter(study["floors"].values()))
-    reached = "; ".join(f"{FLOOR_LABELS[name]} {steps_text(f[e], f['budget'])} steps"
+    first = next(iter(study.floors.values()))
+    reached = "; ".join(f"{FLOOR_LABELS[name]} {steps_text(f.levels[e], f.budget)} steps"
                         for name, f in first.items())
     status = "fails" if e in failed else "passes"
     return (f"Floor controls at {e}: {reached}; they reach "
@@ -82,67 +80,66 @@ def floor_line(study: Study) -> str:
             + f". The registered endpoint {e} {status} its floor control.")
 
 
-def speed_text(c: dict) -> str:
+def speed_text(c: Comparison) -> str:
     """A comparison's speed-up with its interval, or — where one side never reaches the
     level (an outcome) — how many seeds reached it on each side, never a ratio."""
-    t, reach = c["endpoint"], c["reach"]
-    if t["censored_reference"] == t["n"] or t["censored_other"] == t["n"]:
-        return f"reached {reach['reached']}/{reach['n']} vs {reach['other_reached']}/{reach['n']}"
-    if not math.isfinite(t["ci"][0]):
-        return f"{t['speedup']:.2f}× (no spread)"
-    return f"{t['speedup']:.2f}× [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}]"
+    t, reach = c.endpoint, c.reach
+    if t.censored_reference == t.n or t.censored_other == t.n:
+        return f"reached {reach.reached}/{reach.n} vs {reach.other_reached}/{reach.n}"
+    if not math.isfinite(t.ci[0]):
+        return f"{t.speedup:.2f}× (no spread)"
+    return f"{t.speedup:.2f}× [{t.ci[0]:.2f}, {t.ci[1]:.2f}]"
 
 
-def comparison_words(c: dict) -> str:
+def comparison_words(c: Comparison) -> str:
     """One comparison as the summary states it: the speed-up, its Holm p and verdict, or the
     outcome with its reach counts and sign test."""
-    if c["tested"]:
-        return f"{speed_text(c)}, Holm p {p_text(c['p_holm'])} → {c['verdict']}"
-    reach = c["reach"]
-    return (f"{c['verdict']} ({speed_text(c)} seeds; sign test p {p_text(reach['p'])}; an "
+    if c.tested:
+        return f"{speed_text(c)}, Holm p {p_text(c.p_holm)} → {c.verdict}"
+    return (f"{c.verdict} ({speed_text(c)} seeds; sign test p {p_text(c.reach.p)}; an "
             "outcome, outside Holm)")
 
 
-def boost_words(c: dict) -> str:
+def boost_words(c: Comparison) -> str:
     """What one comparison shows: the speed-up it shows, or the largest it leaves open."""
-    t = c["endpoint"]
-    if c["verdict"] == "faster":
-        return f"a speed-up of at least {t['ci'][0]:.2f}× shown"
-    if c["verdict"] == "slower":
-        return f"at most {t['ci'][1]:.2f}×"
-    if not math.isfinite(t["upper"]):
+    t = c.endpoint
+    if c.verdict == "faster":
+        return f"a speed-up of at least {t.ci[0]:.2f}× shown"
+    if c.verdict == "slower":
+        return f"at most {t.ci[1]:.2f}×"
+    if not math.isfinite(t.upper):
         return "no interval"
-    return (f"boosts above {t['upper']:.2f}× excluded; 80 % power only for "
-            f"≥ {times(c['detectable'])}")
+    return (f"boosts above {t.upper:.2f}× excluded; 80 % power only for "
+            f"≥ {times(c.detectable)}")
 
 
 def conclusions(study: Study) -> list[str]:
     """The study's answer, cell by cell and overall."""
-    r, e, n = study["registration"], study["endpoint"], len(study["seeds"])
-    fam = study["families"]
-    lines = [f"Registered design on {n} fresh seeds ({study['seeds'][0]}–{study['seeds'][-1]}): "
+    r, e, n = study.registration, study.endpoint, len(study.seeds)
+    fam = study.families
+    lines = [f"Registered design on {n} fresh seeds ({study.seeds[0]}–{study.seeds[-1]}): "
              f"mask from θ* at LR {r['mask_lr']:g}, retrained at {r['learning_rate']:g} on a "
              f"fresh data order, with and without a {r['warmup_steps']}-step warmup; endpoint "
-             f"{e} (the first crossing of its level); Holm within family A ({fam['A']['size']} "
-             f"of {fam['A']['members']} comparisons tested) and family B ({fam['B']['size']} of "
-             f"{fam['B']['members']}) at α = {r['alpha']:g}; the others are outcomes (one side "
+             f"{e} (the first crossing of its level); Holm within family A ({fam['A'].size} "
+             f"of {fam['A'].members} comparisons tested) and family B ({fam['B'].size} of "
+             f"{fam['B'].members}) at α = {r['alpha']:g}; the others are outcomes (one side "
              "never reaches the level).", floor_line(study)]
     boosting, excluded, detectable = [], [], []
-    for cell in study["cells"]:
-        d = cell["comparisons"]["dense"]
-        v = cell["verdict"]
+    for cell in study.cells:
+        d = cell.comparisons["dense"]
+        v = cell.verdict
         parts = [f"vs dense {comparison_words(d)} ({boost_words(d)})"]
         parts += [f"vs {KIND_LABELS[k]} {comparison_words(c)}"
-                  for k, c in cell["comparisons"].items() if k != "dense"]
-        match = (f"test risk ticket − dense {fmt_interval(d['test_risk'], 4)}: "
-                 f"{'matches' if v['matches_dense'] else 'does not match'}")
+                  for k, c in cell.comparisons.items() if k != "dense"]
+        match = (f"test risk ticket − dense {fmt_interval(d.test_risk, 4)}: "
+                 f"{'matches' if v.matches_dense else 'does not match'}")
         lines.append(f"{cell_label(cell)}: {'; '.join(parts)}. {match}.")
-        if v["boosting"]:
+        if v.boosting:
             boosting.append(cell_label(cell))
-        elif d["tested"] and math.isfinite(d["endpoint"]["upper"]):
-            excluded.append(d["endpoint"]["upper"])
-        if d["tested"]:
-            detectable.append(d["detectable"])
+        elif d.tested and math.isfinite(d.endpoint.upper):
+            excluded.append(d.endpoint.upper)
+        if d.tested:
+            detectable.append(d.detectable)
     if boosting:
         lines.append(f"Boosting ticket (faster than the dense network after Holm, matching it, "
                      f"endpoint past its floor control): at {', '.join(boosting)}.")
@@ -150,14 +147,14 @@ def conclusions(study: Study) -> list[str]:
         lines.append("No boosting ticket under the published condition: the ticket is not "
                      "significantly faster than the dense network from θ0 in any cell"
                      + (f"; every interval excludes speed-ups above {max(excluded):.2f}×"
-                        if excluded and len(excluded) == len(study["cells"]) else "")
+                        if excluded and len(excluded) == len(study.cells) else "")
                      + (f". Post hoc, from the spread observed here, family A had 80 % power "
                         f"for {times(min(detectable))}–{times(max(detectable))} (registered: "
                         f"{r['boost']:g}× from the pilot's spread)." if detectable else "."))
-    tested = [c for c in study["cells"] if len(c["comparisons"]) > 1]
-    beats = [cell_label(c) for c in tested if c["verdict"]["beats_controls"]
-             and all(x["tested"] for k, x in c["comparisons"].items() if k != "dense")]
-    outcome = [cell_label(c) for c in tested if c["verdict"]["beats_controls"]
+    tested = [c for c in study.cells if len(c.comparisons) > 1]
+    beats = [cell_label(c) for c in tested if c.verdict.beats_controls
+             and all(x.tested for k, x in c.comparisons.items() if k != "dense")]
+    outcome = [cell_label(c) for c in tested if c.verdict.beats_controls
                and cell_label(c) not in beats]
     lines.append(f"More than its density (faster than every control after Holm, family B): in "
                  f"{len(beats)} of {len(tested)} cells" + (f" ({'; '.join(beats)})" if beats
@@ -181,107 +178,108 @@ def pooled_table(analysis: dict) -> pd.DataFrame:
     return table(header, rows)
 
 
-def replay_lines(replay: dict) -> list[str]:
+def replay_lines(replay: Replay) -> list[str]:
     """Exploratory: the ticket's speed-up over dense on the replay and the fresh order, and
     what replaying θ*'s data order does to each network."""
-    n, e = len(replay["seeds"]), replay["endpoint"]
-    vs = replay["ticket_vs_dense"]
-    own = replay["replay_speedup"]
-    return [f"Exploratory, {n} seeds, {replay['sparsity']:.0%} with warmup: ticket vs dense at "
-            f"{e} on θ*'s own data order {test_text(vs['replay']['endpoint'])}, on a fresh order "
-            f"{test_text(vs['fresh']['endpoint'])}.",
+    n, e = len(replay.seeds), replay.endpoint
+    vs, own = replay.ticket_vs_dense, replay.replay_speedup
+    return [f"Exploratory, {n} seeds, {replay.sparsity:.0%} with warmup: ticket vs dense at "
+            f"{e} on θ*'s own data order {test_text(vs['replay'].endpoint)}, on a fresh order "
+            f"{test_text(vs['fresh'].endpoint)}.",
             f"Replaying the order (fresh / replay, > 1: the replay is quicker; 8 seeds, "
             f"inconclusive where the interval spans 1): ticket "
-            f"{test_text(own['ticket']['endpoint'])}, dense "
-            f"{test_text(own['dense']['endpoint'])}; test risk of the ticket on the replay − "
-            f"on the fresh order {fmt_interval(own['ticket']['test_risk'], 4)}."]
+            f"{test_text(own['ticket'].endpoint)}, dense "
+            f"{test_text(own['dense'].endpoint)}; test risk of the ticket on the replay − "
+            f"on the fresh order {fmt_interval(own['ticket'].test_risk, 4)}."]
 
 
 RANKED = {"global": "globally", "layer": "per layer"}
 
 
-def scope_lines(scope: dict) -> list[str]:
+def scope_lines(scope: Scope) -> list[str]:
     """Exploratory: the ticket ranked the other way against the dense network and the
     registered ticket."""
-    e, ranked = scope["endpoint"], RANKED[scope["scope"]]
-    dense, registered = scope["vs_dense"], scope["vs_registered"]
+    e, ranked = scope.endpoint, RANKED[scope.scope]
+    dense, registered = scope.vs_dense, scope.vs_registered
     return [f"Exploratory and post hoc (asked after the confirmatory result), "
-            f"{len(scope['seeds'])} seeds, {scope['sparsity']:.0%} with warmup: "
+            f"{len(scope.seeds)} seeds, {scope.sparsity:.0%} with warmup: "
             f"the ticket with its mask ranked {ranked} "
-            f"({fmt_interval(scope['dead_units'], 1)} dead units) against the dense network at "
-            f"{e}: {test_text(dense['endpoint'])}; against the ticket ranked "
-            f"{RANKED[scope['registered_scope']]}: {test_text(registered['endpoint'])}; test "
-            f"risk − the dense network's {fmt_interval(dense['test_risk'], 4)} (no Holm: "
+            f"({fmt_interval(scope.dead_units, 1)} dead units) against the dense network at "
+            f"{e}: {test_text(dense.endpoint)}; against the ticket ranked "
+            f"{RANKED[scope.registered_scope]}: {test_text(registered.endpoint)}; test "
+            f"risk − the dense network's {fmt_interval(dense.test_risk, 4)} (no Holm: "
             "exploratory)."]
 
 
-def crossing_lines(crossings: dict) -> list[str]:
+def crossing_lines(crossings: Crossings) -> list[str]:
     """Exploratory and post hoc: first crossing against staying below the level."""
-    e, n = crossings["endpoint"], crossings["n"]
+    e, n = crossings.endpoint, crossings.n
     lines = [f"Exploratory and post hoc: {e} times a curve's first crossing of its level; the "
              f"step from which it stays below the level is timed beside it (a frozen hedge never "
              f"crosses). Of {n} curves per arm:"]
-    for cell in crossings["cells"]:
-        back, stay = cell["crossed_back"], cell["stay"]
+    for cell in crossings.cells:
+        back, stayed = cell.crossed_back, cell.stayed
         lines.append(f"{cell_label(cell)}: crossed back above the level after the first "
                      f"crossing — ticket {back['ticket']}, dense {back['dense']}; stayed below "
-                     f"by the budget — ticket {cell['stayed']['ticket']}, dense "
-                     f"{cell['stayed']['dense']}; speed-up to staying below "
-                     f"{test_text(stay)}; AUC ticket − dense (registered, secondary) "
-                     f"{fmt_interval(cell['auc'])}.")
+                     f"by the budget — ticket {stayed['ticket']}, dense {stayed['dense']}; "
+                     f"speed-up to staying below {test_text(cell.stay)}; AUC ticket − dense "
+                     f"(registered, secondary) {fmt_interval(cell.auc)}.")
     return lines
 
 
-def steadiness_table(steady: dict) -> pd.DataFrame:
+def steadiness_table(steady: Steadiness) -> pd.DataFrame:
     header = ["network", "late swing (SD of val risk)", "final val risk"]
-    rows = [[name, fmt_interval(v["late_swing"], 4), fmt_interval(v["final_risk"], 4)]
-            for name, v in steady["networks"].items()]
+    rows = [[name, fmt_interval(v.late_swing, 4), fmt_interval(v.final_risk, 4)]
+            for name, v in steady.networks.items()]
     return table(header, rows)
 
 
-def steadiness_lines(steady: dict) -> list[str]:
-    lines = [f"Exploratory, {len(steady['seeds'])} seeds, {steady['sparsity']:.0%}: the swing is "
+def steadiness_lines(steady: Steadiness) -> list[str]:
+    lines = [f"Exploratory, {len(steady.seeds)} seeds, {steady.sparsity:.0%}: the swing is "
              "the SD of a curve's evaluations over the second half of its budget (budgets of "
              "equal steps × LR: "
-             + ", ".join(f"{name}: {b} steps" for name, b in steady["budgets"].items()
+             + ", ".join(f"{name}: {b} steps" for name, b in steady.budgets.items()
                          if name.startswith("θ*")) + "). It describes noise, not learning: a "
              "frozen hedge's swing is 0."]
-    for name, d in steady["differences"].items():
-        lines.append(f"{name}: swing {fmt_interval(d['late_swing'], 4)}, final risk "
-                     f"{fmt_interval(d['final_risk'], 4)} (paired over seeds).")
+    for name, d in steady.differences.items():
+        lines.append(f"{name}: swing {fmt_interval(d.late_swing, 4)}, final risk "
+                     f"{fmt_interval(d.final_risk, 4)} (paired over seeds).")
     return lines
 
 
-def collapse_table(collapse: dict) -> pd.DataFrame:
+SCOPES = ("global", "layer")
+
+
+def collapse_table(collapse: dict[str, MaskStructure]) -> pd.DataFrame:
     """Global against layer-wise ranking: per level, what each layer keeps, the effective
     sparsity and the dead units per hidden layer (mean over seeds)."""
     first = collapse["global"]
-    names = list(first["layer_sizes"])
+    names = list(first.layer_sizes)
     header = ["sparsity", "ranking", *(f"keeps {n.split('.')[1]}" for n in names),
-              "effective", *(f"dead h{i + 1}/{w}" for i, w in enumerate(first["hidden"]))]
+              "effective", *(f"dead h{i + 1}/{w}" for i, w in enumerate(first.hidden))]
     rows = []
-    for levels in zip(*(collapse[s]["levels"] for s in ("global", "layer"))):
-        for scope, level in zip(("global", "layer"), levels):
-            rows.append([f"{level['sparsity']:.0%}", scope,
-                         *(f"{100 * level['layer_density'][n]['mean']:.2f}%" for n in names),
-                         f"{100 * level['effective_sparsity']['mean']:.1f}%",
-                         *(f"{d['mean']:.1f}" for d in level["dead_by_layer"])])
+    for levels in zip(*(collapse[s].levels for s in SCOPES)):
+        for scope, level in zip(SCOPES, levels):
+            rows.append([f"{level.sparsity:.0%}", scope,
+                         *(f"{100 * level.layer_density[n].mean:.2f}%" for n in names),
+                         f"{100 * level.effective_sparsity.mean:.1f}%",
+                         *(f"{d.mean:.1f}" for d in level.dead_by_layer)])
     return table(header, rows, index=2)
 
 
-def collapse_lines(collapse: dict, pilot: dict | None) -> list[str]:
+def collapse_lines(collapse: dict[str, MaskStructure], pilot: dict | None) -> list[str]:
     """Where a global ranking empties a layer, and what the pilot's 98 % arm learned."""
-    g, lay = (collapse[s]["levels"][-1] for s in ("global", "layer"))
-    names = list(collapse["global"]["layer_sizes"])
-    sizes = collapse["global"]["layer_sizes"]
-    thinnest = min(names, key=lambda n: g["layer_density"][n]["mean"])
-    kept = g["layer_density"][thinnest]["mean"] * sizes[thinnest]
-    lines = [f"Exploratory, θ* of {len(collapse['global']['seeds'])} registered seeds: at "
-             f"{g['sparsity']:.0%} a global ranking keeps {kept:.1f} of the "
+    g, lay = (collapse[s].levels[-1] for s in SCOPES)
+    first = collapse["global"]
+    sizes = first.layer_sizes
+    thinnest = min(sizes, key=lambda n: g.layer_density[n].mean)
+    kept = g.layer_density[thinnest].mean * sizes[thinnest]
+    lines = [f"Exploratory, θ* of {len(first.seeds)} registered seeds: at "
+             f"{g.sparsity:.0%} a global ranking keeps {kept:.1f} of the "
              f"{sizes[thinnest]} weights of {thinnest} (effective sparsity "
-             f"{100 * g['effective_sparsity']['mean']:.1f}%, {g['dead_units']['mean']:.0f} dead "
-             f"units); ranked per layer, {100 * lay['effective_sparsity']['mean']:.1f}% and "
-             f"{lay['dead_units']['mean']:.0f}."]
+             f"{100 * g.effective_sparsity.mean:.1f}%, {g.dead_units.mean:.0f} dead "
+             f"units); ranked per layer, {100 * lay.effective_sparsity.mean:.1f}% and "
+             f"{lay.dead_units.mean:.0f}."]
     if pilot is not None:
         for key, study in pilot["studies"].items():
             if key.endswith("98%"):

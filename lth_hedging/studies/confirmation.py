@@ -27,11 +27,17 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import TypedDict
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..foundations.config import Config
+from ..foundations.records import Record, entry
 from ..foundations.store import Store
 from ..measures.metrics import (
+    LogRatioTest,
+    PairedOverSeeds,
+    SeedInterval,
+    SignTest,
     detectable_speedup,
     holm,
     log_ratio_test,
@@ -41,7 +47,7 @@ from ..measures.metrics import (
 )
 from ..measures.speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
 from ..nets.losses import risk_measure
-from .judging import floor_reached, floor_rows
+from .judging import Curve, Margin, Run, curve_of, floor_reached, floor_rows
 from .references import floor
 from .stages import (
     DenseRun,
@@ -61,42 +67,91 @@ FAMILIES = {"A": "boosting: the ticket against the dense network from θ0",
             "B": "more than its density: the ticket against each control, with warmup"}
 
 
-class Comparison(TypedDict):
-    """The ticket against one comparator in one cell, paired over seeds."""
+@dataclass(frozen=True, kw_only=True)
+class Paired(Record):
+    """The ticket against one comparator, paired over seeds (``compare``)."""
+
+    endpoint: LogRatioTest  # at the registered endpoint
+    endpoints: dict[str, LogRatioTest]  # at every level of ``speed`` (descriptive)
+    reach: SignTest  # which side reaches the level where only one does
+    auc: PairedOverSeeds  # ticket − comparator (descriptive)
+    final_risk: PairedOverSeeds
+    test_risk: PairedOverSeeds
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison(Paired):
+    """A comparison of the registered study: its family, Holm's p and the verdict."""
 
     family: str
-    endpoint: dict  # log_ratio_test at the registered endpoint
-    reach: dict  # sign_test: which side reaches the level where only one does
-    endpoints: dict  # log_ratio_test at every level of ``speed`` (descriptive)
-    auc: dict  # ticket − comparator, paired over seeds (descriptive)
-    final_risk: dict
-    test_risk: dict
-    tested: bool  # in its family's Holm correction (neither side censored on every seed)
-    p_holm: float | None
-    detectable: float  # the speed-up 80 % power detects at the family's strictest level
-    verdict: str
+    tested: bool = False  # in its family's Holm correction (neither side censored everywhere)
+    p_holm: float | None = None
+    detectable: float = math.nan  # the speed-up 80 % power detects at the strictest level
+    verdict: str = ""
 
 
-class StudyCell(TypedDict):
+def _endpoint(key: str) -> bool:
+    return key in ENDPOINTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reach(Record):
+    """One level over seeds: how many reached it, the median steps (censored at the budget)."""
+
+    reached: int
+    median: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class KindSummary(Record):
+    """One kind of network in one cell, over seeds (``summary``)."""
+
+    n: int
+    matches: int
+    levels: dict[str, Reach] = entry(flat=True, keys=_endpoint)
+    auc: SeedInterval
+    final_risk: SeedInterval
+    test_risk: SeedInterval
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellVerdict(Record):
+    primary_passes_floor: bool
+    matches_dense: bool
+    boosting: bool
+    beats_controls: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyCell(Record):
     schedule: str
-    warmup_steps: int
     sparsity: float
-    rows: dict  # kind → one row per seed (``describe``)
-    networks: dict  # kind → summary over seeds
+    warmup_steps: int
+    rows: dict[str, list[Run]]  # kind → one row per seed
+    networks: dict[str, KindSummary]
     comparisons: dict[str, Comparison]
-    verdict: dict
+    verdict: CellVerdict | None = entry(optional=True)
 
 
-class Study(TypedDict):
-    registration: dict
+@dataclass(frozen=True, kw_only=True)
+class Family(Record):
+    question: str
+    size: int  # comparisons tested (in Holm's correction)
+    members: int
+    alpha: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study(Record):
+    registration: dict[str, Any]  # the config's registration section, as run
     seeds: list[int]
     endpoint: str
-    references: dict
+    references: References
     budget: int
-    margin: dict
-    floors: dict
+    margin: Margin
+    floors: dict[str, dict[str, Curve]]  # schedule → floor control → its curve
     floor_reached: list[str]
-    families: dict
+    families: dict[str, Family]
     cells: list[StudyCell]
 
 
@@ -165,11 +220,11 @@ def train(config: Config, seeds: list[int], store: Store) -> tuple[dict, dict]:
 
 
 def describe(history: list[dict], test_risk: float, refs: References, budget: int,
-             config: Config) -> dict:
+             config: Config) -> Run:
     """One network: every speed measure against ``refs`` and its test risk (``loss.alpha``)."""
     m = config.metrics
-    return {**speed(history, refs, budget=budget, window=m.window, final_evals=m.final_evals),
-            "test_risk": test_risk, "curve": [[r["step"], r["val_risk"]] for r in history]}
+    measured = speed(history, refs, budget=budget, window=m.window, final_evals=m.final_evals)
+    return Run(**vars(measured), test_risk=test_risk, curve=curve_of(history))
 
 
 def dense_test_risk(config: Config, run: DenseRun, test) -> float:
@@ -177,63 +232,67 @@ def dense_test_risk(config: Config, run: DenseRun, test) -> float:
     return float(risk_measure(deep_hedge_pnl(model, test, run.cost), config))
 
 
-def compare(ticket: list[dict], other: list[dict], endpoint: str, confidence: float) -> dict:
+def compare(ticket: list[Run], other: list[Run], endpoint: str, confidence: float) -> Paired:
     """The ticket's speed-up over ``other`` at every level (log ratios, censored at the
     budget), which of them reaches the endpoint's level where only one does (a sign test: what
     an outcome reports), and ticket − other in AUC, final validation risk and test risk,
     paired by seed."""
-    levels = {name: log_ratio_test([censored(o[name], o["budget"]) for o in other],
-                                   [censored(t[name], t["budget"]) for t in ticket], confidence)
+    levels = {name: log_ratio_test([censored(o.levels[name], o.budget) for o in other],
+                                   [censored(t.levels[name], t.budget) for t in ticket],
+                                   confidence)
               for name in ENDPOINTS}
-    return {"endpoint": levels[endpoint], "endpoints": levels,
-            "reach": sign_test([t[endpoint] is not None for t in ticket],
-                               [o[endpoint] is not None for o in other]),
-            **{key: paired_over_seeds([t[key] for t in ticket], [o[key] for o in other],
-                                      confidence)
-               for key in ("auc", "final_risk", "test_risk")}}
+
+    def paired(key: str) -> PairedOverSeeds:
+        return paired_over_seeds([getattr(t, key) for t in ticket],
+                                 [getattr(o, key) for o in other], confidence)
+
+    return Paired(endpoint=levels[endpoint], endpoints=levels,
+                  reach=sign_test([t.levels[endpoint] is not None for t in ticket],
+                                  [o.levels[endpoint] is not None for o in other]),
+                  auc=paired("auc"), final_risk=paired("final_risk"),
+                  test_risk=paired("test_risk"))
 
 
-def testable(test: dict) -> bool:
+def testable(test: LogRatioTest) -> bool:
     """A comparison is a test when neither side is censored on every seed; else its ratio
     only bounds the speed-up by the budget — an outcome, kept out of Holm's family."""
-    return test["censored_reference"] < test["n"] and test["censored_other"] < test["n"]
+    return test.censored_reference < test.n and test.censored_other < test.n
 
 
-def verdict(test: dict, p: float, alpha: float) -> str:
+def verdict(test: LogRatioTest, p: float, alpha: float) -> str:
     """'faster' / 'slower' where the (Holm-adjusted) test rejects, 'indistinguishable' where
     it does not; where every run on one side is censored, what was reached."""
-    n = test["n"]
-    other_out, ticket_out = test["censored_reference"] == n, test["censored_other"] == n
+    n = test.n
+    other_out, ticket_out = test.censored_reference == n, test.censored_other == n
     if other_out or ticket_out:
         return {(True, True): "neither reaches", (False, True): "never reaches",
                 (True, False): "only the ticket reaches"}[(other_out, ticket_out)]
     if not p < alpha:
         return "indistinguishable"
-    return "faster" if test["speedup"] > 1 else "slower"
+    return "faster" if test.speedup > 1 else "slower"
 
 
-def summary(rows: list[dict], confidence: float) -> dict:
+def summary(rows: list[Run], confidence: float) -> KindSummary:
     """One kind over seeds: per level reached/n and the median steps (censored at the
     budget); means with Student-t intervals of AUC, final validation risk and test risk."""
-    out = {"n": len(rows), "matches": sum(r["matches"] for r in rows)}
-    for name in ENDPOINTS:
-        out[name] = {"reached": sum(r[name] is not None for r in rows),
-                     "median": statistics.median(censored(r[name], r["budget"])[0]
-                                                 for r in rows)}
-    for key in ("auc", "final_risk", "test_risk"):
-        out[key] = seed_interval([r[key] for r in rows], confidence)
-    return out
+    levels = {name: Reach(reached=sum(r.levels[name] is not None for r in rows),
+                          median=statistics.median(censored(r.levels[name], r.budget)[0]
+                                                   for r in rows))
+              for name in ENDPOINTS}
+    return KindSummary(n=len(rows), matches=sum(r.matches for r in rows), levels=levels,
+                       **{key: seed_interval([getattr(r, key) for r in rows], confidence)
+                          for key in ("auc", "final_risk", "test_risk")})
 
 
-def margins(config: Config, dense_rows: list[dict]) -> dict:
+def margins(config: Config, dense_rows: list[dict]) -> Margin:
     """The matching margins: the registered one in test risk (or, when null, twice the dense
     networks' seed-to-seed SD), and twice their SD of final validation risk for a curve's own
     "matches" (descriptive)."""
     registered = config.registration.match_margin
     sd = statistics.stdev(r["test_risk"] for r in dense_rows)
-    return {"margin": registered if registered is not None else 2 * sd, "dense_sd": sd,
-            "source": "registered" if registered is not None else "2 × the dense networks' SD",
-            "val_margin": 2 * statistics.stdev(r["final_risk"] for r in dense_rows)}
+    return Margin(margin=registered if registered is not None else 2 * sd, dense_sd=sd,
+                  source="registered" if registered is not None else "2 × the dense networks' SD",
+                  val_margin=2 * statistics.stdev(r["final_risk"] for r in dense_rows))
 
 
 def confirmatory_study(config: Config, store: Store | None = None) -> Study:
@@ -252,10 +311,10 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
     margin = margins(config, [{"test_risk": dense_risks[("constant", s)],
                                "final_risk": final_risk(run.history, m.final_evals)}
                               for s, run in zip(seeds, constant)])
-    refs = References(provisional.dense, provisional.floor, margin["val_margin"],
+    refs = References(provisional.dense, provisional.floor, margin.val_margin,
                       provisional.dense_sd, provisional.n_dense, name)
 
-    def row(history: list[dict], test_risk: float) -> dict:
+    def row(history: list[dict], test_risk: float) -> Run:
         return describe(history, test_risk, refs, budget, config)
 
     floors = {sched: floor_rows(config, refs, budget, Plan(r.learning_rate, seeds[0],
@@ -263,7 +322,7 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
                                                            **warmup(config, sched)), store)
               for sched in SCHEDULES}
     failed = list(dict.fromkeys(e for f in floors.values() for e in floor_reached(
-        f, [row(run.history, dense_risks[key])["auc"] for key, run in dense.items()]
+        f, [row(run.history, dense_risks[key]).auc for key, run in dense.items()]
     )))
     out_cells = []
     for sched in SCHEDULES:
@@ -273,49 +332,52 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
                            for seed in seeds] for kind in arms(config, sched)}
             rows["dense"] = [row(dense[(sched, seed)].history,
                                        dense_risks[(sched, seed)]) for seed in seeds]
-            comparisons = {kind: {"family": "A" if kind == "dense" else "B",
-                                  **compare(rows["ticket"], rows[kind], r.endpoint,
-                                            m.confidence)}
+            comparisons = {kind: Comparison(**vars(compare(rows["ticket"], rows[kind],
+                                                           r.endpoint, m.confidence)),
+                                            family="A" if kind == "dense" else "B")
                            for kind in rows if kind != "ticket"}
-            out_cells.append({"schedule": sched, "sparsity": s,
-                              "warmup_steps": warmup(config, sched).get("warmup_steps", 0),
-                              "rows": {k: [{"seed": seed, **row} for seed, row in zip(seeds, v)]
-                                       for k, v in rows.items()},
-                              "networks": {k: summary(v, m.confidence) for k, v in rows.items()},
-                              "comparisons": comparisons})
-    families = adjust(out_cells, r.alpha, len(seeds), r.power)
-    for cell in out_cells:
-        cell["verdict"] = cell_verdict(cell, r.endpoint in failed, margin["margin"])
-    return {"registration": config.to_dict()["registration"], "seeds": seeds,
-            "endpoint": r.endpoint, "references": refs.as_dict(), "budget": budget,
-            "margin": margin, "floors": floors, "floor_reached": failed, "families": families,
-            "cells": out_cells}
+            out_cells.append(StudyCell(
+                schedule=sched, sparsity=s,
+                warmup_steps=warmup(config, sched).get("warmup_steps", 0),
+                rows={k: [replace(row, seed=seed) for seed, row in zip(seeds, v)]
+                      for k, v in rows.items()},
+                networks={k: summary(v, m.confidence) for k, v in rows.items()},
+                comparisons=comparisons))
+    families, out_cells = adjust(out_cells, r.alpha, len(seeds), r.power)
+    out_cells = [replace(cell, verdict=cell_verdict(cell, r.endpoint in failed, margin.margin))
+                 for cell in out_cells]
+    return Study(registration=config.to_dict()["registration"], seeds=seeds,
+                 endpoint=r.endpoint, references=refs, budget=budget, margin=margin,
+                 floors=floors, floor_reached=failed, families=families, cells=out_cells)
 
 
-def adjust(cells: list[StudyCell], alpha: float, n: int, power: float) -> dict:
+def adjust(cells: list[StudyCell], alpha: float, n: int,
+           power: float) -> tuple[dict[str, Family], list[StudyCell]]:
     """Holm within each family over its testable comparisons; every comparison's verdict and
-    the speed-up its family could detect with ``power`` at the strictest Holm level."""
+    the speed-up its family could detect with ``power`` at the strictest Holm level. Returns
+    the families and the cells with their comparisons adjusted."""
+    done: dict[int, Comparison] = {}  # id of a comparison → adjusted
+    for c in (c for cell in cells for c in cell.comparisons.values()
+              if c.family not in FAMILIES):  # exploratory: unadjusted, no verdict of power
+        done[id(c)] = replace(c, tested=False, p_holm=None, detectable=math.nan,
+                              verdict=verdict(c.endpoint, _p(c.endpoint.p), alpha))
     families = {}
-    for c in (c for cell in cells for c in cell["comparisons"].values()
-              if c["family"] not in FAMILIES):  # exploratory: unadjusted, no verdict of power
-        c.update(tested=False, p_holm=None, detectable=math.nan,
-                 verdict=verdict(c["endpoint"], _p(c["endpoint"]["p"]), alpha))
     for family in FAMILIES:
-        members = [c for cell in cells for c in cell["comparisons"].values()
-                   if c["family"] == family]
-        tested = [c for c in members if testable(c["endpoint"])]
-        for c, p in zip(tested, holm([_p(c["endpoint"]["p"]) for c in tested])):
-            c["p_holm"] = p
+        members = [c for cell in cells for c in cell.comparisons.values() if c.family == family]
+        tested = [c for c in members if testable(c.endpoint)]
+        p_holm = {id(c): p for c, p in zip(tested, holm([_p(c.endpoint.p) for c in tested]))}
         for c in members:
-            c["tested"] = "p_holm" in c
-            c.setdefault("p_holm", None)
-            c["verdict"] = verdict(c["endpoint"], c["p_holm"] if c["tested"] else math.nan,
-                                   alpha)
-            c["detectable"] = detectable_speedup(c["endpoint"]["sd"], n,
-                                                 alpha / max(len(tested), 1), power)
-        families[family] = {"question": FAMILIES[family], "size": len(tested),
-                            "members": len(members), "alpha": alpha}
-    return families
+            p = p_holm.get(id(c))
+            done[id(c)] = replace(
+                c, tested=p is not None, p_holm=p,
+                verdict=verdict(c.endpoint, p if p is not None else math.nan, alpha),
+                detectable=detectable_speedup(c.endpoint.sd, n, alpha / max(len(tested), 1),
+                                              power))
+        families[family] = Family(question=FAMILIES[family], size=len(tested),
+                                  members=len(members), alpha=alpha)
+    return families, [replace(cell, comparisons={k: done[id(c)]
+                                                 for k, c in cell.comparisons.items()})
+                      for cell in cells]
 
 
 def _p(p: float) -> float:
@@ -323,16 +385,17 @@ def _p(p: float) -> float:
     return p if math.isfinite(p) else 1.0
 
 
-def cell_verdict(cell: StudyCell, floor_failed: bool, margin: float) -> dict:
+def cell_verdict(cell: StudyCell, floor_failed: bool, margin: float) -> CellVerdict:
     """Whether the ticket matches the dense network (upper bound of ticket − dense test risk
     within ``margin``), is a boosting ticket (also faster than it in family A, with an
     endpoint that passed its floor control) and is faster than every control (family B)."""
-    comparisons = cell["comparisons"]
+    comparisons = cell.comparisons
     dense = comparisons.get("dense")
-    hi = dense["test_risk"]["ci"][1] if dense else math.nan
+    hi = dense.test_risk.ci[1] if dense else math.nan
     matches = bool(math.isfinite(hi) and hi <= margin)
     controls = [c for k, c in comparisons.items() if k != "dense"]
-    return {"primary_passes_floor": not floor_failed, "matches_dense": matches,
-            "boosting": matches and not floor_failed and dense["verdict"] == "faster",
-            "beats_controls": bool(controls) and not floor_failed and all(
-                c["verdict"] in ("faster", "only the ticket reaches") for c in controls)}
+    return CellVerdict(
+        primary_passes_floor=not floor_failed, matches_dense=matches,
+        boosting=matches and not floor_failed and dense.verdict == "faster",
+        beats_controls=bool(controls) and not floor_failed and all(
+            c.verdict in ("faster", "only the ticket reaches") for c in controls))

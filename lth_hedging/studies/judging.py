@@ -16,14 +16,24 @@ network", one in validation risk for a curve's own "matches" and best step.
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, replace
 
 import torch
 
 from ..foundations import code as code_sets
 from ..foundations.config import Config
+from ..foundations.records import Record, entry
 from ..foundations.store import Store
-from ..measures.metrics import compute_all_metrics, paired_difference, tails_with
-from ..measures.speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
+from ..measures.metrics import Difference, compute_all_metrics, paired_difference, tails_with
+from ..measures.speed import (
+    ENDPOINTS,
+    References,
+    Speed,
+    censored,
+    final_risk,
+    reference_levels,
+    speed,
+)
 from ..nets.losses import empirical_cvar, risk_measure
 from .references import floor, floor_run, risk_statistic
 from .stages import (
@@ -44,6 +54,74 @@ REPORTED = ("cvar_05", "sharpe_ratio", "pnl_mean", "pnl_std")
 FLOORS = ("bs_delta", "min_variance_delta")  # classical hedges frozen, only y may train
 
 
+@dataclass(frozen=True, kw_only=True)
+class Margin(Record):
+    """The matching margins in money (``study_margin``, ``confirmation.margins``)."""
+
+    margin: float  # in test risk: "matches the dense network"
+    dense_sd: float  # the dense networks' seed-to-seed SD of test risk
+    val_margin: float  # in validation risk: a curve's own "matches" and best step
+    val_sd: float | None = entry(optional=True)
+    source: str
+    learning_rate: float | None = entry(optional=True)
+    n_seeds: int | None = entry(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Curve(Speed):
+    """A curve's speed measures and the curve itself, [step, validation risk] pairs."""
+
+    curve: list[list[float]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Speedup(Record):
+    """T_dense / T_ticket at one level, with what was censored at the budget."""
+
+    speedup: float
+    ticket_censored: bool
+    dense_censored: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run(Curve):
+    """A network's curve, speed measures and test risk (at ``loss.alpha``); its seed where a
+    study has several."""
+
+    seed: int | None = entry(optional=True)
+    test_risk: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkRow(Run):
+    """One trained network as ``Judge`` describes it: speed, training summary, test metrics
+    (``REPORTED``, with intervals) and, where it has a dense partner, the paired test-CVaR
+    difference; a ticket's sparsities; what a study adds (its target, speed-up)."""
+
+    target_sparsity: float | None = entry(optional=True)
+    best_val_risk: float
+    steps_run: int
+    diverged: bool
+    cvar_05: float
+    sharpe_ratio: float
+    pnl_mean: float
+    pnl_std: float
+    cvar_05_ci: list[float]
+    sharpe_ratio_ci: list[float]
+    pnl_mean_ci: list[float]
+    pnl_std_ci: list[float]
+    cvar_05_vs_dense: Difference | None = entry(optional=True)
+    test_matches: bool | None = entry(optional=True)
+    sparsity: float | None = entry(optional=True)
+    effective_sparsity: float | None = entry(optional=True)
+    speedup: Speedup | None = entry(optional=True)
+    overlap_with_one_shot: float | None = entry(optional=True)
+
+
+def curve_of(history: list[dict]) -> list[list[float]]:
+    return [[r["step"], r["val_risk"]] for r in history]
+
+
 def study_seeds(config: Config) -> list[int]:
     """``model.init_seed`` and the next ``pilot.n_seeds`` − 1 seeds."""
     return [config.model.init_seed + i for i in range(config.pilot.n_seeds)]
@@ -56,7 +134,7 @@ def dense_runs(config: Config, learning_rate: float, seeds: list[int],
 
 
 def study_margin(config: Config, learning_rate: float | None = None,
-                 store: Store | None = None) -> dict:
+                 store: Store | None = None) -> Margin:
     """The matching margins in money, from the dense networks from θ0 at ``learning_rate``
     (default: the first ``pilot.learning_rates``) over ``study_seeds`` (trained if
     missing): ``margin`` for test CVaR, the registered ``registration.match_margin`` (from
@@ -76,8 +154,8 @@ def study_margin(config: Config, learning_rate: float | None = None,
                       (configured, "configured") if configured is not None else
                       (2 * sd, "2 × the dense networks' test-CVaR SD"))
     val_sd = statistics.stdev([final_risk(r.history, m.final_evals) for r in runs])
-    return {"margin": margin, "dense_sd": sd, "val_margin": 2 * val_sd, "val_sd": val_sd,
-            "source": source, "learning_rate": lr, "n_seeds": len(risks)}
+    return Margin(margin=margin, dense_sd=sd, val_margin=2 * val_sd, val_sd=val_sd,
+                  source=source, learning_rate=lr, n_seeds=len(risks))
 
 
 def references(config: Config, runs: list[DenseRun], margin: float) -> References:
@@ -89,17 +167,17 @@ def references(config: Config, runs: list[DenseRun], margin: float) -> Reference
 
 
 def study_references(config: Config, learning_rate: float,
-                     store: Store) -> tuple[References, dict]:
+                     store: Store) -> tuple[References, Margin]:
     """R_d at ``learning_rate`` — the one definition every comparison at that rate uses, in
     notebooks 02 and 03 alike: the median final validation risk of the dense networks from
     θ0 at that (constant) rate over ``study_seeds`` — with the margins (``study_margin``)."""
     margin = study_margin(config, learning_rate, store)
     runs = dense_runs(config, learning_rate, study_seeds(config), store)
-    return references(config, runs, margin["val_margin"]), margin
+    return references(config, runs, margin.val_margin), margin
 
 
 class Judge:
-    """Describes trained networks of one (config, learning rate) as JSON rows: speed against
+    """Describes trained networks of one (config, learning rate) as rows: speed against
     ``refs``, test metrics with intervals, and the paired test CVaR difference to the dense
     network of the same seed, which "matches" when its interval's upper bound is within
     ``test_margin``. Sharpe is charged notebook 01's network's indifference price."""
@@ -133,52 +211,53 @@ class Judge:
                                           tails=tails_with(self.config.loss.alpha))
             metrics["test_risk"] = float(risk_measure(pnl, self.config))
             if dense is not None:  # in the trained tail: the margin's statistic
-                metrics["vs_dense"] = paired_difference(pnl, dense[1], statistic, **boot)
+                metrics["vs_dense"] = paired_difference(pnl, dense[1], statistic,
+                                                        **boot).to_json()
             return {"metrics.json": metrics}
 
         return self.store.cached("test_metrics", key, compute)[0]["metrics.json"]
 
     def describe(self, history: list[dict], summary: dict, pnl: torch.Tensor, stage: str,
-                 name: str, dense: tuple[str, torch.Tensor] | None = None) -> dict:
+                 name: str, dense: tuple[str, torch.Tensor] | None = None) -> NetworkRow:
         m = self.config.metrics
         metrics = self.test_metrics(stage, name, pnl, dense)
-        row = {**speed(history, self.refs, budget=self.budget, window=m.window,
-                       final_evals=m.final_evals),
-               "best_val_risk": summary["best_val_risk"], "steps_run": summary["steps_run"],
-               "diverged": summary["diverged"], "test_risk": metrics["test_risk"],
-               "curve": [[r["step"], r["val_risk"]] for r in history],
-               **{k: metrics[k] for k in REPORTED},
-               **{f"{k}_ci": metrics[f"{k}_ci"] for k in REPORTED}}
-        if "vs_dense" in metrics:
-            row["cvar_05_vs_dense"] = metrics["vs_dense"]
-            row["test_matches"] = metrics["vs_dense"]["ci"][1] <= self.test_margin
-        return row
+        paired = Difference.from_json(metrics["vs_dense"]) if "vs_dense" in metrics else None
+        measured = speed(history, self.refs, budget=self.budget, window=m.window,
+                         final_evals=m.final_evals)
+        return NetworkRow(
+            **vars(measured), curve=curve_of(history),
+            best_val_risk=summary["best_val_risk"], steps_run=summary["steps_run"],
+            diverged=summary["diverged"], test_risk=metrics["test_risk"],
+            **{k: metrics[k] for k in REPORTED},
+            **{f"{k}_ci": metrics[f"{k}_ci"] for k in REPORTED},
+            cvar_05_vs_dense=paired,
+            test_matches=None if paired is None else paired.ci[1] <= self.test_margin)
 
-    def describe_cell(self, result: CellResult, dense: tuple[str, torch.Tensor]) -> dict:
-        return {**self.describe(result.history, result.summary, result.test_pnl, "ticket",
-                                result.folder.name, dense),
-                "sparsity": result.summary["mask"]["total"],
-                "effective_sparsity": result.summary["mask"]["effective"]}
+    def describe_cell(self, result: CellResult, dense: tuple[str, torch.Tensor]) -> NetworkRow:
+        return replace(self.describe(result.history, result.summary, result.test_pnl, "ticket",
+                                     result.folder.name, dense),
+                       sparsity=result.summary["mask"]["total"],
+                       effective_sparsity=result.summary["mask"]["effective"])
 
     def describe_dense(self, run: DenseRun, config: Config | None = None,
-                       dense: tuple[str, torch.Tensor] | None = None) -> dict:
+                       dense: tuple[str, torch.Tensor] | None = None) -> NetworkRow:
         return self.describe(run.history, run.summary, self.dense_pnl(run, config), "dense",
                              run.folder.name, dense)
 
 
-def speedups(ticket: dict, dense: dict) -> dict:
+def speedups(ticket: Speed, dense: Speed) -> dict[str, Speedup]:
     """T_dense / T_ticket at every endpoint; a level never reached counts at the budget and
     is flagged (``ticket_censored`` / ``dense_censored``)."""
     out = {}
     for name in ENDPOINTS:
-        (t, tc), (d, dc) = censored(ticket[name], ticket["budget"]), \
-            censored(dense[name], dense["budget"])
-        out[name] = {"speedup": d / t, "ticket_censored": tc, "dense_censored": dc}
+        (t, tc), (d, dc) = (censored(ticket.levels[name], ticket.budget),
+                            censored(dense.levels[name], dense.budget))
+        out[name] = Speedup(speedup=d / t, ticket_censored=tc, dense_censored=dc)
     return out
 
 
 def floor_rows(config: Config, refs: References, budget: int, plan: Plan,
-               store: Store) -> dict:
+               store: Store) -> dict[str, Curve]:
     """The floor controls of networks trained as ``plan`` says: each classical hedge of
     ``FLOORS`` frozen, and not hedging where it is the floor (``references.floor``), only y
     free to train (at ``loss.oce_level`` "batch" y is exact: nothing trains), measured like a
@@ -188,21 +267,21 @@ def floor_rows(config: Config, refs: References, budget: int, plan: Plan,
     m = config.metrics
     for name in (*FLOORS, *extra):
         result = floor_run(config, name, plan, store=store)
-        out[name] = {**speed(result.history, refs, budget=budget, window=m.window,
-                             final_evals=m.final_evals),
-                     "curve": [[r["step"], r["val_risk"]] for r in result.history]}
+        measured = speed(result.history, refs, budget=budget, window=m.window,
+                         final_evals=m.final_evals)
+        out[name] = Curve(**vars(measured), curve=curve_of(result.history))
     return out
 
 
-def floor_reached(floors: dict, dense_aucs: list[float]) -> list[str]:
+def floor_reached(floors: dict[str, Curve], dense_aucs: list[float]) -> list[str]:
     """The measures a floor control passes wrongly: every endpoint some floor model reaches,
     "AUC" where a floor's AUC is no worse than some dense network's (``dense_aucs``), and
     "matches" / "best step" where one matches the dense reference or gets a best step."""
-    out = [e for e in ENDPOINTS if any(f[e] is not None for f in floors.values())]
-    if min(f["auc"] for f in floors.values()) <= max(dense_aucs):
+    out = [e for e in ENDPOINTS if any(f.levels[e] is not None for f in floors.values())]
+    if min(f.auc for f in floors.values()) <= max(dense_aucs):
         out.append("AUC")
-    if any(f["matches"] for f in floors.values()):
+    if any(f.matches for f in floors.values()):
         out.append("matches")
-    if any(f["best_step"] is not None for f in floors.values()):
+    if any(f.best_step is not None for f in floors.values()):
         out.append("best step")
     return out

@@ -14,12 +14,26 @@ sparsity × comparator, at ``pilot.primary``), as ``confirmation`` tests.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, replace
 
 from ..foundations.config import Config
+from ..foundations.records import Record, entry
 from ..foundations.store import Store
-from .confirmation import adjust, cell_verdict, compare, summary
+from ..measures.speed import References
+from .confirmation import (
+    CellVerdict,
+    Comparison,
+    KindSummary,
+    adjust,
+    cell_verdict,
+    compare,
+    summary,
+)
 from .judging import (
+    Curve,
     Judge,
+    Margin,
+    NetworkRow,
     dense_runs,
     floor_reached,
     floor_rows,
@@ -31,6 +45,37 @@ from .stages import Plan, open_store
 from .tickets import KINDS, Cell, run_cells
 
 ALPHA = 0.05  # family-wise error rate of the pilot's family
+
+
+@dataclass(frozen=True, kw_only=True)
+class PilotCell(Record):
+    """One width × rate × sparsity of the pilot."""
+
+    width: float
+    hidden: list[int]
+    learning_rate: float
+    sparsity: float
+    confirmatory: bool
+    references: References
+    budget: int
+    floors: dict[str, Curve]
+    floor_reached: list[str]
+    rows: dict[str, list[NetworkRow]]  # kind → one row per seed
+    networks: dict[str, KindSummary]
+    comparisons: dict[str, Comparison]
+    verdict: CellVerdict | None = entry(optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pilot(Record):
+    seeds: list[int]
+    primary: str
+    alpha: float
+    confidence: float
+    margin: Margin
+    comparators: list[str]
+    family_size: int
+    cells: list[PilotCell]
 
 
 def widened(config: Config, factor: float) -> Config:
@@ -64,7 +109,7 @@ def small_dense_config(config: Config, sparsity: float) -> Config:
     return widened(config, best)
 
 
-def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
+def controls_over_seeds(config: Config, store: Store | None = None) -> Pilot:
     """The pilot study (module doc); one entry per width × rate × sparsity."""
     store = store or open_store(config)
     ch, confidence = config.pilot, config.metrics.confidence
@@ -75,41 +120,40 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> dict:
         wide = widened(config, width)
         for lr in ch.learning_rates:
             runs = dense_runs(wide, lr, seeds, store)
-            judge = Judge(wide, store, references(wide, runs, margin["val_margin"]), lr,
-                          margin["margin"])
+            judge = Judge(wide, store, references(wide, runs, margin.val_margin), lr,
+                          margin.margin)
             pairs = {seed: (run.folder.name, judge.dense_pnl(run))
                      for seed, run in zip(seeds, runs)}
-            dense = [{"seed": seed, **judge.describe_dense(run)}
+            dense = [replace(judge.describe_dense(run), seed=seed)
                      for seed, run in zip(seeds, runs)]
             floors = floor_rows(wide, judge.refs, judge.budget, Plan(lr, seeds[0]), store)
-            failed = floor_reached(floors, [r["auc"] for r in dense])
+            failed = floor_reached(floors, [r.auc for r in dense])
             todo = [Cell(kind, s, lr, seed, lr) for s in ch.sparsities for kind in kinds
                     for seed in seeds]
             trained = dict(zip(todo, run_cells(wide, todo, store)))
             for s in ch.sparsities:
-                rows = {kind: [{"seed": seed, **judge.describe_cell(
-                    trained[Cell(kind, s, lr, seed, lr)], pairs[seed])} for seed in seeds]
-                    for kind in kinds}
+                rows = {kind: [replace(judge.describe_cell(
+                    trained[Cell(kind, s, lr, seed, lr)], pairs[seed]), seed=seed)
+                    for seed in seeds] for kind in kinds}
                 rows["dense"] = dense
                 if "small_dense" in ch.comparators:
                     small = small_dense_config(wide, s)
                     rows["small_dense"] = [
-                        {"seed": seed, **judge.describe_dense(run, small, pairs[seed])}
+                        replace(judge.describe_dense(run, small, pairs[seed]), seed=seed)
                         for seed, run in zip(seeds, dense_runs(small, lr, seeds, store))]
                 family = "A" if width == 1.0 else "exploratory"
-                cells.append({
-                    "width": width, "hidden": list(wide.model.hidden), "learning_rate": lr,
-                    "sparsity": s, "confirmatory": width == 1.0,
-                    "references": judge.refs.as_dict(), "budget": judge.budget,
-                    "floors": floors, "floor_reached": failed, "rows": rows,
-                    "networks": {who: summary(r, confidence) for who, r in rows.items()},
-                    "comparisons": {c: {"family": family, **compare(
-                        rows["ticket"], rows[c], ch.primary, confidence)}
-                        for c in ch.comparators}})
-    families = adjust(cells, ALPHA, len(seeds), 0.8)
-    for cell in cells:
-        cell["verdict"] = cell_verdict(cell, ch.primary in cell["floor_reached"],
-                                       margin["margin"])
-    return {"seeds": seeds, "primary": ch.primary, "alpha": ALPHA, "confidence": confidence,
-            "margin": margin, "comparators": list(ch.comparators),
-            "family_size": families["A"]["size"], "cells": cells}
+                cells.append(PilotCell(
+                    width=width, hidden=list(wide.model.hidden), learning_rate=lr,
+                    sparsity=s, confirmatory=width == 1.0, references=judge.refs,
+                    budget=judge.budget, floors=floors, floor_reached=failed, rows=rows,
+                    networks={who: summary(r, confidence) for who, r in rows.items()},
+                    comparisons={c: Comparison(**vars(compare(rows["ticket"], rows[c],
+                                                              ch.primary, confidence)),
+                                               family=family)
+                                 for c in ch.comparators}))
+    families, cells = adjust(cells, ALPHA, len(seeds), 0.8)
+    cells = [replace(cell, verdict=cell_verdict(cell, ch.primary in cell.floor_reached,
+                                                margin.margin)) for cell in cells]
+    return Pilot(seeds=seeds, primary=ch.primary, alpha=ALPHA, confidence=confidence,
+                 margin=margin, comparators=list(ch.comparators),
+                 family_size=families["A"].size, cells=cells)

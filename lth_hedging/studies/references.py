@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 
 from ..foundations import code as code_sets
 from ..foundations.config import Config
+from ..foundations.records import Record
 from ..foundations.store import Store
 from ..market.features import state_features
 from ..market.hedges import (
@@ -25,7 +27,13 @@ from ..market.hedges import (
 )
 from ..market.heston import discounted_strike, get_or_generate_dataset
 from ..market.instruments import VARIANCE_SWAP, instrument_prices, n_instruments, with_instruments
-from ..measures.metrics import compute_all_metrics, paired_difference, tail_key, tails_with
+from ..measures.metrics import (
+    Difference,
+    compute_all_metrics,
+    paired_difference,
+    tail_key,
+    tails_with,
+)
 from ..nets.losses import compute_pnl, create_loss_function, empirical_cvar, risk_measure
 from ..nets.model import DeepHedgingNetwork, create_model, hedge_ratio
 from ..nets.train import TrainResult, fit_level_only
@@ -124,9 +132,23 @@ def test_pnls(config: Config, runs: dict[float, DenseRun]) -> dict[float, dict[s
     return pnls
 
 
+Statistics = dict[str, float | list[float]]  # ``compute_all_metrics``: a name → its value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Baseline(Record):
+    """Notebook 01's test metrics: by cost label ('5 bps'), by strategy, every statistic
+    with its interval (``<name>_ci``); the deep hedge against each strategy in ``statistic``."""
+
+    premium: float
+    statistic: str
+    metrics: dict[str, dict[str, Statistics]]
+    comparisons: dict[str, dict[str, Difference]]
+
+
 def baseline_metrics(config: Config, runs: dict[float, DenseRun],
                      pnls: dict[float, dict[str, torch.Tensor]],
-                     store: Store | None = None) -> dict:
+                     store: Store | None = None) -> Baseline:
     """Metrics with bootstrap CIs for every strategy and cost, and paired comparisons of the
     deep hedge against each reference in the trained risk measure (``statistic``: CVaR at
     ``loss.alpha``); stored for notebooks 02 and 03.
@@ -152,13 +174,13 @@ def baseline_metrics(config: Config, runs: dict[float, DenseRun],
                                                         tails=tails_with(config.loss.alpha))
                               for name, pnl in by_name.items()}
             comparisons[label] = {name: paired_difference(by_name["deep_hedge"], pnl,
-                                                          statistic, **boot)
+                                                          statistic, **boot).to_json()
                                   for name, pnl in by_name.items() if name != "deep_hedge"}
         return {"metrics.json": {"premium": premium, "statistic": statistic,
                                  "metrics": metrics, "comparisons": comparisons}}
 
     files, _ = store.cached("baseline_metrics", key, compute)
-    return files["metrics.json"]
+    return Baseline.from_json(files["metrics.json"])
 
 
 def risk_statistic(config: Config) -> str:
