@@ -26,6 +26,7 @@ from .nets.losses import OCE_LEVELS, RISK_MEASURES
 from .nets.model import ACTIVATIONS
 from .nets.pruning import OUTPUT_RATES, SCOPES
 from .nets.runtime import DEVICES, EXECUTORS, PRECISIONS, setup
+from .nets.train import DECAYS
 from .studies.tickets import COMPARATORS, KINDS
 
 
@@ -71,6 +72,12 @@ def check_names(config: Config) -> None:
     for name in r.controls:
         check(name in controls, "registration.controls", name, f"names in {controls}")
     one_of(r.endpoint, "registration.endpoint", ENDPOINTS)
+    s = config.search
+    one_of(s.endpoint, "search.endpoint", ENDPOINTS)
+    for c in s.constructions:
+        one_of(c.split(":")[1], "search.constructions (ranking)", SCOPES)
+    for d in s.decays:
+        one_of(d, "search.decays", DECAYS)
     rt = config.runtime
     one_of(rt.device, "runtime.device", DEVICES)
     one_of(rt.executor, "runtime.executor", EXECUTORS)

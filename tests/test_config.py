@@ -75,7 +75,7 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("pilot.rewind_epochs", [40], "[0, training.epochs = 30)"),
     ("pilot.n_seeds", 2, ">= 3"), ("pilot.imp_seeds", 4, "[0, pilot.n_seeds = 3]"),
     ("pilot.sparsities", [1.0], "(0, 1)"),
-    ("pruning.mask_lr_candidates", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
+    ("search.mask_lrs", [0.0], "(0, 1)"), ("runtime.ensemble_size", 0, ">= 1"),
     ("runtime.device", "tpu", "'cpu', 'cuda', 'auto'"),
     ("runtime.executor", "dask", "'local', 'ray'"),
     ("runtime.tf32", "yes", "true or false"), ("runtime.ray_address", "", "null or"),
@@ -84,8 +84,8 @@ def test_overrides_use_dotted_keys_and_merge_mappings():
     ("data.heston.K", float("inf"), "finite"), ("data.heston.xi", float("nan"), "finite"),
     ("data.seeds.train", 2**63, "[0, 2^63)"), ("model.init_seed", -1, "[0, 2^63)"),
     ("training.shuffle_seed", "abc", "[0, 2^63)"), ("metrics.seed", 1.5, "[0, 2^63)"),
-    ("pruning.pruning_lr_candidates", [], "non-empty"),
-    ("pruning.mask_lr_candidates", [], "non-empty"), ("pruning.sparsities", [], "non-empty"),
+    ("search.learning_rates", [], "non-empty"), ("search.seeds", [3, 2], "increasing"),
+    ("search.keep", 1.0, "(0, 1)"), ("pruning.sparsities", [], "non-empty"),
     ("pruning.target_sparsity", 0, "(0, 1)"), ("experiments.directory", "", "non-empty"),
     ("caching.directory", " ", "non-empty"),
 ])
@@ -246,7 +246,8 @@ def test_hashes_are_pinned(fixed_code):
     assert config_hash(c) == config_hash(quiet_load(resolve("configs/config.yaml")))
     # the whole config's hash names no stage (stages hash the sections they read); it changed
     # when the registration section was added (an empty section is hashed as {}) and when
-    # the characterization section was renamed pilot
+    # the characterization section was renamed pilot, and when the search section replaced
+    # notebook 02's one-seed grid (pruning.pruning_lr_candidates, mask_lr_candidates)
     assert config_hash(c) == WHOLE  # only values that differ from the defaults
     assert dense_key(c, DenseSpec(0.001, Plan(1e-3, 0))) == PINNED_DENSE
     paper = quiet_load("configs/paper.yaml")
@@ -254,7 +255,7 @@ def test_hashes_are_pinned(fixed_code):
 
 
 # STAGE_VERSION 4 (the package in layers: every key moved, no number changed)
-PINNED_DENSE, PINNED_PAPER, WHOLE = "4f7284ac8bab", "193b894d09cb", "21ddcf31e4fd"
+PINNED_DENSE, PINNED_PAPER, WHOLE = "4f7284ac8bab", "193b894d09cb", "cdc7b7be7f4c"
 
 
 def test_defaults_are_pinned():
@@ -262,7 +263,7 @@ def test_defaults_are_pinned():
     # stored results a new meaning: if this fails because a default changed, bump
     # STAGE_VERSION (or DATASET_VERSION); if a key was added, update the pin.
     payload = json.dumps(Config().to_dict(), sort_keys=True, default=float)
-    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "f38248f079e9"  # pilot section
+    assert hashlib.sha256(payload.encode()).hexdigest()[:12] == "6ef957cab0fd"  # search section
 
 
 def test_a_new_key_with_a_default_leaves_every_key_unchanged(fixed_code, monkeypatch):
@@ -310,3 +311,12 @@ def test_every_key_is_in_the_config_reference():
 
     missing = [k for k in dotted(Config().to_dict()) if f"| `{k}` |" not in reference]
     assert missing == []
+
+
+def test_a_key_of_the_one_seed_grid_names_the_search_that_replaced_it():
+    with pytest.raises(ValueError, match="'pruning.mask_lr_candidates' is gone.*search.mask_lrs"):
+        quiet_load(None, {"pruning.mask_lr_candidates": [0.01]})
+    with pytest.raises(ValueError, match="method one of"):
+        quiet_load(None, {"search.constructions": ["once:global"]})
+    with pytest.raises(ValueError, match=r"search.constructions \(ranking\)"):
+        quiet_load(None, {"search.constructions": ["imp:nowhere"]})

@@ -272,3 +272,19 @@ def test_on_a_gpu_stacks_train_as_on_the_cpu(smoke_config, stack_size):
         assert [r["val_risk"] for r in b.history] == pytest.approx(
             [r["val_risk"] for r in a.history], rel=1e-3)
         assert all(v.device.type == "cpu" for v in b.best_state.values())
+
+
+def test_a_cosine_decay_follows_the_warmup_and_reaches_zero_at_the_budget():
+    steps = evaluation_steps(100, 10, 10, 100)
+    constant = Schedule(100, steps, 10, 0.001)
+    cosine = Schedule(100, steps, 10, 0.001, "cosine")
+    for step in range(1, 11):  # the warmup is the same
+        assert cosine.learning_rate(0.01, step) == constant.learning_rate(0.01, step)
+    assert constant.learning_rate(0.01, 100) == 0.01
+    assert cosine.learning_rate(0.01, 11) == 0.01  # the network's rate, then down
+    rates = [cosine.learning_rate(0.01, step) for step in range(11, 101)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))  # falls every step after the warmup
+    assert rates[len(rates) // 2] == pytest.approx(0.005, rel=0.02)  # half way: half the rate
+    assert cosine.learning_rate(0.01, 100) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="decay = 'linear' is invalid"):
+        Schedule(100, steps, decay="linear")

@@ -35,6 +35,17 @@ def test_known_answer_global_layer_and_output_rates():
     assert set(m) == {"layers.0.weight", "layers.1.weight"}  # never biases, never y
 
 
+def test_a_ranking_can_spare_the_input_layer_or_prune_it_at_a_lower_rate():
+    s = {"layers.0.weight": torch.arange(1.0, 9.0).reshape(2, 4),
+         "layers.1.weight": torch.arange(1.0, 9.0).reshape(4, 2),
+         "layers.2.weight": torch.arange(1.0, 5.0).reshape(1, 4)}
+    kept = {scope: {n: int(m.sum()) for n, m in magnitude_mask(s, 0.5, scope=scope).items()}
+            for scope in ("layer", "layer_spare_input", "layer_input_quarter")}
+    assert kept["layer"] == {"layers.0.weight": 4, "layers.1.weight": 4, "layers.2.weight": 3}
+    assert kept["layer_spare_input"] == {**kept["layer"], "layers.0.weight": 8}
+    assert kept["layer_input_quarter"] == {**kept["layer"], "layers.0.weight": 7}  # 8 × 0.125
+
+
 def test_global_and_layerwise_differ_where_layers_differ_in_scale():
     s = {"layers.0.weight": torch.arange(1.0, 9.0).reshape(2, 4),
          "layers.1.weight": 100 * torch.arange(1.0, 9.0).reshape(4, 2),

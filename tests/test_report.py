@@ -50,13 +50,3 @@ def test_a_shares_interval_stays_within_0_and_100_percent():
     assert tables.fmt_interval(share, 3, pct=True) == "97.7% [93.9%, 100.0%]"
     assert tables.fmt_interval(share) == "0.977 [0.939, 1.016]"
 
-
-def test_heat_map_labels_contrast_with_their_cell():
-    import matplotlib
-
-    from lth_hedging.presentation.plots import text_colour
-
-    cmap = matplotlib.colormaps["RdBu"]
-    assert text_colour(cmap(0.0)) == "white" and text_colour(cmap(1.0)) == "white"  # dark ends
-    assert text_colour(cmap(0.5)) == "black"  # the pale middle
-    assert text_colour((1.0, 1.0, 0.0)) == "black" and text_colour((0.0, 0.0, 0.5)) == "white"

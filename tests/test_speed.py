@@ -23,6 +23,7 @@ from lth_hedging.measures.speed import (
     censored,
     reach_step,
     reference_levels,
+    settle_step,
     speed,
     stay_step,
 )
@@ -51,6 +52,23 @@ def test_staying_below_is_timed_from_the_last_crossing():
     assert reach_step(h, 1.1, window=1) == 10
     assert stay_step(curve(3.0, 1.0, 1.2), 1.1, window=1) is None  # ends above: never stays
     assert stay_step(curve(3.0, 1.5, 1.4), 1.1, window=1) is None  # a frozen hedge never does
+
+
+def test_settling_holds_the_level_for_a_fixed_span_whatever_the_budget():
+    dip = curve(3.0, 1.0, 1.5, 1.5, 1.0, 1.0, 1.0, 1.2, 1.0)  # every 10 steps
+    assert settle_step(dip, 1.1, window=1, hold=20) == 40  # the dip at 10 does not hold
+    # the rule looks 20 steps ahead, not to the end: a longer budget leaves step 40 as it is,
+    # where staying below to the end (``stay_step``) moves with what comes after
+    assert settle_step(dip[:7], 1.1, window=1, hold=20) == 40 == stay_step(dip[:7], 1.1, 1)
+    assert stay_step(dip, 1.1, window=1) == 80
+    assert settle_step(dip[:6], 1.1, window=1, hold=20) is None  # not yet held 20 steps
+
+
+def test_the_floor_model_never_settles():
+    frozen = curve(*[1.45] * 30)  # a hedge frozen above the level: flat, never below it
+    assert settle_step(frozen, 1.1, window=3, hold=20) is None
+    assert settle_step(frozen, 1.5, window=3, hold=20) == 20  # below a level it already meets:
+    # the floor control is what rules such a level out (a frozen hedge passes it)
 
 
 def test_a_sign_test_counts_the_seeds_where_only_one_side_reaches():

@@ -1,5 +1,4 @@
 import dataclasses
-import json
 from dataclasses import replace
 
 import nbformat
@@ -9,14 +8,10 @@ import torch
 import lth_hedging.nets.runtime as runtime
 from lth_hedging import create_loss_function, create_model
 from lth_hedging.foundations import code as code_sets
-from lth_hedging.foundations.config import Config, project_root
-from lth_hedging.foundations.records import encode
+from lth_hedging.foundations.config import Config
 from lth_hedging.foundations.store import Store
-from lth_hedging.measures.speed import ENDPOINTS
 from lth_hedging.nets.pruning import density, magnitude_mask, rescale_kept
 from lth_hedging.nets.train import Trainer
-from lth_hedging.presentation import speed_text
-from lth_hedging.studies import exploration
 from lth_hedging.studies.stages import (
     data_order_seed,
     deep_hedge_pnl,
@@ -186,42 +181,6 @@ def printed_summary(path):
     return bullets
 
 
-def test_notebook_02_prints_what_its_results_say(smoke_config):
-    """The reference notebook's summary is ``lottery_conclusions`` of the results JSON, and
-    the JSON's own numbers back each claim — the floor controls' included."""
-    typed_lr = exploration.lr_exploration(smoke_config)
-    rate = smoke_config.pilot.learning_rates[0]
-    typed_ablation = exploration.sparsity_ablation(smoke_config, rate)
-    lr, ablation = (json.loads(json.dumps(encode(r))) for r in (typed_lr, typed_ablation))
-    # as written to disk, and read back: the same JSON, key for key
-    assert json.dumps(encode(exploration.LrExploration.from_json(lr))) == json.dumps(lr)
-    assert (json.dumps(encode(exploration.SparsityAblation.from_json(ablation)))
-            == json.dumps(ablation))
-    lines = speed_text.lottery_conclusions(exploration.LrExploration.from_json(lr),
-                                           exploration.SparsityAblation.from_json(ablation))
-    reference = project_root() / "tests" / "notebooks" / "02_lottery_tickets.ipynb"
-    assert printed_summary(reference) == lines
-    text = "\n".join(lines)
-    p = lr["primary"]
-    for row in lr["results"]:  # what a floor model reaches, read off its own measures
-        reached = {e for f in row["floors"].values() for e in ENDPOINTS if f[e] is not None}
-        assert reached == set(row["floor_reached"]) - {"AUC", "matches", "best step"}
-        worst = min(f["auc"] for f in row["floors"].values())
-        assert ("AUC" in row["floor_reached"]) == (worst <= row["dense"]["auc"])
-        for f in row["floors"].values():  # positions frozen: a flat validation risk
-            assert f["curve"][0][1] == pytest.approx(f["final_risk"])
-    failed = any(p in row["floor_reached"] for row in lr["results"])
-    assert f"primary endpoint {p} {'fails' if failed else 'passes'}" in text
-    for row in lr["results"]:
-        t, d = row["ticket"], row["dense"]
-        steps = [x[p] if x[p] is not None else x["budget"] for x in (t, d)]
-        assert row["speedup"][p]["speedup"] == pytest.approx(steps[1] / max(steps[0], 1))
-        assert row["speedup"][p]["ticket_censored"] == (t[p] is None)
-        assert d["matches"]  # the dense reference is one seed: its own final risk
-    ups = [g["speedup"]["speedup"] for g in lr["grid"]]
-    assert f"in {sum(u > 1 for u in ups)} of {len(ups)} pairs" in text
-    kept = [r["target_sparsity"] for r in ablation["results"] if r["test_matches"]]
-    assert (f"to {max(kept):.0%}." if kept else "to none") in lines[-1]
 
 
 def test_a_diverging_cell_is_stored_as_diverged(smoke_config, monkeypatch):

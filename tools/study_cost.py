@@ -1,20 +1,25 @@
-"""The compute of notebook 03's registered study (and of the pilot's design) for a config:
+"""The compute of notebook 03's registered study, the pilot's design and notebook 02's
+search for a config:
 network-epochs and FLOPs, and the time it takes at a given sustained FLOP rate. An estimate,
 not a measurement: the rate is yours to give (measure it with benchmarks/bench_ensemble.py or
 bench_gpu.py).
 
-Counted: every network for its step budget, with its evaluations (notebook 02, the
-exploratory arms and IMP are not counted). FLOPs: 2·rows·Σ in·out per forward pass, 3× for
+Counted: every network for its step budget, with its evaluations (the exploratory arms of
+notebook 03 are not counted; the search's later rounds are counted at their most: which cells
+go on is what the search finds). FLOPs: 2·rows·Σ in·out per forward pass, 3× for
 training.
 
 Usage: python tools/study_cost.py CONFIG [GFLOP/s ...]
 """
 
+import dataclasses
+import math
 import sys
 import warnings
 
 from lth_hedging import create_model, load_config
 from lth_hedging.nets.train import steps_per_epoch
+from lth_hedging.studies import search
 from lth_hedging.studies.pilot import small_dense_config, widened
 from lth_hedging.studies.stages import schedule
 from lth_hedging.studies.tickets import KINDS
@@ -65,11 +70,60 @@ def study_cost(config) -> tuple[float, float, int]:
     return epochs, flops, networks
 
 
+def search_cost(config) -> tuple[float, float, int]:
+    """(network-epochs, FLOPs, networks) of notebook 02's search at most: every sampled cell
+    on the first round's seeds, ``keep`` of them on each further round's (IMP: every round
+    retrained at θ*'s rate), their dense rivals, θ* of every mask rate, the reference dense
+    networks, and the dense schedules' own halving (each network counted once)."""
+    s = config.search
+    seeds = search.search_seeds(config)
+    networks: set = set()
+    points = search.sample(config)
+    alive = {True: points, False: list(dict.fromkeys(search.Point(
+        learning_rate=p.learning_rate, warmup=p.warmup, decay=p.decay, width=p.width,
+        mask_lr=p.mask_lr if p.warmup == "mask" else None) for p in points))}
+    for width in s.widths:
+        networks |= {("dense", width, config.training.learning_rate, seed)
+                     for seed in seeds[:s.seeds[0]]}
+    for r, n in enumerate(s.seeds):
+        for tickets, here in alive.items():
+            for p in here:
+                for seed in seeds[:n]:
+                    networks.add(("dense", p.width, p.learning_rate, p.warmup, p.decay,
+                                  p.mask_lr, seed))
+                    if not tickets:
+                        networks.add(("dense", p.width, config.training.learning_rate, seed))
+                        continue
+                    networks.add(("dense", p.width, p.mask_lr, seed))  # θ*
+                    cell = search.ticket(config, p, seed)
+                    while cell is not None:
+                        networks.add(("ticket", p.width, cell))
+                        cell = cell.parent()
+            if r < len(s.seeds) - 1:
+                alive[tickets] = here[:max(1, math.ceil(len(here) * s.keep))]
+    survivors = alive[True][:1]  # at most: one survivor of the last round, at each width
+    for p in survivors:
+        for width in s.widths[1:]:
+            q = dataclasses.replace(p, width=width)
+            for seed in seeds[:s.seeds[max(len(s.seeds) - 2, 0)]]:
+                networks |= {("dense", width, q.learning_rate, q.warmup, q.decay, q.mask_lr, seed),
+                             ("dense", width, q.mask_lr, seed), ("ticket", width,
+                                                                 search.ticket(config, q, seed))}
+    epochs = flops = 0.0
+    for net in networks:
+        wide = widened(config, net[1])
+        rate = net[2].learning_rate if net[0] == "ticket" else net[2]
+        e, f = per_network(wide, rate)
+        epochs, flops = epochs + e, flops + f
+    return epochs, flops, len(networks)
+
+
 if __name__ == "__main__":
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = load_config(sys.argv[1])
-    for name, cost in (("registered study", registered_cost), ("pilot design", study_cost)):
+    for name, cost in (("registered study", registered_cost), ("pilot design", study_cost),
+                       ("search (at most)", search_cost)):
         epochs, flops, networks = cost(config)
         print(f"{sys.argv[1]}: {name} = {networks} networks, {epochs:,.0f} network-epochs, "
               f"{flops / 1e15:,.2f} PFLOP")

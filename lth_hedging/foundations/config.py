@@ -98,9 +98,7 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PruningConfig:
     sparsities: tuple = (0.5, 0.8, 0.9, 0.95, 0.98)
-    pruning_lr_candidates: tuple = (1e-2,)  # retraining LRs tried (the registered rate)
-    mask_lr_candidates: tuple = (1e-2, 5e-3)  # LRs that train θ* in the two-LR grid
-    target_sparsity: float = 0.8  # the sparsity of the LR exploration
+    target_sparsity: float = 0.8  # notebook 03's one-seed sections (hedge, weights, IMP)
     scope: str = "global"  # magnitude ranking: "global" or per "layer"
     output_rate: str = "half"  # the output layer is pruned at "half" / the "same" / "none" rate
     imp_rounds: int = 3  # iterative magnitude pruning: rounds to reach a sparsity
@@ -147,6 +145,40 @@ class RegistrationConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """Notebook 02's search over seeds (exploratory): where a boosting ticket could live. Its
+    rule is fixed here before it runs (successive halving): a seeded sample of ``cells``
+    cells of the space below, each on the first ``seeds[0]`` seeds; the best ``keep`` share
+    of them by score on the first ``seeds[1]``; and so on. The score is the ticket's mean log
+    speed-up over the dense network from θ0 on the ticket's own schedule at ``endpoint``
+    (first crossing; censored at the budget), among cells whose ticket matches it (mean
+    ticket − dense test risk within ``registration.match_margin``); the dense network's own
+    schedules are searched the same way against the dense network at training.learning_rate,
+    constant (the practitioner's rival). Its seeds are its own: ``first_seed``, +1, …"""
+
+    first_seed: int = 500  # none of the pilot's (model.init_seed, …), the registered or tests'
+    # a construction is "<method>:<ranking>": one-shot or IMP (``imp_rate`` a round, rewound
+    # to θ0), ranked as ``pruning.SCOPES`` says
+    constructions: tuple = ("one-shot:global", "one-shot:layer", "one-shot:layer_spare_input",
+                            "one-shot:layer_input_quarter", "imp:global")
+    mask_lrs: tuple = (0.0025, 0.005, 0.01)  # trains θ*, whose weights make the mask
+    learning_rates: tuple = (0.005, 0.01, 0.02)  # retrains the ticket and its dense rival
+    warmups: tuple = ("none", "zero", "mask")  # linear over warmup_steps, from 0 or θ*'s rate
+    warmup_steps: int = 20
+    decays: tuple = ("constant", "cosine")  # the rate after the warmup (``train.DECAYS``)
+    sparsities: tuple = (0.5, 0.8, 0.9)
+    widths: tuple = (1.0, 2.0)  # of model.hidden: the search at the first, survivors at all
+    # (on the seeds of the round before the last)
+    imp_rate: float = 0.2  # IMP: the share of the remaining weights pruned each round
+    cells: int = 16  # the first round's sample of the space (uniform, without replacement)
+    sample_seed: int = 0
+    seeds: tuple = (2, 4, 8)  # seeds per round, cumulative
+    keep: float = 0.25  # the share of a round's cells promoted to the next
+    endpoint: str = "T75"  # the score's level (``speed.ENDPOINTS``)
+    settle_hold: int = 40  # the settling step: the level held this many optimiser steps
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
@@ -189,6 +221,7 @@ class Config:
     pruning: PruningConfig = field(default_factory=PruningConfig)
     pilot: PilotConfig = field(default_factory=PilotConfig)
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     caching: dict = field(default_factory=lambda: {"directory": "cache"})
@@ -258,6 +291,9 @@ def _plain(obj: Any) -> Any:
 
 # sections once named after a notebook, renamed after the concept they configure
 RENAMED_SECTIONS = {"characterization": "pilot"}
+# keys of notebook 02's one-seed grid, which the search over seeds replaced
+REMOVED_KEYS = {"pruning.pruning_lr_candidates": "search.learning_rates",
+                "pruning.mask_lr_candidates": "search.mask_lrs"}
 
 
 def _merge(base: dict, new: dict, prefix: str) -> None:
@@ -267,6 +303,9 @@ def _merge(base: dict, new: dict, prefix: str) -> None:
         if not prefix and key in RENAMED_SECTIONS:
             raise ValueError(f"config section '{key}' is now '{RENAMED_SECTIONS[key]}' "
                              f"(the same keys): rename '{key}' to '{RENAMED_SECTIONS[key]}'")
+        if dotted in REMOVED_KEYS:
+            raise ValueError(f"config key '{dotted}' is gone: notebook 02's one-seed grid is "
+                             f"now a search over seeds; its rates are '{REMOVED_KEYS[dotted]}'")
         if key not in base:
             allowed = ", ".join(sorted(base))
             raise ValueError(f"unknown config key '{dotted}' (allowed here: {allowed})")
@@ -300,6 +339,7 @@ def _build(d: dict) -> Config:
         pruning=PruningConfig(**_tuples(d["pruning"])),
         pilot=PilotConfig(**_tuples(d["pilot"])),
         registration=RegistrationConfig(**_tuples(d["registration"])),
+        search=SearchConfig(**_tuples(d["search"])),
         metrics=MetricsConfig(**d["metrics"]),
         runtime=RuntimeConfig(**d["runtime"]),
         caching=dict(d["caching"]),
@@ -348,15 +388,15 @@ def validate(config: Config, names: Callable[[Config], None] | None = None) -> N
 
     Values only: the names a key picks from a registry are ``configure.check_names``'s."""
     for key in ("hedging.reference_costs", "hedging.instruments", "model.hidden",
-                "pruning.sparsities", "pruning.pruning_lr_candidates", "pruning.mask_lr_candidates",
+                "pruning.sparsities",
                 "pilot.sparsities", "pilot.rewind_epochs", "pilot.learning_rates",
                 "pilot.comparators", "pilot.widths", "registration.sparsities",
-                "registration.controls"):
+                "registration.controls", *(f"search.{k}" for k in SEARCH_LISTS)):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         check(isinstance(value, tuple), key, value, "a list")
     for section in (_heston, _data, _hedging, _model, _loss, _training, _pruning, _pilot,
-                    _registration, _metrics, _runtime, _folders):
+                    _registration, _search, _metrics, _runtime, _folders):
         section(config)  # every key's own range first (values here, ``names`` from above)...
     if names is not None:
         names(config)
@@ -455,11 +495,7 @@ def _pruning(config: Config) -> None:
         check(_number(s) and 0 <= s < 1, "pruning.sparsities", s, "sparsities in [0, 1)")
     check(_number(p.target_sparsity) and 0 < p.target_sparsity < 1, "pruning.target_sparsity",
           p.target_sparsity, "a sparsity in (0, 1)")
-    for key in ("sparsities", "pruning_lr_candidates", "mask_lr_candidates"):
-        check(len(getattr(p, key)) >= 1, f"pruning.{key}", list(getattr(p, key)),
-              "a non-empty list")
-    for key in ("pruning_lr_candidates", "mask_lr_candidates"):
-        _rates(getattr(p, key), f"pruning.{key}")
+    check(len(p.sparsities) >= 1, "pruning.sparsities", list(p.sparsities), "a non-empty list")
     check(_integer(p.imp_rounds) and p.imp_rounds >= 1, "pruning.imp_rounds", p.imp_rounds,
           "an integer >= 1")
 
@@ -493,6 +529,42 @@ def _pilot(config: Config) -> None:
           "a non-empty list")
     for k in ch.rewind_epochs:
         check(_integer(k) and k >= 0, "pilot.rewind_epochs", k, "integers >= 0")
+
+
+SEARCH_LISTS = ("constructions", "mask_lrs", "learning_rates", "warmups", "decays",
+                "sparsities", "widths", "seeds")
+SEARCH_WARMUPS = ("none", "zero", "mask")  # no warmup; linear from 0; from θ*'s rate
+SEARCH_METHODS = ("one-shot", "imp")
+
+
+def _search(config: Config) -> None:
+    s = config.search
+    check(_seed(s.first_seed), "search.first_seed", s.first_seed, "an integer in [0, 2^63)")
+    check(_seed(s.sample_seed), "search.sample_seed", s.sample_seed, "an integer in [0, 2^63)")
+    for key in SEARCH_LISTS:
+        value = getattr(s, key)
+        check(len(value) >= 1, f"search.{key}", list(value), "a non-empty list")
+        _distinct(value, f"search.{key}")
+    for c in s.constructions:
+        check(isinstance(c, str) and c.count(":") == 1 and c.split(":")[0] in SEARCH_METHODS,
+              "search.constructions", c, f"'<method>:<ranking>', method one of {SEARCH_METHODS}")
+    _rates(s.mask_lrs, "search.mask_lrs")
+    _rates(s.learning_rates, "search.learning_rates")
+    for w in s.warmups:
+        one_of(w, "search.warmups", SEARCH_WARMUPS)
+    check(_integer(s.warmup_steps) and s.warmup_steps >= 1, "search.warmup_steps",
+          s.warmup_steps, "an integer >= 1")
+    _sparsities(s.sparsities, "search.sparsities")
+    for w in s.widths:
+        check(_number(w) and 0 < w <= 16, "search.widths", w, "width multipliers in (0, 16]")
+    check(_number(s.imp_rate) and 0 < s.imp_rate < 1, "search.imp_rate", s.imp_rate, "in (0, 1)")
+    check(_integer(s.cells) and s.cells >= 1, "search.cells", s.cells, "an integer >= 1")
+    check(all(_integer(n) and n >= 2 for n in s.seeds)
+          and all(a < b for a, b in zip(s.seeds, s.seeds[1:])), "search.seeds", list(s.seeds),
+          "increasing integers >= 2 (a spread over seeds in every round)")
+    check(_number(s.keep) and 0 < s.keep < 1, "search.keep", s.keep, "in (0, 1)")
+    check(_integer(s.settle_hold) and s.settle_hold >= 1, "search.settle_hold", s.settle_hold,
+          "an integer >= 1 (optimiser steps)")
 
 
 def _registration(config: Config) -> None:

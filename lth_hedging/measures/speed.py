@@ -113,6 +113,25 @@ def stay_step(history: list[dict], level: float, window: int) -> int | None:
     return history[i + window - 1]["step"]
 
 
+def settle_step(history: list[dict], level: float, window: int, hold: int) -> int | None:
+    """First step s from which the mean of the last ``window`` evaluations stays ≤ ``level``
+    at every evaluation up to step s + ``hold`` (the curve must reach that far). Unlike
+    ``stay_step`` the rule looks ``hold`` steps ahead, never to the end of the budget: a curve
+    settled at step s is settled whatever a longer budget would have shown after s + hold.
+    None: it never holds the level that long within the curve (censored)."""
+    steps = [row["step"] for row in history][window - 1:]
+    risks = [row["val_risk"] for row in history]
+    below = [sum(risks[i - window + 1:i + 1]) / window <= level
+             for i in range(window - 1, len(risks))]
+    for j, start in enumerate(steps):
+        if steps[-1] < start + hold:
+            return None
+        ahead = [ok for s, ok in zip(steps[j:], below[j:]) if s <= start + hold]
+        if all(ahead):
+            return start
+    return None
+
+
 def auc(history: list[dict], refs: References, budget: int) -> float:
     """Mean over [0, budget] of clip((risk − R_d) / (R_BS − R_d), 0, 1), piecewise constant
     from each evaluation to the next (a run stopped early holds its last value)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -29,11 +30,25 @@ def _per_layer(names: list[str]) -> list[list[str]]:
     return [[n] for n in names]
 
 
-# the registry of magnitude rankings (``pruning.scope``, a cell's ``scope``): which weights
-# compete for the kept places, as groups of layer names; a new ranking is one function above
-# and one line here
-SCOPES: dict[str, Callable[[list[str]], list[list[str]]]] = {"global": _global,
-                                                              "layer": _per_layer}
+@dataclass(frozen=True)
+class Ranking:
+    """Which weights compete for the kept places (``groups``: layer names → groups ranked
+    together), and the input layer's rate as a fraction of the others' where it is ranked
+    alone (``input_factor``: 0 spares it; a 4-input first layer holds few weights, and
+    pruning it at the full rate cuts most hidden units off their inputs)."""
+
+    groups: Callable[[list[str]], list[list[str]]]
+    input_factor: float = 1.0
+
+
+# the registry of magnitude rankings (``pruning.scope``, a cell's ``scope``); a new ranking is
+# one function above (or a factor) and one line here
+SCOPES: dict[str, Ranking] = {
+    "global": Ranking(_global),
+    "layer": Ranking(_per_layer),
+    "layer_spare_input": Ranking(_per_layer, input_factor=0.0),
+    "layer_input_quarter": Ranking(_per_layer, input_factor=0.25),
+}
 OUTPUT_RATES = ("half", "same", "none")  # the output layer's rate beside the others'
 
 
@@ -58,13 +73,17 @@ def validate_mask(mask: Mask, model_or_state: nn.Module | dict) -> Mask:
     return mask
 
 
-def _layer_rates(names: list[str], sparsity: float, output_rate: str) -> dict[str, float]:
+def _layer_rates(names: list[str], sparsity: float, output_rate: str,
+                 input_factor: float = 1.0) -> dict[str, float]:
     if not 0 <= sparsity < 1:
         raise ValueError(f"sparsity = {sparsity!r} is invalid: allowed 0 <= sparsity < 1")
     if output_rate not in OUTPUT_RATES:
         raise ValueError(f"output_rate = {output_rate!r} is invalid: allowed {OUTPUT_RATES}")
     out = {"half": sparsity / 2, "same": sparsity, "none": 0.0}[output_rate]
-    return {name: out if name == names[-1] else sparsity for name in names}
+    rates = {name: out if name == names[-1] else sparsity for name in names}
+    if input_factor != 1.0:
+        rates[names[0]] = sparsity * input_factor
+    return rates
 
 
 def _keep_largest(scores: torch.Tensor, n_prune: int) -> torch.Tensor:
@@ -80,20 +99,23 @@ def magnitude_mask(state: dict, sparsity: float, *, scope: str = "global",
                    output_rate: str = "half", current: Mask | None = None) -> Mask:
     """Prune the smallest-magnitude weights of ``state`` (θ*).
 
-    ``scope``: "global" ranks the hidden-and-input layers' weights together, "layer" prunes
-    each layer at the rate. The output layer is always ranked alone, at half the rate, the
-    same rate, or not at all. With ``current``, only weights it keeps compete, and
-    ``sparsity`` is the fraction of *those* to remove (one IMP round).
+    ``scope`` (``SCOPES``): "global" ranks the hidden-and-input layers' weights together,
+    "layer" prunes each layer at the rate, "layer_spare_input" keeps the input layer whole,
+    "layer_input_quarter" prunes it at a quarter of the rate. The output layer is always
+    ranked alone, at half the rate, the same rate, or not at all. With ``current``, only
+    weights it keeps compete, and ``sparsity`` is the fraction of *those* to remove (one IMP
+    round).
     """
     if scope not in SCOPES:
         raise ValueError(f"scope = {scope!r} is invalid: allowed {tuple(SCOPES)}")
     names = prunable_names(state)
-    rates = _layer_rates(names, sparsity, output_rate)
+    ranking = SCOPES[scope]
+    rates = _layer_rates(names, sparsity, output_rate, ranking.input_factor)
     alive = current or {n: torch.ones_like(state[n], dtype=torch.bool) for n in names}
     # a pruned weight scores −1: below every magnitude, so it stays pruned
     scores = {n: torch.where(alive[n], state[n].abs(), torch.tensor(-1.0)) for n in names}
     mask: Mask = {}
-    groups = SCOPES[scope](names)
+    groups = ranking.groups(names)
     for group in groups:
         if not group:
             continue

@@ -29,17 +29,29 @@ from .losses import compute_pnl
 from .pruning import Mask, apply_mask, validate_mask
 
 
+def _cosine(progress: float) -> float:
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# the registry of learning-rate decays after the warmup (a fraction of the network's rate by
+# the progress from the end of the warmup, 0, to the budget, 1); a new one is one line
+DECAYS: dict[str, Callable[[float], float] | None] = {"constant": None, "cosine": _cosine}
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How long a network trains, when it is evaluated (optimiser steps; 0 = θ0) and how its
-    learning rate starts: with ``warmup_steps`` W > 0 it rises linearly from ``warmup_from``
-    at the first step to the network's rate at step W + 1 and stays there (Bai Li et al.
-    2020 retrain boosting tickets with such a warmup, from the rate that made the mask)."""
+    learning rate moves: with ``warmup_steps`` W > 0 it rises linearly from ``warmup_from``
+    at the first step to the network's rate at step W + 1 (Bai Li et al. 2020 retrain
+    boosting tickets with such a warmup, from the rate that made the mask); then it stays
+    there ("constant") or decays as ``decay`` says (``DECAYS``: "cosine" reaches 0 at the
+    budget)."""
 
     budget: int
     eval_steps: frozenset[int]
     warmup_steps: int = 0
     warmup_from: float = 0.0
+    decay: str = "constant"
 
     def __post_init__(self):
         if self.budget < 1 or 0 not in self.eval_steps or self.budget not in self.eval_steps \
@@ -49,13 +61,20 @@ class Schedule:
         if self.warmup_steps < 0 or self.warmup_from < 0:
             raise ValueError(f"schedule: warmup_steps = {self.warmup_steps} and warmup_from = "
                              f"{self.warmup_from} must be >= 0")
+        if self.decay not in DECAYS:
+            raise ValueError(f"schedule: decay = {self.decay!r} is invalid: allowed "
+                             f"{tuple(DECAYS)}")
 
     def learning_rate(self, rate: float, step: int) -> float:
         """The learning rate of optimiser step ``step`` (1 is the first) for a network whose
         rate is ``rate``."""
-        if step > self.warmup_steps:
+        if step <= self.warmup_steps:
+            return self.warmup_from + (rate - self.warmup_from) * (step - 1) / self.warmup_steps
+        decay = DECAYS[self.decay]
+        if decay is None:
             return rate
-        return self.warmup_from + (rate - self.warmup_from) * (step - 1) / self.warmup_steps
+        span = max(self.budget - self.warmup_steps - 1, 1)
+        return rate * decay((step - self.warmup_steps - 1) / span)
 
 
 def evaluation_steps(budget: int, every: int, every_late: int, late_from: int) -> frozenset:

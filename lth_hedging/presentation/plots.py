@@ -16,8 +16,8 @@ from ..market.instruments import INSTRUMENTS
 from ..measures.metrics import SeedInterval
 from ..measures.speed import ENDPOINTS, References
 from ..studies.confirmation import Study
-from ..studies.exploration import LrExploration, SparsityAblation
 from ..studies.judging import Curve
+from ..studies.search import Search
 from ..studies.structure import Hedge, Imp, MaskStructure, Spread
 from ..studies.tickets import KIND_LABELS
 from .verdicts import cell_label
@@ -167,120 +167,6 @@ def _with_errors(values: list[float], cis: list[list[float]]) -> tuple[np.ndarra
     return values, np.stack([values - lo, hi - values])
 
 
-def _levels(ax, refs: References) -> None:
-    """R_d, the T90 level and R_BS as horizontal lines."""
-    ax.axhline(refs.dense, color="k", lw=1, label="R_d (dense reference)")
-    ax.axhline(refs.dense + 0.1 * (refs.floor - refs.dense), color="k", lw=1, ls="--",
-               label="T90 level")
-    ax.axhline(refs.floor, color=COLORS["bs_delta"], lw=1, ls="-.",
-               label="R_BS (Black–Scholes delta)" if refs.floor_name == "bs_delta"
-               else "R_BS (no hedge, the floor here)")
-
-
-def plot_lr_convergence(results: LrExploration) -> plt.Figure:
-    """Per retraining rate: validation risk over steps of the ticket, the dense network from
-    θ0 at that rate and the floor controls (classical hedges frozen), with R_d, the
-    primary endpoint's level and R_BS."""
-    rows = results.results
-    fig, axes = plt.subplots(1, len(rows), figsize=(6.5 * len(rows), 4.5), squeeze=False)
-    for ax, r in zip(axes[0], rows):
-        values = []
-        for who, row, style in (("ticket", r.ticket, "-"), ("dense", r.dense, ":")):
-            steps, risk = np.array(row.curve).T
-            ax.plot(steps, risk, style, color=KIND_COLORS[who], label=KIND_LABELS[who])
-            values += list(risk)
-        for name, f in r.floors.items():
-            steps, risk = np.array(f.curve).T
-            ax.plot(steps, risk, color=COLORS[name], lw=2, alpha=0.6,
-                    label=f"{LABELS[name]}, frozen (floor)")
-        _levels(ax, r.references)
-        _zoom(ax, values)
-        floor = r.references.floor
-        bottom, top = ax.get_ylim()
-        ax.set_ylim(bottom, max(top, floor + 0.1 * (floor - bottom)))  # R_BS always in view
-        ax.set(xlabel="optimiser step", ylabel="validation CVaR 5%",
-               title=f"LR {r.learning_rate:g}, sparsity {results.sparsity:.0%}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def text_colour(background: tuple) -> str:
-    """Black or white, whichever contrasts more with an RGB(A) ``background`` (WCAG relative
-    luminance: white on a cell darker than 0.179)."""
-    def linear(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (linear(c) for c in background[:3])
-    return "white" if 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.179 else "black"
-
-
-def plot_lr_grid(results: LrExploration) -> plt.Figure:
-    """Heat-map of the ticket's speed-up at the primary endpoint over (mask LR, retraining
-    LR), coloured on a log scale; a '*' marks a speed-up bounded by a censored run."""
-    p = results.primary
-    mask_lrs = list(dict.fromkeys(g.mask_lr for g in results.grid))
-    lrs = list(dict.fromkeys(g.learning_rate for g in results.grid))
-    values = np.full((len(mask_lrs), len(lrs)), np.nan)
-    fig, ax = plt.subplots(figsize=(1.6 * len(lrs) + 3, 1.1 * len(mask_lrs) + 2))
-    labels = {}
-    for g in results.grid:
-        i, j = mask_lrs.index(g.mask_lr), lrs.index(g.learning_rate)
-        s = g.speedup
-        values[i, j] = s.speedup
-        flag = "*" if s.ticket_censored or s.dense_censored else ""
-        labels[i, j] = f"{s.speedup:.2f}×{flag}"
-    span = max(float(np.nanmax(np.abs(np.log2(values)))), 0.1)
-    image = ax.imshow(np.log2(values), cmap="RdBu", vmin=-span, vmax=span)
-    for (i, j), label in labels.items():  # the label's colour contrasts with its cell's
-        cell = image.cmap(image.norm(np.log2(values[i, j])))
-        ax.text(j, i, label, ha="center", va="center", fontsize=9, color=text_colour(cell))
-    bar = fig.colorbar(image, ax=ax)
-    bar.set_label(f"speed-up (dense {p} / ticket {p})")
-    bar.set_ticks([np.log2(t) for t in SPEEDUP_TICKS if abs(np.log2(t)) <= span],
-                  labels=[f"{t:g}×" for t in SPEEDUP_TICKS if abs(np.log2(t)) <= span])
-    ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs])
-    ax.set_yticks(range(len(mask_lrs)), [f"{v:g}" for v in mask_lrs])
-    ax.set(xlabel="retraining learning rate", ylabel="learning rate that trained θ* (mask)",
-           title=f"Ticket speed-up at {results.sparsity:.0%}, one seed (*: censored)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_performance_vs_sparsity(results: SparsityAblation) -> plt.Figure:
-    """Final validation risk and test CVaR (with intervals) against the remaining weights,
-    beside the dense network and its matching margin; steps to the primary endpoint."""
-    rows, d, refs = results.results, results.dense, results.references
-    remaining = np.array([100 * (1 - r.sparsity) for r in rows])
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    ax = axes[0]
-    values, err = _with_errors([r.cvar_05 for r in rows], [r.cvar_05_ci for r in rows])
-    ax.errorbar(remaining, values, yerr=err, fmt="o-", color=KIND_COLORS["ticket"],
-                label="ticket: test CVaR 5%")
-    ax.plot(remaining, [r.final_risk for r in rows], "s--", color=KIND_COLORS["ticket"],
-            alpha=0.6, label="ticket: final validation risk")
-    ax.axhline(d.cvar_05, color="k", lw=1.5, label="dense: test CVaR 5%")
-    ax.axhspan(d.cvar_05, d.cvar_05 + refs.margin, color="k", alpha=0.1,
-               label="matching margin")
-    ax.set(ylabel="CVaR 5% (lower is better)", title="Risk against sparsity")
-    p = results.primary
-    steps = [r.levels[p] if r.levels[p] is not None else r.budget for r in rows]
-    axes[1].plot(remaining, steps, "o-", color=KIND_COLORS["ticket"], label=f"ticket {p}")
-    axes[1].axhline(d.levels[p] if d.levels[p] is not None else d.budget, color="k",
-                    label=f"dense {p}")
-    axes[1].set(ylabel=f"steps to {p}", title="Speed against sparsity")
-    axes[1].set_ylim(bottom=0)
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xticks(remaining, [f"{v:.3g}" for v in remaining], minor=False)
-        ax.xaxis.set_minor_locator(plt.NullLocator())
-        ax.invert_xaxis()
-        ax.set_xlabel("remaining weights (%)")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.suptitle(f"LR {results.learning_rate:g}, one seed (exploratory)")
-    fig.tight_layout()
-    return fig
 
 
 # ----------------------------------------------------------------------------- notebook 03
@@ -515,5 +401,55 @@ def plot_imp(imp: Imp, labels: list[str]) -> plt.Figure:
     ax_c.set(ylabel="test CVaR 5%", title="Test risk (bars: bootstrap interval per seed)")
     for a in (ax, ax_c):
         a.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- the search
+
+FACTORS = (("construction", "construction"), ("mask_lr", "θ* LR"),
+           ("learning_rate", "retraining LR"), ("warmup", "warmup"), ("decay", "decay"),
+           ("sparsity", "sparsity"), ("width", "width"))
+ROUND_COLORS = ("#9ca3af", "#2563eb", "#dc2626", "#111827")
+
+
+def plot_search_map(found: Search) -> plt.Figure:
+    """The search's speed-up map: one panel per factor, every sampled cell at its level —
+    each seed's speed-up (dots) and the cell's geometric mean (a marker coloured by the last
+    round it ran in; hollow where its ticket does not match the dense network)."""
+    fig, axes = plt.subplots(2, 4, figsize=(18, 8), sharey=True)
+    rng = np.random.default_rng(0)  # jitter only: where the dots sit sideways
+    rounds = len(found.rule["seeds"])
+    for ax, (field, title) in zip(axes.flat, FACTORS):
+        levels = list(found.rule[{"construction": "constructions", "mask_lr": "mask_lrs",
+                                  "learning_rate": "learning_rates", "warmup": "warmups",
+                                  "decay": "decays", "sparsity": "sparsities",
+                                  "width": "widths"}[field]])
+        for x in found.tickets:
+            i = levels.index(getattr(x.point, field))
+            ratios = np.exp(x.paired.endpoint.log_ratios)
+            ax.plot(i + rng.uniform(-0.15, 0.15, len(ratios)), ratios, ".", color="#9ca3af",
+                    ms=3, alpha=0.7)
+            color = ROUND_COLORS[min(x.round, len(ROUND_COLORS) - 1)]
+            ax.plot(i, x.paired.endpoint.speedup, "o", ms=7, color=color,
+                    mfc=color if x.matches else "none")
+        ax.axhline(1, color="k", lw=1)
+        ax.set_xticks(range(len(levels)), [f"{v:g}" if isinstance(v, float) else str(v)
+                                           for v in levels], rotation=20, fontsize=8)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    speedup_axis(axes.flat[0])
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"ticket speed-up at {found.endpoint}")
+    legend = axes.flat[-1]
+    legend.axis("off")
+    for r in range(rounds):
+        legend.plot([], [], "o", color=ROUND_COLORS[min(r, 3)],
+                    label=f"cell mean, last round {r + 1} ({found.rule['seeds'][r]} seeds)")
+    legend.plot([], [], "o", mfc="none", color="k", label="hollow: the ticket does not match")
+    legend.plot([], [], ".", color="#9ca3af", label="one seed")
+    legend.legend(loc="center", fontsize=9)
+    fig.suptitle(f"Search (exploratory): ticket vs dense from θ0 on its schedule, "
+                 f"{len(found.tickets)} cells", y=1.0)
     fig.tight_layout()
     return fig

@@ -11,14 +11,15 @@ import math
 
 import pandas as pd
 
+from ..foundations.config import Config
 from ..measures.metrics import LogRatioTest
-from ..measures.speed import ENDPOINTS, References
-from ..studies.exploration import LrExploration, RateRow, SparsityAblation
-from ..studies.judging import Speedup
+from ..measures.speed import References
+from ..studies import search
 from ..studies.structure import Hedge, Imp, MaskStructure, Variant, Weights
 from .tables import (
     fmt,
     fmt_diff,
+    fmt_interval,
     hedge_conclusions,
     inputs_conclusions,
     structure_conclusions,
@@ -34,11 +35,6 @@ def steps_text(value: int | None, budget: int) -> str:
     return f"{value}" if value is not None else f"> {budget}"
 
 
-def speedup_text(s: Speedup) -> str:
-    """One seed's T_dense / T_ticket with what was censored."""
-    flags = [who for who, flag in (("ticket", s.ticket_censored), ("dense", s.dense_censored))
-             if flag]
-    return f"{s.speedup:.2f}×" + (f" ({' and '.join(flags)} censored)" if flags else "")
 
 
 def p_text(p: float) -> str:
@@ -75,110 +71,16 @@ def references_line(refs: References, budget: int | None = None) -> str:
     return line + (f", budget {budget} steps" if budget else "")
 
 
-def lr_table(results: LrExploration) -> pd.DataFrame:
-    """2.1: ticket beside the dense network from θ0 at each retraining rate."""
-    p = results.primary
-    header = ["LR", "network", *ENDPOINTS, "AUC", "best step", "final val risk", "matches",
-              "test CVaR 5%", "Δ test CVaR vs dense", f"speed-up ({p})"]
-    rows = []
-    for r in results.results:
-        for who, x in (("ticket", r.ticket), ("dense", r.dense)):
-            rows.append([f"{r.learning_rate:g}", who,
-                         *(steps_text(x.levels[e], x.budget) for e in ENDPOINTS), fmt(x.auc),
-                         steps_text(x.best_step, x.budget) if x.best_step is not None
-                         else "—", fmt(x.final_risk), yes(x.matches), fmt(x.cvar_05),
-                         fmt_diff(x.cvar_05_vs_dense) if x.cvar_05_vs_dense else "—",
-                         speedup_text(r.speedup[p]) if who == "ticket" else ""])
-    return table(header, rows, index=2)
 
 
-def floor_table(results: LrExploration) -> pd.DataFrame:
-    """2.1: the floor controls, measured exactly like the networks."""
-    header = ["LR", "floor control", *ENDPOINTS, "AUC", "best step", "final val risk",
-              "matches"]
-    rows = [[f"{r.learning_rate:g}", FLOOR_LABELS[name],
-             *(steps_text(f.levels[e], f.budget) for e in ENDPOINTS), fmt(f.auc),
-             "—" if f.best_step is None else str(f.best_step), fmt(f.final_risk),
-             yes(f.matches)]
-            for r in results.results for name, f in r.floors.items()]
-    return table(header, rows, index=2)
 
 
-def grid_table(results: LrExploration) -> pd.DataFrame:
-    """2.1: speed-up at the primary endpoint for every mask LR × retraining LR."""
-    p = results.primary
-    header = ["mask LR", "retraining LR", f"ticket {p}", f"dense {p}", "speed-up", "matches"]
-    rows = [[f"{g.mask_lr:g}", f"{g.learning_rate:g}", str(g.ticket_steps[p]),
-             str(g.dense_steps[p]), speedup_text(g.speedup), yes(g.matches)]
-            for g in results.grid]
-    return table(header, rows, index=2)
 
 
-def sparsity_table(results: SparsityAblation) -> pd.DataFrame:
-    """2.2: the ticket over sparsities at one rate."""
-    p, d = results.primary, results.dense
-    header = ["sparsity", "effective", p, "speed-up", "AUC", "final val risk", "matches (val)",
-              "test CVaR 5%", "Δ test CVaR vs dense", "matches (test)"]
-    rows = [["dense", "0.0%", steps_text(d.levels[p], d.budget), "", fmt(d.auc),
-             fmt(d.final_risk), "", fmt(d.cvar_05), "", ""]]
-    rows += [[f"{r.target_sparsity:.0%}", f"{r.effective_sparsity:.1%}",
-              steps_text(r.levels[p], r.budget), speedup_text(r.speedup), fmt(r.auc),
-              fmt(r.final_risk), yes(r.matches), fmt(r.cvar_05),
-              fmt_diff(r.cvar_05_vs_dense), yes(r.test_matches)]
-             for r in results.results]
-    return table(header, rows)
 
 
-def floor_sentence(rows: list[RateRow], primary: str) -> str:
-    """What the floor controls (classical hedges frozen; only y may train) reach over the
-    rates of ``rows``; the measures they reach are no evidence of learning."""
-    failed = list(dict.fromkeys(m for r in rows for m in r.floor_reached))
-    clean = [e for e in ENDPOINTS if e not in failed]
-    worst = min(f.auc for r in rows for f in r.floors.values())
-    text = ("Floor controls (classical hedges with frozen positions, only the OCE level y free "
-            "to train, at every rate): "
-            + (f"none reaches {' or '.join(clean)}" if clean else "they reach every level")
-            + ("" if "matches" in failed else ", none matches the dense reference")
-            + ("" if "best step" in failed else ", none gets a best step")
-            + f"; their AUC is at least {fmt(worst)}"
-            + ("." if "AUC" in failed else ", worse than every dense network's."))
-    if failed:
-        who = "; ".join(dict.fromkeys(f"LR {r.learning_rate:g}: {', '.join(r.floor_reached)}"
-                                      for r in rows if r.floor_reached))
-        text += (f" They do pass {', '.join(failed)} ({who}): a classical hedge already gets "
-                 "there, so those measures are no evidence of learning and no verdict rests "
-                 "on them.")
-    status = "fails" if primary in failed else "passes"
-    return text + f" The primary endpoint {primary} {status} its floor control."
 
 
-def lottery_conclusions(lr: LrExploration, ablation: SparsityAblation) -> list[str]:
-    """Notebook 02's findings: exploratory, one seed, each with its floor control."""
-    p, seed = lr.primary, lr.seed
-    lines = [f"Exploratory: one seed ({seed}); speed is steps to {p} on the validation risk "
-             f"(y at its optimum); matching the dense network means a paired test-CVaR "
-             f"difference whose upper bound is within {fmt(lr.margin.margin)} "
-             f"({lr.margin.source})."]
-    lines.append(floor_sentence(lr.results, p))
-    for r in lr.results:
-        t, d = r.ticket, r.dense
-        lines.append(f"LR {r.learning_rate:g}: ticket {p} {steps_text(t.levels[p], t.budget)} "
-                     f"vs dense {steps_text(d.levels[p], d.budget)} steps (speed-up "
-                     f"{speedup_text(r.speedup[p])}); AUC {fmt(t.auc)} vs {fmt(d.auc)};"
-                     f" final validation risk {fmt(t.final_risk)} vs {fmt(d.final_risk)} "
-                     f"(matches: {yes(t.matches)}).")
-    ups = [g.speedup.speedup for g in lr.grid]
-    quicker = sum(u > 1 for u in ups)
-    lines.append(f"Mask LR × retraining LR: the ticket is quicker than the dense network in "
-                 f"{quicker} of {len(ups)} pairs (speed-ups {min(ups):.2f}×–{max(ups):.2f}×); "
-                 "one seed, so no interval: notebook 03 tests it over seeds.")
-    top = ablation.max_sparsity_matching
-    lines.append(f"Sparsity at LR {ablation.learning_rate:g}: the ticket matches the dense "
-                 "network (upper bound of the paired test-CVaR difference within the margin; "
-                 "one seed) up "
-                 + (f"to {top:.0%}." if top is not None else "to none of the sparsities tried.")
-                 )
-    return lines
 
 
 # ----------------------------------------------------------------------------- notebook 03
@@ -234,3 +136,91 @@ def characterization_conclusions(structure: MaskStructure, hedge: Hedge, weights
             "The hedge (exploratory, notebook 02's tickets)": hedge_conclusions(hedge),
             "Weights (exploratory)": weights_conclusions(weights, sparsity),
             "One-shot vs iterative pruning (exploratory)": imp_conclusions(imp)}
+
+
+# ----------------------------------------------------------------------------- the search
+
+
+def search_rule_lines(config: Config) -> list[str]:
+    """The search's rule as the config fixes it before it runs (``search``)."""
+    s = config.search
+    space = search.space(config)
+    margin = config.registration.match_margin
+    rounds = " → ".join(str(n) for n in s.seeds)
+    return [f"Space: constructions {', '.join(s.constructions)}; θ* LR {_list(s.mask_lrs)}; "
+            f"retraining LR {_list(s.learning_rates)}; warmup {', '.join(s.warmups)} "
+            f"({s.warmup_steps} steps, from 0 or from θ*'s rate); after it "
+            f"{', '.join(s.decays)}; sparsity {', '.join(f'{x:.0%}' for x in s.sparsities)}; "
+            f"width ×{s.widths[0]:g} — {len(space)} cells (a warmup from θ*'s rate only where "
+            "that rate is below the retraining rate)"
+            + (f"; the last round's survivors also at width ×{_list(s.widths[1:], ', ×')} "
+               "on the seeds of the round before." if len(s.widths) > 1 else "."),
+            f"First round: {min(s.cells, len(space))} cells drawn uniformly without "
+            f"replacement (seed {s.sample_seed}); seeds per round {rounds} (the search's own, "
+            f"from {s.first_seed}); after each round the best {s.keep:.0%} of the cells (at "
+            "least one) go on.",
+            f"Score: the ticket's mean log speed-up over the dense network from θ0 on its own "
+            f"schedule at {s.endpoint} (first crossing; a level never reached counts at the "
+            f"budget), among cells whose ticket matches it (mean test risk − the dense "
+            f"network's within {_margin(margin)}). "
+            f"The dense network's own schedules are searched the same way, against the dense "
+            f"network at LR {config.training.learning_rate:g}, constant.",
+            f"Reported beside it: the settling step (the level held {s.settle_hold} steps) and "
+            "Frankle & Carbin's early-stopping step (the best validation risk, where it "
+            "matches R_d). Exploratory: a search's winner is biased upward; only a "
+            "registration and fresh seeds confirm it."]
+
+
+def _margin(margin: float | None) -> str:
+    return f"the registered margin {fmt(margin, 4)}" if margin else "twice the reference SD"
+
+
+def _list(values, sep: str = ", ") -> str:
+    return sep.join(f"{v:g}" for v in values)
+
+
+def _speedup(t: LogRatioTest) -> str:
+    if not math.isfinite(t.ci[0]):
+        return f"{t.speedup:.2f}×"
+    return f"{t.speedup:.2f}× [{t.ci[0]:.2f}, {t.ci[1]:.2f}]"
+
+
+def search_table(scored: list[search.Scored], endpoint: str) -> pd.DataFrame:
+    """Every cell after its last round: its seeds, the speed-up at the endpoint (geometric
+    mean, Student-t interval), at settling and at early stopping, Δ test risk and the score."""
+    header = ["cell", "round", "seeds", f"speed-up at {endpoint}", "settling",
+              "early stopping", "Δ test risk", "matches", "score"]
+    rows = [[x.point.label(), str(x.round + 1), str(len(x.seeds)), _speedup(x.paired.endpoint),
+             _speedup(x.settle), _speedup(x.early_stop), fmt_interval(x.paired.test_risk, 4),
+             yes(x.matches), "—" if x.score is None else f"{x.score:+.2f}"]
+            for x in sorted(scored, key=lambda x: (-x.round, -(x.score or -math.inf)))]
+    return table(header, rows)
+
+
+def search_lines(found: search.Search) -> list[str]:
+    """What the search found, read off its results."""
+    e, n = found.endpoint, len(found.seeds)
+    last = [x for x in found.tickets if x.round == len(found.rule["seeds"]) - 1]
+    lines = [f"Exploratory: {len(found.tickets)} cells on {found.rule['seeds'][0]} seeds, "
+             f"{sum(x.round >= 1 for x in found.tickets)} promoted, {len(last)} on all {n}."]
+    failed = e in found.floor_reached
+    lines.append(f"Floor controls (classical hedges frozen, only y trains, on every searched "
+                 f"schedule): they reach {', '.join(found.floor_reached) or 'no level'}; the "
+                 f"score's endpoint {e} {'fails' if failed else 'passes'} its floor control.")
+    by_label = {x.point.label(): x for x in found.tickets}
+    for label in found.survivors:
+        x = by_label[label]
+        lines.append(f"Survivor: {label}: ticket vs dense at {e} {test_text(x.paired.endpoint)}; "
+                     f"settling {test_text(x.settle)}; early stopping "
+                     f"{test_text(x.early_stop)}; test risk − dense "
+                     f"{fmt_interval(x.paired.test_risk, 4)}.")
+    if not found.survivors:
+        lines.append("No cell's ticket matched its dense network in the last round: nothing "
+                     "survives to be registered.")
+    dense = {x.point.label(): x for x in found.dense}
+    if found.best_dense is not None:
+        d = dense[found.best_dense]
+        lines.append(f"The dense network's best schedule (the practitioner's rival): "
+                     f"{found.best_dense.removeprefix('dense: ')}, against "
+                     f"{found.reference.removeprefix('dense: ')} {test_text(d.paired.endpoint)}.")
+    return lines

@@ -29,7 +29,6 @@ from ..measures.speed import (
     ENDPOINTS,
     References,
     Speed,
-    censored,
     final_risk,
     reference_levels,
     speed,
@@ -74,13 +73,6 @@ class Curve(Speed):
     curve: list[list[float]]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Speedup(Record):
-    """T_dense / T_ticket at one level, with what was censored at the budget."""
-
-    speedup: float
-    ticket_censored: bool
-    dense_censored: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,9 +88,8 @@ class Run(Curve):
 class NetworkRow(Run):
     """One trained network as ``Judge`` describes it: speed, training summary, test metrics
     (``REPORTED``, with intervals) and, where it has a dense partner, the paired test-CVaR
-    difference; a ticket's sparsities; what a study adds (its target, speed-up)."""
+    difference; a ticket's sparsities; IMP's overlap with the one-shot mask."""
 
-    target_sparsity: float | None = entry(optional=True)
     best_val_risk: float
     steps_run: int
     diverged: bool
@@ -114,7 +105,6 @@ class NetworkRow(Run):
     test_matches: bool | None = entry(optional=True)
     sparsity: float | None = entry(optional=True)
     effective_sparsity: float | None = entry(optional=True)
-    speedup: Speedup | None = entry(optional=True)
     overlap_with_one_shot: float | None = entry(optional=True)
 
 
@@ -245,15 +235,6 @@ class Judge:
                              run.folder.name, dense)
 
 
-def speedups(ticket: Speed, dense: Speed) -> dict[str, Speedup]:
-    """T_dense / T_ticket at every endpoint; a level never reached counts at the budget and
-    is flagged (``ticket_censored`` / ``dense_censored``)."""
-    out = {}
-    for name in ENDPOINTS:
-        (t, tc), (d, dc) = (censored(ticket.levels[name], ticket.budget),
-                            censored(dense.levels[name], dense.budget))
-        out[name] = Speedup(speedup=d / t, ticket_censored=tc, dense_censored=dc)
-    return out
 
 
 def floor_rows(config: Config, refs: References, budget: int, plan: Plan,

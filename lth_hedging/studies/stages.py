@@ -30,7 +30,7 @@ from ..nets.losses import compute_pnl, create_loss_function, risk_measure
 from ..nets.model import DeepHedgingNetwork, create_model
 from ..nets.pruning import Mask
 from ..nets.runtime import device_key, fit_networks, provenance
-from ..nets.train import Schedule, TrainResult, evaluation_steps, steps_per_epoch
+from ..nets.train import DECAYS, Schedule, TrainResult, evaluation_steps, steps_per_epoch
 
 STAGE_VERSION = 4  # bump when a stage's code changes what it produces
 BASE_SECTIONS = ("data", "model", "loss", "training")
@@ -92,10 +92,10 @@ DATA_ORDERS = ("replay", "fresh")
 @dataclass(frozen=True)
 class Plan:
     """How one network trains: its learning rate, the seed that draws θ0 and the data order,
-    a linear warmup (``Schedule``), which data order, and its budget in optimiser steps
-    (None: ``budget_steps``). ``data_order`` "replay" is the seed's own order — the one its
-    θ* trained on, so a ticket on it partly replays the run that made its mask; "fresh" is
-    an order of the seed independent of it."""
+    a linear warmup and a decay after it (``Schedule``), which data order, and its budget in
+    optimiser steps (None: ``budget_steps``). ``data_order`` "replay" is the seed's own
+    order — the one its θ* trained on, so a ticket on it partly replays the run that made its
+    mask; "fresh" is an order of the seed independent of it."""
 
     learning_rate: float
     seed: int
@@ -103,6 +103,7 @@ class Plan:
     warmup_from: float = 0.0
     data_order: str = "replay"
     budget: int | None = None
+    decay: str = "constant"
 
     def __post_init__(self):
         if self.data_order not in DATA_ORDERS:
@@ -114,10 +115,13 @@ class Plan:
                              f"0 <= warmup_from <= the learning rate ({self.learning_rate})")
         if self.budget is not None and self.budget < 1:
             raise ValueError(f"budget = {self.budget} is invalid: allowed >= 1 or None")
+        if self.decay not in DECAYS:
+            raise ValueError(f"decay = {self.decay!r} is invalid: allowed {tuple(DECAYS)}")
 
     def key_fields(self) -> dict:
         """The fields beyond rate and seed that differ from their defaults: a plan without
-        warmup, on the replay order, at the default budget keeps the key it always had."""
+        warmup or decay, on the replay order, at the default budget keeps the key it always
+        had."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]
                 if getattr(self, f.name) != f.default}
 
@@ -146,17 +150,18 @@ def budget_steps(config: Config, learning_rate: float) -> int:
 
 
 def schedule(config: Config, learning_rate: float, budget: int | None = None, *,
-             warmup_steps: int = 0, warmup_from: float = 0.0) -> Schedule:
-    """Budget, evaluation steps and warmup of a network trained at ``learning_rate``."""
+             warmup_steps: int = 0, warmup_from: float = 0.0,
+             decay: str = "constant") -> Schedule:
+    """Budget, evaluation steps, warmup and decay of a network trained at ``learning_rate``."""
     m = config.metrics
     budget = budget_steps(config, learning_rate) if budget is None else budget
     return Schedule(budget, evaluation_steps(budget, m.eval_every, m.eval_every_late,
-                                             m.eval_late_from), warmup_steps, warmup_from)
+                                             m.eval_late_from), warmup_steps, warmup_from, decay)
 
 
 def plan_schedule(config: Config, plan: Plan) -> Schedule:
     return schedule(config, plan.learning_rate, plan.budget, warmup_steps=plan.warmup_steps,
-                    warmup_from=plan.warmup_from)
+                    warmup_from=plan.warmup_from, decay=plan.decay)
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,7 @@ class Cell:
     warmup_from: float = 0.0
     data_order: str = "replay"  # retraining: θ*'s data order, or a "fresh" one
     scope: str | None = None  # magnitude ranking, "global" or "layer" (None: pruning.scope)
+    decay: str = "constant"  # retraining: the rate after the warmup (``Schedule``)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -153,11 +154,16 @@ class Cell:
     def plan(self) -> Plan:
         """How the cell is retrained."""
         return Plan(self.learning_rate, self.seed, self.warmup_steps, self.warmup_from,
-                    self.data_order)
+                    self.data_order, decay=self.decay)
 
     def dense(self, cost: float) -> DenseSpec:
         """The comparator: the dense network from θ0 retrained exactly as the cell is."""
         return DenseSpec(cost, self.plan())
+
+    @property
+    def construction(self) -> str:
+        """How its ticket's mask is made: a name of ``CONSTRUCTIONS``."""
+        return "IMP" if self.rounds > 1 else "one-shot"
 
     @property
     def round_rate(self) -> float:
@@ -286,17 +292,39 @@ def random_mask_seed(cell: Cell) -> int:
                         cell.seed, cell.mask_lr, cell.rounds, cell.rewind_epoch)
 
 
-def ticket_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
-    """The mask of the ticket of ``cell``: magnitude pruning of θ*, or, for IMP, one more
-    round on the previous round's trained ticket."""
-    parent = cell.parent()
-    if parent is None:
-        return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity,
-                             cell.scope)
-    trained = load_cell(config, parent, store)
-    p = config.pruning
+@dataclass(frozen=True)
+class Construction:
+    """How a ticket's mask is made: ``mask(config, cell, dense, store)`` from the θ* of
+    ``dense`` ((seed, mask LR) → ``DenseRun``) or from cells the store holds (``Cell.parent``,
+    trained first). The ranking inside a round is the cell's scope (``pruning.SCOPES``)."""
+
+    label: str
+    mask: Callable[[Config, Cell, dict, Store], Mask]
+
+
+def _one_shot(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    return one_shot_mask(config, dense[(cell.seed, cell.mask_lr)].theta_star, cell.sparsity,
+                         cell.scope)
+
+
+def _imp(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    trained = load_cell(config, cell.parent(), store)
     return imp_round(trained.state, trained.mask, cell.round_rate,
-                     scope=mask_scope(config, cell), output_rate=p.output_rate)
+                     scope=mask_scope(config, cell), output_rate=config.pruning.output_rate)
+
+
+# the registry of ticket constructions (``Cell.construction`` names one): a new one is its
+# function above, one line here and the cell field that selects it
+CONSTRUCTIONS: dict[str, Construction] = {
+    "one-shot": Construction("one-shot magnitude pruning of θ*", _one_shot),
+    "IMP": Construction("iterative magnitude pruning: one more round on the previous round's "
+                        "trained ticket, rewound", _imp),
+}
+
+
+def ticket_mask(config: Config, cell: Cell, dense: dict, store: Store) -> Mask:
+    """The mask of the ticket of ``cell``, as its construction makes it."""
+    return CONSTRUCTIONS[cell.construction].mask(config, cell, dense, store)
 
 
 def cell_mask(cell: Cell, ticket: Mask, dense: dict) -> Mask:
