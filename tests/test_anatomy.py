@@ -85,9 +85,9 @@ def test_weight_distance_and_sign_agreement(smoke_config):
 def test_seed_interval():
     out = seed_interval([1.0, 2.0, 3.0])
     half = 4.302652729911275 / math.sqrt(3)  # t(0.975, 2) · s / √n with s = 1
-    assert out["mean"] == 2.0 and out["ci"] == pytest.approx([2 - half, 2 + half])
-    assert math.isnan(seed_interval([1.0])["ci"][0]) and seed_interval([1.0])["mean"] == 1.0
-    assert math.isnan(seed_interval([1.0, math.nan])["mean"])
+    assert out.mean == 2.0 and out.ci == pytest.approx([2 - half, 2 + half])
+    assert math.isnan(seed_interval([1.0]).ci[0]) and seed_interval([1.0]).mean == 1.0
+    assert math.isnan(seed_interval([1.0, math.nan]).mean)
 
 
 def test_random_jaccard_is_the_expectation_of_random_masks():

@@ -140,7 +140,7 @@ def test_the_stock_alone_cannot_pass_for_the_model_hedge(make_smoke_config):
     pnls = references.reference_pnls(config, "test", costs=(0.0,))[0.0]
     diff = paired_difference(pnls["min_variance_delta"], pnls["model_hedge"], "cvar_50",
                              n_bootstrap=200)
-    assert diff["ci"][0] > 0, diff
+    assert diff.ci[0] > 0, diff
     assert float(empirical_cvar(pnls["model_hedge"], 0.5)) < float(
         empirical_cvar(pnls["no_hedge"], 0.5))
 

@@ -22,7 +22,8 @@ REFERENCE = (*DATA, "market.features", "market.instruments", "market.pricing", "
 TRAINING = (*DATA, "market.features", "market.instruments", "market.pricing", "nets.model",
             "nets.losses", "nets.train", "nets.ensemble", "nets.fitting", "nets.pruning",
             "studies.tickets", "studies.stages")
-METRICS = (*REFERENCE, *TRAINING, "measures.metrics", "measures.speed", "studies.judging")
+METRICS = (*REFERENCE, *TRAINING, "measures.metrics", "measures.speed", "studies.judging",
+           "foundations.records")  # the stored metrics' JSON form
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:

@@ -14,7 +14,8 @@ expects, declared on the field with ``entry``:
 - ``key``: the JSON key where it is not the field's name (``from`` is Python's).
 
 ``Record.from_json`` reads that form back through the fields' type hints and refuses a key
-no field claims, so ``from_json(to_json(r)) == r`` is a test of the form.
+no field claims; writing what it read gives the same JSON again, key for key (compare the
+JSON text: a NaN is not equal to itself, and a tuple read back from JSON is a list).
 """
 
 from __future__ import annotations
@@ -111,11 +112,15 @@ def decode(hint: Any, value: Any) -> Any:
         if len(inner) == 1 or (records and isinstance(value, dict)):
             return decode((records or inner)[0], value)
         return value  # a union of JSON's own types
+    if not args:  # a bare list, tuple or dict: JSON's own values
+        return value
     if origin is list:
         return [decode(args[0], v) for v in value]
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(decode(args[0], v) for v in value)
+        if len(args) != len(value):
+            raise ValueError(f"expected {len(args)} values for {hint}, got {value!r}")
         return tuple(decode(a, v) for a, v in zip(args, value))
     if origin is dict:
         return {k: decode(args[1], v) for k, v in value.items()}

@@ -44,7 +44,8 @@ class References(Record):
         return self.dense + (1 - fraction) * (self.floor - self.dense)
 
 
-def _endpoint(key: str) -> bool:
+def is_endpoint(key: str) -> bool:
+    """A level of ``ENDPOINTS`` (a results row's flattened keys)."""
     return key in ENDPOINTS
 
 
@@ -53,7 +54,7 @@ class Speed(Record):
     """Every speed measure of one curve (``speed``); stored with the levels T50 … T90 beside
     the rest."""
 
-    levels: dict[str, int | None] = entry(flat=True, keys=_endpoint)  # None: censored
+    levels: dict[str, int | None] = entry(flat=True, keys=is_endpoint)  # None: censored
     auc: float
     best_step: int | None
     final_risk: float

@@ -45,7 +45,15 @@ from ..measures.metrics import (
     seed_interval,
     sign_test,
 )
-from ..measures.speed import ENDPOINTS, References, censored, final_risk, reference_levels, speed
+from ..measures.speed import (
+    ENDPOINTS,
+    References,
+    censored,
+    final_risk,
+    is_endpoint,
+    reference_levels,
+    speed,
+)
 from ..nets.losses import risk_measure
 from .judging import Curve, Margin, Run, curve_of, floor_reached, floor_rows
 from .references import floor
@@ -84,14 +92,10 @@ class Comparison(Paired):
     """A comparison of the registered study: its family, Holm's p and the verdict."""
 
     family: str
-    tested: bool = False  # in its family's Holm correction (neither side censored everywhere)
-    p_holm: float | None = None
-    detectable: float = math.nan  # the speed-up 80 % power detects at the strictest level
-    verdict: str = ""
-
-
-def _endpoint(key: str) -> bool:
-    return key in ENDPOINTS
+    tested: bool  # in its family's Holm correction (neither side censored on every seed)
+    p_holm: float | None
+    detectable: float  # the speed-up 80 % power detects at the family's strictest level
+    verdict: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +112,7 @@ class KindSummary(Record):
 
     n: int
     matches: int
-    levels: dict[str, Reach] = entry(flat=True, keys=_endpoint)
+    levels: dict[str, Reach] = entry(flat=True, keys=is_endpoint)
     auc: SeedInterval
     final_risk: SeedInterval
     test_risk: SeedInterval
@@ -332,9 +336,8 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
                            for seed in seeds] for kind in arms(config, sched)}
             rows["dense"] = [row(dense[(sched, seed)].history,
                                        dense_risks[(sched, seed)]) for seed in seeds]
-            comparisons = {kind: Comparison(**vars(compare(rows["ticket"], rows[kind],
-                                                           r.endpoint, m.confidence)),
-                                            family="A" if kind == "dense" else "B")
+            comparisons = {kind: unadjusted(compare(rows["ticket"], rows[kind], r.endpoint,
+                                                    m.confidence), "A" if kind == "dense" else "B")
                            for kind in rows if kind != "ticket"}
             out_cells.append(StudyCell(
                 schedule=sched, sparsity=s,
@@ -349,6 +352,12 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
     return Study(registration=config.to_dict()["registration"], seeds=seeds,
                  endpoint=r.endpoint, references=refs, budget=budget, margin=margin,
                  floors=floors, floor_reached=failed, families=families, cells=out_cells)
+
+
+def unadjusted(paired: Paired, family: str) -> Comparison:
+    """A comparison of ``family`` before Holm's correction (``adjust`` decides the rest)."""
+    return Comparison(**vars(paired), family=family, tested=False, p_holm=None,
+                      detectable=math.nan, verdict="")
 
 
 def adjust(cells: list[StudyCell], alpha: float, n: int,

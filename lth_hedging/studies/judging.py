@@ -1,6 +1,6 @@
 """How a trained network is judged, in notebooks 02 and 03 alike: the one definition of
 the dense reference R_d and of the matching margins at a learning rate, and ``Judge``, which
-describes a network as a JSON row (speed, test metrics, the paired difference to its dense
+describes a network as a typed row (speed, test metrics, the paired difference to its dense
 network) beside the floor controls.
 
 Every network is described by the measures of ``speed`` (steps to close 50/60/75/90 % of the

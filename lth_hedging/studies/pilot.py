@@ -28,6 +28,7 @@ from .confirmation import (
     cell_verdict,
     compare,
     summary,
+    unadjusted,
 )
 from .judging import (
     Curve,
@@ -147,9 +148,8 @@ def controls_over_seeds(config: Config, store: Store | None = None) -> Pilot:
                     sparsity=s, confirmatory=width == 1.0, references=judge.refs,
                     budget=judge.budget, floors=floors, floor_reached=failed, rows=rows,
                     networks={who: summary(r, confidence) for who, r in rows.items()},
-                    comparisons={c: Comparison(**vars(compare(rows["ticket"], rows[c],
-                                                              ch.primary, confidence)),
-                                               family=family)
+                    comparisons={c: unadjusted(compare(rows["ticket"], rows[c], ch.primary,
+                                                       confidence), family)
                                  for c in ch.comparators}))
     families, cells = adjust(cells, ALPHA, len(seeds), 0.8)
     cells = [replace(cell, verdict=cell_verdict(cell, ch.primary in cell.floor_reached,

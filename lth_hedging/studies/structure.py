@@ -366,6 +366,7 @@ def hedge_vs_sparsity(config: Config, learning_rate: float,
     mv = judge.test_metrics("reference", "min_variance_delta", mv_pnl, None)
     cells = [Cell("ticket", s, learning_rate, seed, learning_rate)
              for s in config.pruning.sparsities]
+
     def reference(metrics: dict, positions: torch.Tensor) -> HedgeMetrics:
         return HedgeMetrics(**{k: metrics[k] for k in ("cvar_05", "cvar_05_ci", "pnl_std",
                                                        "pnl_std_ci")},
