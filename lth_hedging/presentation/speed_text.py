@@ -191,7 +191,7 @@ def search_table(scored: list[search.Scored], endpoint: str) -> pd.DataFrame:
     header = ["cell", "round", "seeds", f"speed-up at {endpoint}", "settling",
               "early stopping", "Δ test risk", "matches", "score"]
     rows = [[x.point.label(), str(x.round + 1), str(len(x.seeds)), _speedup(x.paired.endpoint),
-             _speedup(x.settle), _speedup(x.early_stop), fmt_interval(x.paired.test_risk, 4),
+             _speedup(x.settle), _speedup(x.early_stop), fmt_interval(x.paired.test_risk),
              yes(x.matches), "—" if x.score is None else f"{x.score:+.2f}"]
             for x in sorted(scored, key=lambda x: (-x.round, -(x.score or -math.inf)))]
     return table(header, rows)
@@ -213,7 +213,7 @@ def search_lines(found: search.Search) -> list[str]:
         lines.append(f"Survivor: {label}: ticket vs dense at {e} {test_text(x.paired.endpoint)}; "
                      f"settling {test_text(x.settle)}; early stopping "
                      f"{test_text(x.early_stop)}; test risk − dense "
-                     f"{fmt_interval(x.paired.test_risk, 4)}.")
+                     f"{fmt_interval(x.paired.test_risk)}.")
     if not found.survivors:
         lines.append("No cell's ticket matched its dense network in the last round: nothing "
                      "survives to be registered.")
