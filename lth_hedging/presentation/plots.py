@@ -449,7 +449,10 @@ def plot_search_map(found: Search) -> plt.Figure:
     legend.plot([], [], "o", mfc="none", color="k", label="hollow: the ticket does not match")
     legend.plot([], [], ".", color="#9ca3af", label="one seed")
     legend.legend(loc="center", fontsize=9)
-    fig.suptitle(f"Search (exploratory): ticket vs dense from θ0 on its schedule, "
-                 f"{len(found.tickets)} cells", y=1.0)
+    sampled = sum(x.point.width == found.rule["widths"][0] for x in found.tickets)
+    extra = len(found.tickets) - sampled
+    fig.suptitle(f"Search (exploratory): ticket vs dense from θ0 on its schedule, {sampled} "
+                 f"sampled cells" + (f" and {extra} survivor at a further width" if extra else ""),
+                 y=1.0)
     fig.tight_layout()
     return fig

@@ -180,17 +180,29 @@ def _list(values, sep: str = ", ") -> str:
 
 
 def _speedup(t: LogRatioTest) -> str:
+    """A speed-up with its interval; where neither side reaches the level on any seed, that."""
+    if t.censored_reference == t.censored_other == t.n:
+        return f"neither, {t.n}/{t.n}"
     if not math.isfinite(t.ci[0]):
         return f"{t.speedup:.2f}×"
     return f"{t.speedup:.2f}× [{t.ci[0]:.2f}, {t.ci[1]:.2f}]"
 
 
+def _test(t: LogRatioTest) -> str:
+    """``test_text``, or — neither side reaching the level on any seed — that."""
+    if t.censored_reference == t.censored_other == t.n:
+        return f"neither reaches it on any of {t.n} seeds (censored at the budget)"
+    return test_text(t)
+
+
 def search_table(scored: list[search.Scored], endpoint: str) -> pd.DataFrame:
-    """Every cell after its last round: its seeds, the speed-up at the endpoint (geometric
-    mean, Student-t interval), at settling and at early stopping, Δ test risk and the score."""
-    header = ["cell", "round", "seeds", f"speed-up at {endpoint}", "settling",
+    """Every cell after its last round: its seeds, its cost (network-epochs at width 1, θ*
+    aside), the speed-up at the endpoint (geometric mean, Student-t interval), at settling and
+    at early stopping, Δ test risk and the score."""
+    header = ["cell", "round", "seeds", "cost", f"speed-up at {endpoint}", "settling",
               "early stopping", "Δ test risk", "matches", "score"]
-    rows = [[x.point.label(), str(x.round + 1), str(len(x.seeds)), _speedup(x.paired.endpoint),
+    rows = [[x.point.label(), str(x.round + 1), str(len(x.seeds)), f"{x.network_epochs:.0f}",
+             _speedup(x.paired.endpoint),
              _speedup(x.settle), _speedup(x.early_stop), fmt_interval(x.paired.test_risk),
              yes(x.matches), "—" if x.score is None else f"{x.score:+.2f}"]
             for x in sorted(scored, key=lambda x: (-x.round, -(x.score or -math.inf)))]
@@ -200,9 +212,14 @@ def search_table(scored: list[search.Scored], endpoint: str) -> pd.DataFrame:
 def search_lines(found: search.Search) -> list[str]:
     """What the search found, read off its results."""
     e, n = found.endpoint, len(found.seeds)
-    last = [x for x in found.tickets if x.round == len(found.rule["seeds"]) - 1]
-    lines = [f"Exploratory: {len(found.tickets)} cells on {found.rule['seeds'][0]} seeds, "
-             f"{sum(x.round >= 1 for x in found.tickets)} promoted, {len(last)} on all {n}."]
+    width = found.rule["widths"][0]
+    sampled = [x for x in found.tickets if x.point.width == width]
+    last = [x for x in sampled if x.round == len(found.rule["seeds"]) - 1]
+    cost = sum(x.network_epochs for x in found.tickets) + sum(
+        x.network_epochs for x in found.dense)
+    lines = [f"Exploratory: {len(sampled)} cells on {found.rule['seeds'][0]} seeds, "
+             f"{sum(x.round >= 1 for x in sampled)} promoted, {len(last)} on all {n}; "
+             f"{cost:,.0f} network-epochs at width ×{width:g} (the θ*s aside)."]
     failed = e in found.floor_reached
     lines.append(f"Floor controls (classical hedges frozen, only y trains, on every searched "
                  f"schedule): they reach {', '.join(found.floor_reached) or 'no level'}; the "
@@ -210,10 +227,15 @@ def search_lines(found: search.Search) -> list[str]:
     by_label = {x.point.label(): x for x in found.tickets}
     for label in found.survivors:
         x = by_label[label]
-        lines.append(f"Survivor: {label}: ticket vs dense at {e} {test_text(x.paired.endpoint)}; "
-                     f"settling {test_text(x.settle)}; early stopping "
-                     f"{test_text(x.early_stop)}; test risk − dense "
-                     f"{fmt_interval(x.paired.test_risk)}.")
+        lines.append(f"Survivor: {label}: ticket vs dense at {e} {_test(x.paired.endpoint)}; "
+                     f"settling (level held {found.rule['settle_hold']} steps) "
+                     f"{_test(x.settle)}; early stopping {_test(x.early_stop)}; test risk − "
+                     f"dense {fmt_interval(x.paired.test_risk)}.")
+        for y in found.tickets:  # the capacity check: the survivor at a further width
+            if y.point.width != width and y.point.label().startswith(label):
+                lines.append(f"The survivor at width ×{y.point.width:g} ({len(y.seeds)} seeds): "
+                             f"ticket vs dense at {e} {_test(y.paired.endpoint)}; test risk − "
+                             f"dense {fmt_interval(y.paired.test_risk)}.")
     if not found.survivors:
         lines.append("No cell's ticket matched its dense network in the last round: nothing "
                      "survives to be registered.")
@@ -222,5 +244,5 @@ def search_lines(found: search.Search) -> list[str]:
         d = dense[found.best_dense]
         lines.append(f"The dense network's best schedule (the practitioner's rival): "
                      f"{found.best_dense.removeprefix('dense: ')}, against "
-                     f"{found.reference.removeprefix('dense: ')} {test_text(d.paired.endpoint)}.")
+                     f"{found.reference.removeprefix('dense: ')} {_test(d.paired.endpoint)}.")
     return lines

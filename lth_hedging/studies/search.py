@@ -34,6 +34,7 @@ from ..foundations.records import Record
 from ..foundations.store import Store
 from ..measures.metrics import LogRatioTest, log_ratio_test
 from ..measures.speed import ENDPOINTS, References, censored, reference_levels, settle_step
+from ..nets.train import steps_per_epoch
 from .confirmation import Paired, compare, dense_test_risk, describe
 from .judging import Curve, Run, floor_reached, floor_rows
 from .pilot import widened
@@ -84,6 +85,8 @@ class Scored(Record):
     matches: bool  # mean test risk − the rival's within the margin
     score: float | None  # mean log speed-up at the endpoint; None: does not match
     budget: int
+    network_epochs: float  # its cost: the epochs its networks trained over its seeds (θ* aside;
+    # IMP's earlier rounds counted), times width² (a wider network's cost in width-1 epochs)
     rows: dict[str, list[Run]]  # "ticket"/"dense" (or "dense"/"reference") → one per seed
 
 
@@ -248,7 +251,22 @@ class Searcher:
             early_stop=log_ratio_test(steps(rival, lambda r: r.best_step),
                                       steps(fast, lambda r: r.best_step), conf),
             matches=matches, score=statistics.mean(paired.endpoint.log_ratios) if matches
-            else None, budget=fast[0].budget, rows=rows)
+            else None, budget=fast[0].budget, network_epochs=self.cost(p, seeds), rows=rows)
+
+    def cost(self, p: Point, seeds: list[int]) -> float:
+        """``Scored.network_epochs`` of ``p`` on ``seeds``."""
+        config = self.config
+        steps = 2 * budget_steps(config, p.learning_rate)  # the network and its rival
+        if p.construction is None:
+            steps += budget_steps(config, config.training.learning_rate) - \
+                budget_steps(config, p.learning_rate)  # the rival is the reference
+        else:
+            cell = ticket(config, p, seeds[0]).parent()
+            while cell is not None:  # IMP: every earlier round trains at θ*'s rate
+                steps += budget_steps(config, cell.learning_rate)
+                cell = cell.parent()
+        per_epoch = steps_per_epoch(config.data.n_paths["train"], config.training.batch_size)
+        return len(seeds) * steps / per_epoch * p.width ** 2
 
 
 def halve(config: Config, points: list[Point],
