@@ -5,8 +5,8 @@ not a measurement: the rate is yours to give (measure it with benchmarks/bench_e
 bench_gpu.py).
 
 Counted: every network for its step budget, with its evaluations (the exploratory arms of
-notebook 03 are not counted; the search's later rounds are counted at their most: which cells
-go on is what the search finds). FLOPs: 2·rows·Σ in·out per forward pass, 3× for
+notebook 03 are not counted; which of the search's cells go on is what the search finds: the
+estimate promotes the first in the space's order). FLOPs: 2·rows·Σ in·out per forward pass, 3× for
 training.
 
 Usage: python tools/study_cost.py CONFIG [GFLOP/s ...]
@@ -71,10 +71,11 @@ def study_cost(config) -> tuple[float, float, int]:
 
 
 def search_cost(config) -> tuple[float, float, int]:
-    """(network-epochs, FLOPs, networks) of notebook 02's search at most: every sampled cell
-    on the first round's seeds, ``keep`` of them on each further round's (IMP: every round
-    retrained at θ*'s rate), their dense rivals, θ* of every mask rate, the reference dense
-    networks, and the dense schedules' own halving (each network counted once)."""
+    """(network-epochs, FLOPs, networks) of notebook 02's search, an estimate: every sampled
+    cell on the first round's seeds (IMP: every round retrained at θ*'s rate), their dense
+    rivals, θ* of every mask rate, the reference dense networks; the later rounds are what the
+    search finds, counted here as ``keep`` of the cells in the space's order and one survivor
+    (a costlier cell promoted costs more; each network counted once)."""
     s = config.search
     seeds = search.search_seeds(config)
     networks: set = set()
@@ -101,7 +102,7 @@ def search_cost(config) -> tuple[float, float, int]:
                         cell = cell.parent()
             if r < len(s.seeds) - 1:
                 alive[tickets] = here[:max(1, math.ceil(len(here) * s.keep))]
-    survivors = alive[True][:1]  # at most: one survivor of the last round, at each width
+    survivors = alive[True][:1]  # one survivor of the last round, at each further width
     for p in survivors:
         for width in s.widths[1:]:
             q = dataclasses.replace(p, width=width)
@@ -123,7 +124,7 @@ if __name__ == "__main__":
         warnings.simplefilter("ignore")
         config = load_config(sys.argv[1])
     for name, cost in (("registered study", registered_cost), ("pilot design", study_cost),
-                       ("search (at most)", search_cost)):
+                       ("search (estimate)", search_cost)):
         epochs, flops, networks = cost(config)
         print(f"{sys.argv[1]}: {name} = {networks} networks, {epochs:,.0f} network-epochs, "
               f"{flops / 1e15:,.2f} PFLOP")

@@ -180,7 +180,7 @@ def _list(values, sep: str = ", ") -> str:
 
 
 def _speedup(t: LogRatioTest) -> str:
-    """A speed-up with its interval; where neither side reaches the level on any seed, that."""
+    """A speed-up with its interval (where neither side reaches the level, that)."""
     if t.censored_reference == t.censored_other == t.n:
         return f"neither, {t.n}/{t.n}"
     if not math.isfinite(t.ci[0]):
@@ -189,23 +189,31 @@ def _speedup(t: LogRatioTest) -> str:
 
 
 def _test(t: LogRatioTest) -> str:
-    """``test_text``, or — neither side reaching the level on any seed — that."""
+    """``test_text`` with the seeds each side never reached the level on, or — neither side
+    reaching it on any seed — that."""
     if t.censored_reference == t.censored_other == t.n:
         return f"neither reaches it on any of {t.n} seeds (censored at the budget)"
-    return test_text(t)
+    missed = [f"{who} on {k} of {t.n}" for who, k in (("the ticket", t.censored_other),
+                                                      ("its rival", t.censored_reference)) if k]
+    flags = f" (never reached by {' and '.join(missed)} seeds: those ratios are bounds)" \
+        if missed else ""
+    return test_text(t) + flags
 
 
 def search_table(scored: list[search.Scored], endpoint: str) -> pd.DataFrame:
     """Every cell after its last round: its seeds, its cost (network-epochs at width 1, θ*
-    aside), the speed-up at the endpoint (geometric mean, Student-t interval), at settling and
-    at early stopping, Δ test risk and the score."""
-    header = ["cell", "round", "seeds", "cost", f"speed-up at {endpoint}", "settling",
-              "early stopping", "Δ test risk", "matches", "score"]
+    aside), the speed-up at the endpoint (geometric mean, Student-t interval) with the seeds
+    on which the ticket / its rival never reach the level (censored: a ratio is then a bound),
+    at settling and at early stopping, Δ test risk and the score."""
+    header = ["cell", "round", "seeds", "cost", f"speed-up at {endpoint}", "never (t/r)",
+              "settling", "early stopping", "Δ test risk", "matches", "score"]
     rows = [[x.point.label(), str(x.round + 1), str(len(x.seeds)), f"{x.network_epochs:.0f}",
              _speedup(x.paired.endpoint),
+             f"{x.paired.endpoint.censored_other}/{x.paired.endpoint.censored_reference}",
              _speedup(x.settle), _speedup(x.early_stop), fmt_interval(x.paired.test_risk),
              yes(x.matches), "—" if x.score is None else f"{x.score:+.2f}"]
-            for x in sorted(scored, key=lambda x: (-x.round, -(x.score or -math.inf)))]
+            for x in sorted(scored, key=lambda x: (-x.round, math.inf if x.score is None
+                                                   else -x.score))]
     return table(header, rows)
 
 
@@ -231,6 +239,18 @@ def search_lines(found: search.Search) -> list[str]:
                      f"settling (level held {found.rule['settle_hold']} steps) "
                      f"{_test(x.settle)}; early stopping {_test(x.early_stop)}; test risk − "
                      f"dense {fmt_interval(x.paired.test_risk)}.")
+        if label in found.fresh:
+            f = found.fresh[label]
+            lines.append(f"On the {f.endpoint.n} seeds that did not select it: "
+                         f"{_test(f.endpoint)}; test risk − dense {fmt_interval(f.test_risk)}.")
+        for name, c in found.rivals.get(label, {}).items():
+            rival = found.best_dense if name == "best dense" else found.reference
+            which = "at its best schedule" if name == "best dense" else "of the yardstick"
+            verdict = ("within" if c.test_risk.ci[1] <= found.margin else "not within")
+            lines.append(f"Against the dense network {which} ({rival.removeprefix('dense: ')}), "
+                         f"same seeds: {_test(c.endpoint)}; test risk − it "
+                         f"{fmt_interval(c.test_risk)}, upper bound {verdict} the margin "
+                         f"{fmt(found.margin, 4)}.")
         for y in found.tickets:  # the capacity check: the survivor at a further width
             if y.point.width != width and y.point.label().startswith(label):
                 lines.append(f"The survivor at width ×{y.point.width:g} ({len(y.seeds)} seeds): "
@@ -239,6 +259,15 @@ def search_lines(found: search.Search) -> list[str]:
     if not found.survivors:
         lines.append("No cell's ticket matched its dense network in the last round: nothing "
                      "survives to be registered.")
+    beats = [label for label in found.survivors
+             if (c := found.rivals.get(label, {}).get("best dense")) is not None
+             and c.endpoint.ci[0] > 1 and c.test_risk.ci[1] <= found.margin]
+    if found.survivors:
+        lines.append("Against the practitioner's rival (the dense network at its best "
+                     "schedule), " + (f"{len(beats)} survivor(s) faster and matching: "
+                                      f"{'; '.join(beats)}." if beats else
+                                      "no survivor is both faster (interval above 1) and "
+                                      "matching: the search proposes no boosting ticket."))
     dense = {x.point.label(): x for x in found.dense}
     if found.best_dense is not None:
         d = dense[found.best_dense]

@@ -104,6 +104,11 @@ class Search(Record):
     survivors: list[str]  # the last round's matching cells, best first (labels)
     best_dense: str | None  # the best matching dense schedule (None: none matches)
     reference: str  # the dense schedule the others are scored against
+    # each survivor against the practitioner's rivals on its seeds (computed after the rule,
+    # from the stored networks): "best dense" (the dense search's winner) and "reference"
+    rivals: dict[str, dict[str, Paired]]
+    # each survivor on the seeds that did not select it (those of its last round only)
+    fresh: dict[str, Paired]
     exploratory: bool = True
 
 
@@ -316,10 +321,34 @@ def run_search(config: Config, store: Store | None = None) -> Search:
                                               plan(config, p, searcher.seeds[0]), store)
     aucs = [r.auc for x in tickets for r in x.rows["dense"]]
     failed = list(dict.fromkeys(e for f in floors.values() for e in floor_reached(f, aucs)))
+    rivals, fresh = {}, {}
+    scored = {x.point: x for x in tickets}
+    best_rows = dense[[x.point for x in dense].index(best[0])].rows if best else None
+    for p in survivors:
+        x = scored[p]
+        ticket = x.rows["ticket"]
+        against = {"reference": best_rows["reference"]} if best_rows else {}
+        if best_rows:
+            against["best dense"] = best_rows["dense"]
+        rivals[p.label()] = {name: compare(ticket, _on(rows, x.seeds), s.endpoint,
+                                           config.metrics.confidence)
+                             for name, rows in against.items() if _on(rows, x.seeds)}
+        chose = searcher.seeds[:s.seeds[-2]] if len(s.seeds) > 1 else []
+        new = [seed for seed in x.seeds if seed not in chose]
+        if len(new) >= 2:
+            fresh[p.label()] = compare(_on(ticket, new), _on(x.rows["dense"], new), s.endpoint,
+                                       config.metrics.confidence)
     return Search(rule=config.to_dict()["search"], seeds=searcher.seeds, endpoint=s.endpoint,
                   margin=searcher.margin,
                   references={f"{w:g}": r for w, r in searcher.refs.items()}, floors=floors,
                   floor_reached=failed, tickets=tickets, dense=dense,
                   survivors=[p.label() for p in survivors],
                   best_dense=best[0].label() if best else None,
-                  reference=reference_point(config, s.widths[0]).label())
+                  reference=reference_point(config, s.widths[0]).label(), rivals=rivals,
+                  fresh=fresh)
+
+
+def _on(rows: list[Run], seeds: list[int]) -> list[Run]:
+    """The runs of ``seeds``, in their order (empty where one is missing)."""
+    by_seed = {r.seed: r for r in rows}
+    return [by_seed[s] for s in seeds] if all(s in by_seed for s in seeds) else []
