@@ -80,9 +80,7 @@ def search_cost(config) -> tuple[float, float, int]:
     seeds = search.search_seeds(config)
     networks: set = set()
     points = search.sample(config)
-    alive = {True: points, False: list(dict.fromkeys(search.Point(
-        learning_rate=p.learning_rate, warmup=p.warmup, decay=p.decay, width=p.width,
-        mask_lr=p.mask_lr if p.warmup == "mask" else None) for p in points))}
+    alive = {True: points, False: list(dict.fromkeys(p.dense() for p in points))}
     for width in s.widths:
         networks |= {("dense", width, config.training.learning_rate, seed)
                      for seed in seeds[:s.seeds[0]]}

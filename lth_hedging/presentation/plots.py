@@ -407,9 +407,11 @@ def plot_imp(imp: Imp, labels: list[str]) -> plt.Figure:
 
 # ----------------------------------------------------------------------------- the search
 
-FACTORS = (("construction", "construction"), ("mask_lr", "θ* LR"),
-           ("learning_rate", "retraining LR"), ("warmup", "warmup"), ("decay", "decay"),
-           ("sparsity", "sparsity"), ("width", "width"))
+# a search point's field, the rule's list of its levels, the panel's title
+FACTORS = (("construction", "constructions", "construction"), ("mask_lr", "mask_lrs", "θ* LR"),
+           ("learning_rate", "learning_rates", "retraining LR"), ("warmup", "warmups", "warmup"),
+           ("decay", "decays", "decay"), ("sparsity", "sparsities", "sparsity"),
+           ("width", "widths", "width"))
 ROUND_COLORS = ("#9ca3af", "#2563eb", "#dc2626", "#111827")
 
 
@@ -420,11 +422,8 @@ def plot_search_map(found: Search) -> plt.Figure:
     fig, axes = plt.subplots(2, 4, figsize=(18, 8), sharey=True)
     rng = np.random.default_rng(0)  # jitter only: where the dots sit sideways
     rounds = len(found.rule["seeds"])
-    for ax, (field, title) in zip(axes.flat, FACTORS):
-        levels = list(found.rule[{"construction": "constructions", "mask_lr": "mask_lrs",
-                                  "learning_rate": "learning_rates", "warmup": "warmups",
-                                  "decay": "decays", "sparsity": "sparsities",
-                                  "width": "widths"}[field]])
+    for ax, (field, key, title) in zip(axes.flat, FACTORS):
+        levels = list(found.rule[key])
         for x in found.tickets:
             i = levels.index(getattr(x.point, field))
             ratios = np.exp(x.paired.endpoint.log_ratios)

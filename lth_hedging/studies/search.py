@@ -56,6 +56,11 @@ class Point(Record):
     sparsity: float | None = None
     width: float
 
+    def dense(self) -> Point:
+        """The dense network on this point's schedule (its rival; itself for a dense point)."""
+        return Point(learning_rate=self.learning_rate, warmup=self.warmup, decay=self.decay,
+                     width=self.width, mask_lr=self.mask_lr if self.warmup == "mask" else None)
+
     def schedule(self) -> str:
         start = (f"warmup from {self.mask_lr:g}" if self.warmup == "mask" else
                  {"none": "no warmup", "zero": "warmup from 0"}[self.warmup])
@@ -177,6 +182,7 @@ class Searcher:
         first = self.seeds[:config.search.seeds[0]]
         self.floor_name, self.floor_risk = floor(config)
         self.refs = {}
+        self.risks: dict[str, float] = {}  # a dense network's test risk, by its stored folder
         self.reference_risks = []
         for width in config.search.widths:
             runs = self.dense(reference_point(config, width), first)
@@ -184,9 +190,15 @@ class Searcher:
                                                 final_evals=config.metrics.final_evals,
                                                 floor_name=self.floor_name)
             if width == config.search.widths[0]:
-                self.reference_risks = [dense_test_risk(config, r, self.test) for r in runs]
+                self.reference_risks = [self.test_risk(config, r) for r in runs]
         m = config.registration.match_margin
         self.margin = m if m is not None else 2 * statistics.stdev(self.reference_risks)
+
+    def test_risk(self, config: Config, run) -> float:
+        """A dense network's test risk, computed once: rounds and rivals share networks."""
+        if run.folder.name not in self.risks:
+            self.risks[run.folder.name] = dense_test_risk(config, run, self.test)
+        return self.risks[run.folder.name]
 
     def dense(self, p: Point, seeds: list[int]):
         wide = widened(self.config, p.width)
@@ -198,11 +210,9 @@ class Searcher:
         (stacks stay full: ``fit_ensemble``); ``rows`` then loads them."""
         for width in dict.fromkeys(p.width for p in points):
             wide, here = widened(self.config, width), [p for p in points if p.width == width]
-            dense = [p for p in here if p.construction is None]
-            dense += [reference_point(self.config, width)] if dense else []
-            dense += [Point(learning_rate=p.learning_rate, warmup=p.warmup, decay=p.decay,
-                            mask_lr=p.mask_lr if p.warmup == "mask" else None, width=width)
-                      for p in here if p.construction]
+            dense = [p.dense() for p in here]
+            dense += [reference_point(self.config, width)] if any(
+                p.construction is None for p in here) else []
             specs = list(dict.fromkeys(DenseSpec(self.config.hedging.cost,
                                                  plan(self.config, p, s))
                                        for p in dense for s in seeds))
@@ -214,24 +224,21 @@ class Searcher:
     def rows(self, p: Point, seeds: list[int]) -> dict[str, list[Run]]:
         """The ticket and its dense rival (a dense point: it and the reference) per seed."""
         config, wide = self.config, widened(self.config, p.width)
-        refs, budget = self.refs[p.width], budget_steps(config, p.learning_rate)
+        refs = self.refs[p.width]
 
-        def row(history: list[dict], test_risk: float, seed: int) -> Run:
-            r = describe(history, test_risk, refs, budget, config)
-            return Run(**{**vars(r), "seed": seed})
+        def row(history: list[dict], test_risk: float, seed: int, lr: float) -> Run:
+            run = describe(history, test_risk, refs, budget_steps(config, lr), config)
+            return dataclasses.replace(run, seed=seed)
 
-        dense = [row(d.history, dense_test_risk(wide, d, self.test), s)
-                 for s, d in zip(seeds, self.dense(p, seeds))]
+        def dense(q: Point) -> list[Run]:
+            return [row(d.history, self.test_risk(wide, d), s, q.learning_rate)
+                    for s, d in zip(seeds, self.dense(q, seeds))]
+
         if p.construction is None:
-            ref = reference_point(config, p.width)
-            ref_budget = budget_steps(config, ref.learning_rate)
-            reference = [Run(**{**vars(describe(d.history, dense_test_risk(wide, d, self.test),
-                                                refs, ref_budget, config)), "seed": s})
-                         for s, d in zip(seeds, self.dense(ref, seeds))]
-            return {"dense": dense, "reference": reference}
+            return {"dense": dense(p), "reference": dense(reference_point(config, p.width))}
         cells = run_cells(wide, [ticket(config, p, s) for s in seeds], self.store)
-        return {"ticket": [row(c.history, c.summary["test_risk"], s)
-                           for s, c in zip(seeds, cells)], "dense": dense}
+        return {"ticket": [row(c.history, c.summary["test_risk"], s, p.learning_rate)
+                           for s, c in zip(seeds, cells)], "dense": dense(p)}
 
     def score(self, p: Point, round_: int, seeds: list[int]) -> Scored:
         s, config = self.config.search, self.config
@@ -308,10 +315,7 @@ def run_search(config: Config, store: Store | None = None) -> Search:
     wider = [dataclasses.replace(p, width=w) for p in survivors for w in s.widths[1:]]
     searcher.train(wider, searcher.seeds[:s.seeds[r]])
     tickets += [searcher.score(p, r, searcher.seeds[:s.seeds[r]]) for p in wider]
-    schedules = list(dict.fromkeys(Point(learning_rate=p.learning_rate, warmup=p.warmup,
-                                         decay=p.decay, width=p.width,
-                                         mask_lr=p.mask_lr if p.warmup == "mask" else None)
-                                   for p in points))
+    schedules = list(dict.fromkeys(p.dense() for p in points))
     dense, best = halve(config, schedules, searcher)
     floors = {}
     refs = searcher.refs[s.widths[0]]
