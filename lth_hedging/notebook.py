@@ -48,3 +48,9 @@ def figure_saver(config: Config, figures_dir: str | Path) -> Callable[[plt.Figur
             stamp(fig, banner(config))
         return save_figure(fig, name, figures_dir)
     return save
+
+
+def not_run(section: str, extras: tuple) -> str:
+    """The line an exploratory section prints where this registration does not run it."""
+    return (f"not run: '{section}' is not among this registration's extras "
+            f"({', '.join(extras) or 'none'}); configs/registration1.yaml runs it")

@@ -2,8 +2,10 @@ import warnings
 
 import pytest
 import torch
+import yaml
 
 from lth_hedging import load_config
+from lth_hedging.foundations.config import resolve
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +33,40 @@ def smoke_config(make_smoke_config):
     return make_smoke_config()
 
 
-def module_smoke_config(tmp_path_factory, name: str):
-    """The smoke config as ``make smoke`` runs it, in a store of its own (module fixtures)."""
+def module_smoke_config(tmp_path_factory, name: str, overrides: dict | None = None):
+    """The smoke config as ``make smoke`` runs it, in a store of its own (module fixtures),
+    with ``overrides``."""
     tmp = tmp_path_factory.mktemp(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_config("configs/smoke.yaml", {
             "caching.directory": str(tmp / "cache"),
-            "experiments.directory": str(tmp / "experiments"), "runtime.progress": False})
+            "experiments.directory": str(tmp / "experiments"), "runtime.progress": False,
+            **(overrides or {})})
+
+
+def registration1_at_smoke_size() -> dict:
+    """Registration 1's design (``configs/registration1.yaml``) with the smoke config's seeds,
+    warmup and margin: the first study's notebook 03 at toy size."""
+    with open(resolve("configs/registration1.yaml")) as f:
+        design = yaml.safe_load(f)["registration"]
+    with open(resolve("configs/smoke.yaml")) as f:
+        smoke = yaml.safe_load(f)["registration"]
+    return {f"registration.{k}": v for k, v in {**design, **smoke}.items()}
+
+
+def characterization(config) -> dict:
+    """Notebook 03's characterization of the registered tickets (every registration runs it):
+    layer collapse, the hedge, the weights, one-shot vs IMP."""
+    from lth_hedging.studies import confirmation as cf
+    from lth_hedging.studies import structure as ch
+
+    sources = cf.mask_sources(config)
+    thetas = {seed: (run.theta0, run.theta_star) for seed, run in sources.items()}
+    rate = ch.study_rate(config)
+    return {"collapse": ch.layer_collapse(config, thetas),
+            "hedge": ch.hedge_vs_sparsity(config, rate),
+            "weights": ch.weight_geometry(config, thetas,
+                                          cf.study_results(config, "warmup", "ticket"),
+                                          cf.study_results(config, "warmup", "reinit")),
+            "imp": ch.one_shot_vs_imp(config, rate)}

@@ -20,7 +20,7 @@ def pilot():
 def test_the_committed_pilot_gives_the_registered_endpoint_and_seeds(pilot):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        config = load_config("configs/config.yaml")
+        config = load_config("configs/registration1.yaml")
     analysis = registration.analyse(pilot, config)
     r = config.registration
     assert analysis["chosen"] == r.endpoint == pilot["analysis"]["chosen"]

@@ -22,7 +22,15 @@ from lth_hedging.studies.stages import (
     schedule,
     train_dense,
 )
-from lth_hedging.studies.tickets import KINDS, Cell, cell_key, imp_cell, random_mask_seed, run_cells
+from lth_hedging.studies.tickets import (
+    KINDS,
+    Cell,
+    cell_init,
+    cell_key,
+    imp_cell,
+    random_mask_seed,
+    run_cells,
+)
 
 
 def cells_for(config):
@@ -46,8 +54,8 @@ def test_imp_cells_follow_the_config(make_smoke_config):
 
 
 def test_masks_and_initialisations_of_each_kind(smoke_config):
-    ticket, reinit, rand, rescaled, at_init, imp, rewound = run_cells(smoke_config,
-                                                                      cells_for(smoke_config))
+    ticket, reinit, rand, rescaled, at_init, permuted, imp, rewound = run_cells(
+        smoke_config, cells_for(smoke_config))
     dense = train_dense(smoke_config)
     assert all(torch.equal(m, ticket.mask[k])
                for k, m in magnitude_mask(dense.theta_star, 0.8).items())
@@ -66,7 +74,7 @@ def test_masks_and_initialisations_of_each_kind(smoke_config):
     model.load_state_dict(scaled)
     pnl = deep_hedge_pnl(model, load_split(smoke_config, "val"), smoke_config.hedging.cost)
     assert float(risk_function(smoke_config)(pnl)) == pytest.approx(first, rel=1e-5)
-    for result in (ticket, reinit, rand, rescaled, imp, rewound):
+    for result in (ticket, reinit, rand, rescaled, permuted, imp, rewound):
         for k, m in result.mask.items():
             assert torch.all(result.state[k][~m] == 0.0)
         assert result.summary["mask"]["total"] == pytest.approx(1 - density(result.mask))
@@ -76,8 +84,17 @@ def test_masks_and_initialisations_of_each_kind(smoke_config):
         assert int(kept.sum()) == int(m.sum()) and not torch.equal(kept, m)
         assert dense.theta0[k][kept].abs().min() >= dense.theta0[k][~kept].abs().max()
     # the initialisations differ: the risk at step 0 tells them apart
-    firsts = {r.history[0]["val_risk"] for r in (ticket, reinit, rand, rescaled, at_init)}
-    assert len(firsts) == 5 and all(r.history[0]["step"] == 0 for r in (ticket, rescaled))
+    # permuted init: the ticket's mask, each layer's kept θ0 values at other kept positions
+    assert all(torch.equal(m, permuted.mask[k]) for k, m in ticket.mask.items())
+    cell = cells_for(smoke_config)[KINDS.index("permuted")]
+    start = cell_init(smoke_config, cell, {(0, cell.mask_lr): dense}, {}, ticket.mask,
+                      ticket.mask)
+    for k, m in ticket.mask.items():
+        assert torch.equal(start[k][m].sort().values, dense.theta0[k][m].sort().values)
+        assert not torch.equal(start[k][m], dense.theta0[k][m])
+    firsts = {r.history[0]["val_risk"]
+              for r in (ticket, reinit, rand, rescaled, at_init, permuted)}
+    assert len(firsts) == 6 and all(r.history[0]["step"] == 0 for r in (ticket, rescaled))
     # IMP: two rounds of p = 1 − √0.2 each; the second round prunes inside the first's mask
     p = 1 - 0.2 ** 0.5
     parent = run_cells(smoke_config, [imp.cell.parent()])[0]

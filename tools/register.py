@@ -1,4 +1,13 @@
-"""Write the pilot's evidence for the registration: ``registration/pilot.json``.
+"""Write the evidence a registration is chosen from: ``registration/pilot.json`` (registration
+1) or, with ``--search``, ``registration/pilot2.json`` (registration 2).
+
+Registration 2 (``--search RESULTS``): the search's results (notebook 02's
+``search_results.json``) for its survivor, with its dense rivals' curves on the search's seeds
+(``registration.search_pilot``); ``registration.analyse_search`` applies the stated rules
+(endpoint, conservative SD, seeds, margin). Usage: python tools/register.py [CONFIG] --search
+experiments/results/search_results.json
+
+Registration 1:
 
 Two pilots, both on seeds 0–7 (never used by the confirmatory study):
 
@@ -63,7 +72,10 @@ def main():
     parser.add_argument("config", nargs="?", default="configs/config.yaml")
     parser.add_argument("--diagonal", help="the pilot's controls results JSON")
     parser.add_argument("--condition", help="the condition pilot's results JSON")
+    parser.add_argument("--search", help="notebook 02's search results JSON (registration 2)")
     args = parser.parse_args()
+    if args.search:
+        return search_evidence(args.config, args.search)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = start(args.config, {"runtime.progress": False})
@@ -88,6 +100,29 @@ def main():
     print(f"wrote {registration.PILOT}; chosen endpoint {pilot['analysis']['chosen']}")
     for row in pilot["analysis"]["pooled"]:
         print(row)
+
+
+def search_evidence(config_path: str, results: str) -> None:
+    """Registration 2's evidence from the search: ``registration/pilot2.json``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = start(config_path, {"runtime.progress": False})
+    with open(results) as f:
+        search = json.load(f)
+    if len(search["survivors"]) != 1:
+        raise SystemExit(f"{results}: {len(search['survivors'])} survivors; registration 2's "
+                         "rules are written for the search's one")
+    m = config.metrics
+    pilot = registration.search_pilot(search, search["survivors"][0], m.final_evals)
+    pilot["made_on"] = {"search": search.get("provenance"), "commit": commit(),
+                        "rule": search["rule"]}
+    choice = registration.analyse_search(pilot, config, m.window)
+    pilot["analysis"] = encode(choice)
+    path = registration.evidence_path(2)
+    atomic_write_bytes(path, (json.dumps(pilot, indent=1, default=float) + "\n").encode())
+    print(f"wrote {path}; chosen endpoint {choice.chosen}")
+    for key, value in pilot["analysis"].items():
+        print(key, value)
 
 
 if __name__ == "__main__":

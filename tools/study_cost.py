@@ -39,10 +39,13 @@ def per_network(config, learning_rate: float) -> tuple[float, float]:
 
 def registered_cost(config) -> tuple[float, float, int]:
     """(network-epochs, FLOPs, networks) of the registered study (``confirmation``): per seed
-    θ* at the mask rate, the dense comparator at both schedules, the ticket at both schedules
-    and every sparsity, the controls with warmup at every sparsity."""
+    θ* at the mask rate; at every schedule the dense network and the ticket at every sparsity,
+    the controls on the first schedule; the rival (the dense network at its best schedule)."""
     r = config.registration
-    per_seed = [(r.mask_lr, 1), (r.learning_rate, 2 + len(r.sparsities) * (2 + len(r.controls)))]
+    per_seed = [(r.mask_lr, 1), (r.learning_rate, len(r.schedules) * (1 + len(r.sparsities))
+                                 + len(r.controls) * len(r.sparsities))]
+    if r.rival_lr is not None:
+        per_seed.append((r.rival_lr, 1))
     epochs = flops = networks = 0
     for lr, count in per_seed:
         e, f = per_network(config, lr)

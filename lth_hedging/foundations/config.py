@@ -124,24 +124,37 @@ class PilotConfig:
 
 @dataclass(frozen=True)
 class RegistrationConfig:
-    """Notebook 03's confirmatory study, as registered (``registration/REGISTRATION.md``)
-    before any of its networks trained: the published condition of boosting tickets (Bai Li
-    et al. 2020) — the mask from θ* trained at a small learning rate, the ticket retrained at
-    a larger one, with a linear warmup and without — on fresh seeds and data orders."""
+    """Notebook 03's confirmatory study, as registered (``registration/REGISTRATION<number>.md``
+    and its keys in ``registration/registration<number>.json``) before any of its networks
+    trained: the mask from θ* trained at ``mask_lr``, the ticket retrained from θ0 at
+    ``learning_rate`` on a fresh data order under each of ``schedules`` (a linear warmup from
+    ``mask_lr``, and the constant rate), beside the dense network from θ0 on each schedule and,
+    where ``rival_lr`` is set, the dense network at its own best schedule (constant at that
+    rate: the practitioner's rival). Notebook 03 compares these keys with the registered file:
+    any difference makes every output exploratory. The defaults are registration 2's;
+    ``configs/registration1.yaml`` holds the first study's."""
 
-    first_seed: int = 1000  # seeds first_seed, +1, …: none used by the pilot or notebook 02
-    n_seeds: int = 16  # from the pilot's spread: power for a ``boost`` at the Holm level
+    number: int = 2  # which registration this is: registration/registration<number>.json
+    first_seed: int = 2000  # seeds first_seed, +1, …: none used by a search, pilot or test
+    n_seeds: int = 16
     mask_lr: float = 5e-3  # trains θ* (on the seed's own data order), whose weights make the mask
-    learning_rate: float = 1e-2  # retrains the ticket and every comparator (fresh data order)
+    learning_rate: float = 2e-2  # retrains the ticket and the comparators (fresh data order)
     warmup_steps: int = 20  # the warmup schedule: linear from mask_lr to learning_rate
-    sparsities: tuple = (0.8, 0.9)  # one-shot magnitude masks ranked per layer
-    scope: str = "layer"
-    controls: tuple = ("reinit", "rescaled_mask", "init_magnitude")  # family B, with warmup
+    schedules: tuple = ("warmup",)  # of "warmup", "constant": the ticket's schedules
+    rival_lr: float | None = 1e-2  # the dense network at its best schedule (constant); null: none
+    sparsities: tuple = (0.5,)  # one-shot magnitude masks ranked as scope says
+    scope: str = "layer_spare_input"
+    controls: tuple = ("reinit", "init_magnitude", "permuted")  # family B, first schedule
     endpoint: str = "T75"  # primary: steps to close 75 % of the gap R_BS → R_d
     alpha: float = 0.05  # family-wise error rate of each family (Holm)
-    boost: float = 1.25  # the smallest speed-up worth detecting (sets the seeds)
+    boost: float = 1.25  # the smallest speed-up worth detecting
     power: float = 0.8
-    match_margin: float | None = 0.0128  # test risk, money (null: 2 × the dense networks' SD)
+    match_margin: float | None = 0.0088  # test risk, money (null: 2 × the dense networks' SD)
+    holm: str = "fixed"  # a family's size: "fixed" (its members) or "testable" (registration 1:
+    # those where neither side is censored on every seed)
+    horizon: str = "longest"  # a run that never reaches the level counts at: "longest", the
+    # longer budget of the pair; "own", its own budget (registration 1: budgets equal)
+    extras: tuple = ("crossing",)  # notebook 03's exploratory sections (not a registered key)
 
 
 @dataclass(frozen=True)
@@ -391,7 +404,8 @@ def validate(config: Config, names: Callable[[Config], None] | None = None) -> N
                 "pruning.sparsities",
                 "pilot.sparsities", "pilot.rewind_epochs", "pilot.learning_rates",
                 "pilot.comparators", "pilot.widths", "registration.sparsities",
-                "registration.controls", *(f"search.{k}" for k in SEARCH_LISTS)):
+                "registration.controls", "registration.schedules",
+                "registration.extras", *(f"search.{k}" for k in SEARCH_LISTS)):
         section, name = key.split(".")
         value = getattr(getattr(config, section), name)
         check(isinstance(value, tuple), key, value, "a list")
@@ -575,8 +589,26 @@ def _registration(config: Config) -> None:
           "an integer >= 3 (intervals over seeds)")
     _rates((r.mask_lr,), "registration.mask_lr")
     _rates((r.learning_rate,), "registration.learning_rate")
+    check(_integer(r.number) and r.number >= 1, "registration.number", r.number,
+          "an integer >= 1 (registration/registration<number>.json)")
     check(_integer(r.warmup_steps) and r.warmup_steps >= 1, "registration.warmup_steps",
-          r.warmup_steps, "an integer >= 1 (the constant schedule is always beside it)")
+          r.warmup_steps, "an integer >= 1")
+    check(len(r.schedules) >= 1 and len(set(r.schedules)) == len(r.schedules)
+          and set(r.schedules) <= {"warmup", "constant"}, "registration.schedules",
+          list(r.schedules), "distinct names of 'warmup', 'constant'")
+    check(r.rival_lr is None or (_number(r.rival_lr) and r.rival_lr > 0),
+          "registration.rival_lr", r.rival_lr, "null (no rival) or a learning rate > 0")
+    check("constant" in r.schedules or r.rival_lr is not None, "registration.schedules",
+          list(r.schedules), "'constant' where rival_lr is null: R_d comes from the "
+          "constant-rate dense networks, or else from the rival")
+    check(r.holm in ("fixed", "testable"), "registration.holm", r.holm,
+          "'fixed' or 'testable'")
+    check(r.horizon in ("longest", "own"), "registration.horizon", r.horizon,
+          "'longest' or 'own'")
+    check(len(set(r.extras)) == len(r.extras)
+          and set(r.extras) <= {"crossing", "replay", "scope", "steadiness"},
+          "registration.extras", list(r.extras),
+          "distinct names of 'crossing', 'replay', 'scope', 'steadiness'")
     _sparsities(r.sparsities, "registration.sparsities")
     _distinct(r.sparsities, "registration.sparsities")
     check(len(set(r.controls)) == len(r.controls), "registration.controls", list(r.controls),

@@ -201,8 +201,9 @@ def log_ratio_test(reference: list[tuple[int, bool]], other: list[tuple[int, boo
 
 def detectable_speedup(sd: float, n: int, alpha: float, power: float = 0.8) -> float:
     """The speed-up a two-sided paired t-test at level ``alpha`` detects with ``power``, for
-    log ratios of standard deviation ``sd`` over ``n`` seeds (normal approximation of the
-    non-central t): exp((t_{1−α/2} + t_power) · sd / √n)."""
+    log ratios of standard deviation ``sd`` over ``n`` seeds, by the usual approximation of
+    the noncentral t with central t quantiles: exp((t_{1−α/2} + t_power) · sd / √n), with
+    n − 1 degrees of freedom (the exact noncentral t: ``registration.exact_power``)."""
     if n < 2 or not (math.isfinite(sd) and sd > 0):  # no spread (all censored): undefined
         return math.nan
     t = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)

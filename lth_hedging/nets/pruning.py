@@ -157,6 +157,20 @@ def rescale_kept(state: dict, mask: Mask, like: Mask) -> dict:
     return out
 
 
+def permute_kept(state: dict, mask: Mask, generator: torch.Generator) -> dict:
+    """``state`` with each masked layer's kept weights shuffled among its kept positions (one
+    random permutation per layer, Vischer et al. 2022): the same mask and the same multiset of
+    initial values per layer, every value at another weight. Other entries are copied."""
+    out = {k: v.clone() for k, v in state.items()}
+    for name, m in mask.items():
+        kept = m.flatten().nonzero().squeeze(1)
+        values = state[name].flatten()[kept]
+        flat = out[name].flatten()
+        flat[kept] = values[torch.randperm(len(kept), generator=generator)]
+        out[name] = flat.view_as(state[name])
+    return out
+
+
 def imp_round(state: dict, current: Mask, rate: float, **kwargs) -> Mask:
     """One round of iterative magnitude pruning: remove ``rate`` of the remaining weights.
 

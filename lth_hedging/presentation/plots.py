@@ -20,7 +20,7 @@ from ..studies.judging import Curve
 from ..studies.search import Search
 from ..studies.structure import Hedge, Imp, MaskStructure, Spread
 from ..studies.tickets import KIND_LABELS
-from .verdicts import cell_label
+from .verdicts import cell_label, status
 
 COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981",
           "min_variance_delta": "#2563eb", "model_hedge": "#0f766e", "deep_hedge": "#dc2626"}
@@ -231,6 +231,8 @@ def plot_speedups(study: Study) -> plt.Figure:
         ax.set(ylabel=title, title=f"{title}\nmean and 95% interval over {n} seeds")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    if study.departures or study.departures is None:  # never taken for the registered one
+        fig.suptitle(status(study), color="C3")
     fig.tight_layout()
     return fig
 

@@ -11,8 +11,13 @@ import math
 import pandas as pd
 
 from ..measures.speed import ENDPOINTS, References
-from ..studies.confirmation import Comparison, Study, StudyCell
-from ..studies.registration import candidate_values
+from ..studies.confirmation import DENSE_KINDS, Comparison, Study, StudyCell
+from ..studies.registration import (
+    SearchChoice,
+    candidate_values,
+    registered_design,
+    seeds_needed_exact,
+)
 from ..studies.sensitivity import CrossingCell, Crossings, Replay, Scope, Steadiness
 from ..studies.structure import MaskStructure
 from ..studies.tickets import KIND_LABELS
@@ -28,8 +33,11 @@ def cell_label(cell: StudyCell | CrossingCell) -> str:
 def references_line(study: Study) -> str:
     refs, m = study.references, study.margin
     floor = "Black–Scholes delta" if refs.floor_name == "bs_delta" else "no hedge"
-    return (f"R_d = {fmt(refs.dense)} (median of {refs.n_dense} constant-rate dense "
-            f"networks), R_BS = {fmt(refs.floor)} ({floor}); budget {study.budget} steps; "
+    best = registered_design(study.registration).rival_lr is not None
+    which = "dense networks at their best schedule" if best else "constant-rate dense networks"
+    rival = ", the rival's its own" if best else ""
+    return (f"{status(study)}: R_d = {fmt(refs.dense)} (median of {refs.n_dense} {which}), "
+            f"R_BS = {fmt(refs.floor)} ({floor}); budget {study.budget} steps{rival}; "
             f"matching margin {fmt(m.margin, 4)} in test risk ({m.source}; the dense "
             f"networks' SD here {fmt(m.dense_sd, 4)})")
 
@@ -52,7 +60,7 @@ def comparisons_table(study: Study) -> pd.DataFrame:
     """The ticket against each comparator, paired per seed, at the registered endpoint."""
     e = study.endpoint
     header = ["fam.", "cell", "ticket vs", f"speed-up at {e} [95% CI]", "Holm p",
-              "80% power at (post hoc)", "Δ test risk [95% CI]", "verdict"]
+              "80% power at (post hoc)", "Δ test risk [95% CI]", f"verdict ({status(study)})"]
     rows = []
     for family in study.families:
         for cell in study.cells:
@@ -113,47 +121,81 @@ def boost_words(c: Comparison) -> str:
             f"≥ {times(c.detectable)}")
 
 
+def status(study: Study) -> str:
+    """What the run is: "confirmatory (registration N)", or exploratory where a key differs
+    from the registered file (``registration.departures``) or the study was not checked."""
+    n = registered_design(study.registration).number
+    if study.departures is None:  # a study computed without the check
+        return f"not checked against registration {n}: exploratory"
+    if study.departures:
+        return f"departs from registration {n}: exploratory"
+    return f"confirmatory (registration {n}, as registered)"
+
+
 def conclusions(study: Study) -> list[str]:
-    """The study's answer, cell by cell and overall."""
-    r, e, n = study.registration, study.endpoint, len(study.seeds)
+    """The study's answer, cell by cell and overall, under its status (``status``)."""
+    r, e, n = registered_design(study.registration), study.endpoint, len(study.seeds)
     fam = study.families
-    lines = [f"Registered design on {n} fresh seeds ({study.seeds[0]}–{study.seeds[-1]}): "
-             f"mask from θ* at LR {r['mask_lr']:g}, retrained at {r['learning_rate']:g} on a "
-             f"fresh data order, with and without a {r['warmup_steps']}-step warmup; endpoint "
-             f"{e} (the first crossing of its level); Holm within family A ({fam['A'].size} "
-             f"of {fam['A'].members} comparisons tested) and family B ({fam['B'].size} of "
-             f"{fam['B'].members}) at α = {r['alpha']:g}; the others are outcomes (one side "
-             "never reaches the level).", floor_line(study)]
-    boosting, excluded, detectable = [], [], []
+    how = (f"with and without a {r.warmup_steps}-step warmup" if len(r.schedules) == 2 else
+           f"with a {r.warmup_steps}-step warmup from {r.mask_lr:g}"
+           if r.schedules == ("warmup",) else "at the constant rate")
+    rival = (f"; rivals: the dense network from θ0 on the ticket's schedule and the dense "
+             f"network at its best schedule (constant {r.rival_lr:g})"
+             if r.rival_lr is not None else "")
+    head = status(study)
+    lines = [f"{head[0].upper()}{head[1:]}: design on {n} fresh seeds "
+             f"({study.seeds[0]}–{study.seeds[-1]}): mask from θ* at LR {r.mask_lr:g}, "
+             f"ranked {r.scope}, retrained at {r.learning_rate:g} on a fresh data order, "
+             f"{how}{rival}; endpoint {e} (the first crossing of its level); Holm within family "
+             f"A ({fam['A'].size} of {fam['A'].members} comparisons in the family) and family "
+             f"B ({fam['B'].size} of {fam['B'].members}) at α = {r.alpha:g}; outcomes (one "
+             "side never reaches the level) are not tests.", floor_line(study)]
+    if study.departures:
+        lines.insert(1, "Departures from the registered file: " + "; ".join(study.departures)
+                     + ". No verdict below is confirmatory.")
+    boosting: dict[str, list[str]] = {"dense": [], "best_dense": []}
+    excluded: dict[str, list[float]] = {"dense": [], "best_dense": []}
+    detectable = []
     for cell in study.cells:
-        d = cell.comparisons["dense"]
         v = cell.verdict
-        parts = [f"vs dense {comparison_words(d)} ({boost_words(d)})"]
+        rivals = [k for k in ("dense", "best_dense") if k in cell.comparisons]
+        parts = [f"vs {KIND_LABELS[k]} {comparison_words(cell.comparisons[k])} "
+                 f"({boost_words(cell.comparisons[k])})" for k in rivals]
         parts += [f"vs {KIND_LABELS[k]} {comparison_words(c)}"
-                  for k, c in cell.comparisons.items() if k != "dense"]
-        match = (f"test risk ticket − dense {fmt_interval(d.test_risk, 4)}: "
-                 f"{'matches' if v.matches_dense else 'does not match'}")
+                  for k, c in cell.comparisons.items() if k not in rivals]
+        matched = {"dense": v.matches_dense, "best_dense": v.matches_best_dense}
+        match = "; ".join(f"test risk ticket − {KIND_LABELS[k]} "
+                          f"{fmt_interval(cell.comparisons[k].test_risk, 4)}: "
+                          f"{'matches' if matched[k] else 'does not match'}" for k in rivals)
         lines.append(f"{cell_label(cell)}: {'; '.join(parts)}. {match}.")
-        if v.boosting:
-            boosting.append(cell_label(cell))
-        elif d.tested and math.isfinite(d.endpoint.upper):
-            excluded.append(d.endpoint.upper)
-        if d.tested:
-            detectable.append(d.detectable)
-    if boosting:
-        lines.append(f"Boosting ticket (faster than the dense network after Holm, matching it, "
-                     f"endpoint past its floor control): at {', '.join(boosting)}.")
-    else:
-        lines.append("No boosting ticket under the published condition: the ticket is not "
-                     "significantly faster than the dense network from θ0 in any cell"
-                     + (f"; every interval excludes speed-ups above {max(excluded):.2f}×"
-                        if excluded and len(excluded) == len(study.cells) else "")
-                     + (f". Post hoc, from the spread observed here, family A had 80 % power "
-                        f"for {times(min(detectable))}–{times(max(detectable))} (registered: "
-                        f"{r['boost']:g}× from the pilot's spread)." if detectable else "."))
-    tested = [c for c in study.cells if len(c.comparisons) > 1]
+        for k in rivals:
+            d = cell.comparisons[k]
+            if (v.boosting if k == "dense" else v.boosting_best_dense):
+                boosting[k].append(cell_label(cell))
+            elif d.tested and math.isfinite(d.endpoint.upper):
+                excluded[k].append(d.endpoint.upper)
+            if d.tested:
+                detectable.append(d.detectable)
+    for k, cells in boosting.items():
+        present = [c for c in study.cells if k in c.comparisons]
+        if not present:
+            continue
+        if cells:
+            lines.append(f"Boosting ticket against the {KIND_LABELS[k]} (faster after Holm, "
+                         f"matching it, endpoint past its floor control): at {', '.join(cells)}.")
+        else:
+            lines.append(f"No boosting ticket against the {KIND_LABELS[k]}: the ticket is not "
+                         "both significantly faster and matching in any cell"
+                         + (f"; every interval excludes speed-ups above "
+                            f"{max(excluded[k]):.2f}×"
+                            if excluded[k] and len(excluded[k]) == len(present) else "") + ".")
+    if detectable:
+        lines.append(f"Post hoc, from the spread observed here, family A had 80 % power for "
+                     f"{times(min(detectable))}–{times(max(detectable))} (registered: "
+                     f"{r.boost:g}× as the speed-up worth detecting).")
+    tested = [c for c in study.cells if any(k not in DENSE_KINDS for k in c.comparisons)]
     beats = [cell_label(c) for c in tested if c.verdict.beats_controls
-             and all(x.tested for k, x in c.comparisons.items() if k != "dense")]
+             and all(x.tested for k, x in c.comparisons.items() if k not in DENSE_KINDS)]
     outcome = [cell_label(c) for c in tested if c.verdict.beats_controls
                and cell_label(c) not in beats]
     lines.append(f"More than its density (faster than every control after Holm, family B): in "
@@ -165,16 +207,61 @@ def conclusions(study: Study) -> list[str]:
     return lines
 
 
-def pooled_table(analysis: dict) -> pd.DataFrame:
-    """The candidates over the registered condition's family-A cells: eligible (every floor
-    control fails it and every run reaches it, in every cell), the pooled SD of ticket vs
-    dense and its 80 % upper bound, the seeds each needs, and the choice."""
+def pooled_table(analysis: dict, boost: float, power: float) -> pd.DataFrame:
+    """Registration 1's candidates: eligible (every floor control fails it in every cell, and
+    the ticket and the dense network reach it on every seed in the cells at the first
+    sparsity), the SD of ticket vs dense pooled over the condition's cells at that sparsity
+    and its 80 % upper bound, the seeds each needs (central-t approximation), and the
+    choice."""
     header = ["endpoint", "eligible", "SD (pooled)", "SD 80% UCB", "seeds", "seeds at UCB",
-              "chosen"]
+              "seeds at UCB (exact t)", "chosen"]
+    level = analysis["holm_level"]
     rows = [[x["endpoint"], "yes" if x["eligible"] else "no", f"{x['sd']:.3f}",
              f"{x['sd_upper']:.3f}", str(x["seeds"] or "> 1000"),
              str(x["seeds_at_sd_upper"] or "> 1000"),
+             str(seeds_needed_exact(x["sd_upper"], boost, level, power) or "> 1000"),
              "◀" if x["endpoint"] == analysis["chosen"] else ""] for x in analysis["pooled"]]
+    return table(header, rows)
+
+
+def evidence_caption(number: int, evidence: dict) -> str:
+    """What registration ``number`` was chosen from, and what the choice gives."""
+    if number == 1:
+        a = evidence["analysis"]
+        return (f"pilot (seeds {evidence['seeds']}): eligible where every floor control fails "
+                f"the level in every cell and the ticket and the dense network reach it on "
+                f"every seed in {', '.join(a['matching_cells'])} (slower controls may not: "
+                f"outcomes); the SD of ticket vs dense pooled over the {len(a['pooled_over'])} "
+                f"cells {', '.join(a['pooled_over'])} (Holm level {a['holm_level']:.4f}):")
+    c = SearchChoice.from_json(evidence["analysis"])
+    chosen = (f"chosen {c.chosen}: SD {c.sd:.3f}, its {c.upper_confidence:.0%} upper bound "
+              f"{c.sd_upper:.3f} (Bonferroni over the {c.k} eligible levels); at that bound "
+              f"{c.seeds_for_boost} seeds give 80 % power for 1.25× at Holm level "
+              f"{c.holm_level:g}; the registered seeds give it for {times(c.detectable_at_n)} "
+              f"(exact power for 1.25×: {c.power_at_n:.0%})" if c.chosen else
+              "no level is eligible")
+    closes = ", ".join(f"{100 * v:.0f} %" for v in c.floor_closes.values())
+    return (f"search evidence: {evidence['survivor']} on the search's {c.n} seeds, against "
+            f"the dense network on its schedule and the best dense ({evidence['best_dense']}); "
+            f"R_d from the best dense networks; the floor controls close {closes} of the gap; "
+            f"{chosen}; margin 2 × the best dense networks' test-risk SD = {c.margin:.4f}:")
+
+
+def evidence_table(number: int, evidence: dict, boost: float, power: float) -> pd.DataFrame:
+    """Registration 1: the pilot's pooled candidates (``pooled_table``); registration 2: per
+    level of the search's survivor, whether it clears the floors, who reaches it, the mean
+    speed-up and SD of the log ratio against each dense network, and the choice."""
+    if number == 1:
+        return pooled_table(evidence["analysis"], boost, power)
+    c = SearchChoice.from_json(evidence["analysis"])
+    header = ["endpoint", "clears floors", "reached: ticket / dense / best dense",
+              "vs best dense: speed-up, SD", "vs dense: speed-up, SD", "eligible", "chosen"]
+    rows = [[x.endpoint, "yes" if x.floor_clear else "no",
+             " / ".join(f"{x.reached[k]}/{c.n}" for k in ("ticket", "dense", "best_dense")),
+             f"{math.exp(x.mean_best):.2f}×, {x.sd_best:.3f}",
+             f"{math.exp(x.mean_dense):.2f}×, {x.sd_dense:.3f}",
+             "yes" if x.eligible else "no", "◀" if x.endpoint == c.chosen else ""]
+            for x in c.rows]
     return table(header, rows)
 
 

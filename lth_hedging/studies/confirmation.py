@@ -1,26 +1,29 @@
 """Notebook 03's confirmatory study, as registered (``registration`` in the config,
-``registration/REGISTRATION.md``) before any of its networks trained.
+``registration/REGISTRATION<number>.md``) before any of its networks trained.
 
-The condition under which boosting tickets were reported (Bai Li et al. 2020): the mask comes
-from θ* trained from θ0 at a small learning rate (``mask_lr``, on the seed's own data order),
-ranked per layer; the ticket is retrained from θ0 at a larger rate (``learning_rate``) on a
-fresh data order — so that it does not replay the run that made its mask — under two
-schedules: a linear warmup from ``mask_lr`` over ``warmup_steps`` (the published condition),
-and the constant rate. Every comparator trains on the ticket's exact schedule and data order:
+The mask comes from θ* trained from θ0 at ``mask_lr`` (on the seed's own data order), ranked
+as ``scope`` says; the ticket is retrained from θ0 at ``learning_rate`` on a fresh data order —
+so that it does not replay the run that made its mask — under each of ``schedules``: a linear
+warmup from ``mask_lr`` over ``warmup_steps`` (Bai Li et al.'s condition), and the constant
+rate. The comparators:
 
-- family A, *boosting*: the ticket against the dense network from θ0, at both schedules and
-  every sparsity;
+- family A, *boosting*: the dense network from θ0 on the ticket's exact schedule and data
+  order (Li et al.'s comparison), at every schedule and sparsity; and, where ``rival_lr`` is
+  set, the dense network at its own best schedule (constant at ``rival_lr``, the
+  practitioner's rival), at every sparsity;
 - family B, *more than its density*: the ticket against each control (random re-init,
-  rescaled random mask, magnitude at θ0) with warmup, at every sparsity.
+  rescaled random mask, magnitude at θ0, permuted init) on the first schedule.
 
 Speed is the registered endpoint (``registration.endpoint``, a level of ``speed``) against
-R_d — the median over the study's seeds of the constant-schedule dense networks' final
-validation risk, one yardstick for both schedules — and the floor R_BS. Per seed the
-speed-up is a log ratio (censored runs at the budget); over seeds a geometric mean, Student-t
-interval and paired t-test; Holm within each family at ``alpha``. A *boosting ticket* in a
-cell: family A rejects with a speed-up above 1, the ticket matches the dense network (test
-risk at ``loss.alpha``: the upper bound of ticket − dense over seeds within
-``match_margin``), and the endpoint passed its floor control there.
+R_d — the median over the study's seeds of the rival's final validation risk, or without a
+rival of the constant-schedule dense networks' — and the floor R_BS. Per seed the speed-up is
+a log ratio (a run that never reaches the level counts at its budget, or with ``horizon``
+"longest" at the longer budget of the pair); over seeds a geometric mean, Student-t interval
+and paired t-test; Holm within each family at ``alpha``, over its members (``holm`` "fixed")
+or over those not censored on every seed ("testable", registration 1). A *boosting ticket*
+against a family-A rival: faster than it after Holm, matching it (test risk at
+``loss.alpha``: the upper bound of ticket − rival over seeds within ``match_margin``), and
+the endpoint passed its floor control.
 """
 
 from __future__ import annotations
@@ -70,9 +73,10 @@ from .stages import (
 )
 from .tickets import Cell, run_cells
 
-SCHEDULES = ("warmup", "constant")
-FAMILIES = {"A": "boosting: the ticket against the dense network from θ0",
-            "B": "more than its density: the ticket against each control, with warmup"}
+FAMILIES = {"A": "boosting: the ticket against the dense network (from θ0 on its schedule; at "
+                 "its best schedule)",
+            "B": "more than its density: the ticket against each control, first schedule"}
+DENSE_KINDS = ("dense", "best_dense")  # family A's comparators
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +128,9 @@ class CellVerdict(Record):
     matches_dense: bool
     boosting: bool
     beats_controls: bool
+    # against the dense network at its best schedule (registration 2 on; absent before)
+    matches_best_dense: bool | None = entry(optional=True)
+    boosting_best_dense: bool | None = entry(optional=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,6 +155,9 @@ class Family(Record):
 @dataclass(frozen=True, kw_only=True)
 class Study(Record):
     registration: dict[str, Any]  # the config's registration section, as run
+    # how it departs from the registered file (``registration.departures``): empty where the
+    # run is the registered one; else every output says it is exploratory
+    departures: list[str] = entry(optional=True)
     seeds: list[int]
     endpoint: str
     references: References
@@ -186,6 +196,13 @@ def dense_comparator(config: Config, seed: int, schedule: str,
                                                **warmup(config, schedule)))
 
 
+def best_dense(config: Config, seed: int) -> DenseSpec:
+    """The practitioner's rival: the dense network from θ0 at its own best schedule (constant
+    at ``rival_lr``), on the ticket's fresh data order and its own budget."""
+    return DenseSpec(config.hedging.cost, Plan(config.registration.rival_lr, seed,
+                                               data_order="fresh"))
+
+
 def mask_sources(config: Config, store: Store | None = None) -> dict[int, DenseRun]:
     """θ* of every registered seed: the dense network from θ0 at ``mask_lr`` on the seed's
     own data order, whose weights make the masks."""
@@ -206,18 +223,23 @@ def study_results(config: Config, schedule: str, kind: str,
 
 
 def arms(config: Config, schedule: str) -> tuple[str, ...]:
-    """The kinds trained beside the dense network at ``schedule``: the controls only with
-    warmup (family B)."""
-    return ("ticket", *config.registration.controls) if schedule == "warmup" else ("ticket",)
+    """The kinds trained beside the dense network at ``schedule``: the controls only on the
+    first registered schedule (family B)."""
+    r = config.registration
+    return ("ticket", *r.controls) if schedule == r.schedules[0] else ("ticket",)
 
 
 def train(config: Config, seeds: list[int], store: Store) -> tuple[dict, dict]:
     """Every network of the design on ``seeds`` (the store's, or trained now): the dense
-    comparators by (schedule, seed), the cells by (schedule, kind, sparsity, seed)."""
-    specs = {(sched, seed): dense_comparator(config, seed, sched) for sched in SCHEDULES
+    networks by (schedule, seed) — the rival's schedule named "best" —, the cells by
+    (schedule, kind, sparsity, seed)."""
+    r = config.registration
+    specs = {(sched, seed): dense_comparator(config, seed, sched) for sched in r.schedules
              for seed in seeds}
+    if r.rival_lr is not None:
+        specs.update({("best", seed): best_dense(config, seed) for seed in seeds})
     dense = dict(zip(specs, train_dense_runs(config, list(specs.values()), store)))
-    keys = [(sched, kind, s, seed) for sched in SCHEDULES for s in config.registration.sparsities
+    keys = [(sched, kind, s, seed) for sched in r.schedules for s in r.sparsities
             for kind in arms(config, sched) for seed in seeds]
     cells = [study_cell(config, kind, s, seed, sched) for sched, kind, s, seed in keys]
     return dense, dict(zip(keys, run_cells(config, cells, store)))
@@ -236,14 +258,20 @@ def dense_test_risk(config: Config, run: DenseRun, test) -> float:
     return float(risk_measure(deep_hedge_pnl(model, test, run.cost), config))
 
 
-def compare(ticket: list[Run], other: list[Run], endpoint: str, confidence: float) -> Paired:
-    """The ticket's speed-up over ``other`` at every level (log ratios, censored at the
-    budget), which of them reaches the endpoint's level where only one does (a sign test: what
-    an outcome reports), and ticket − other in AUC, final validation risk and test risk,
-    paired by seed."""
-    levels = {name: log_ratio_test([censored(o.levels[name], o.budget) for o in other],
-                                   [censored(t.levels[name], t.budget) for t in ticket],
-                                   confidence)
+def compare(ticket: list[Run], other: list[Run], endpoint: str, confidence: float,
+            horizon: str = "own") -> Paired:
+    """The ticket's speed-up over ``other`` at every level (log ratios; a run that never
+    reaches a level counts at its own budget, or with ``horizon`` "longest" at the longer
+    budget of its pair: a side that stopped sooner is not credited with its shorter run),
+    which of them reaches the endpoint's level where only one does (a sign test: what an
+    outcome reports), and ticket − other in AUC, final validation risk and test risk, paired
+    by seed."""
+    def at(run: Run, pair: Run, name: str) -> tuple[float, bool]:
+        budget = max(run.budget, pair.budget) if horizon == "longest" else run.budget
+        return censored(run.levels[name], budget)
+
+    levels = {name: log_ratio_test([at(o, t, name) for o, t in zip(other, ticket)],
+                                   [at(t, o, name) for o, t in zip(other, ticket)], confidence)
               for name in ENDPOINTS}
 
     def paired(key: str) -> PairedOverSeeds:
@@ -299,8 +327,10 @@ def margins(config: Config, dense_rows: list[dict]) -> Margin:
                   val_margin=2 * statistics.stdev(r["final_risk"] for r in dense_rows))
 
 
-def confirmatory_study(config: Config, store: Store | None = None) -> Study:
-    """The registered study (module doc): every network trained or loaded, then the tests."""
+def confirmatory_study(config: Config, store: Store | None = None,
+                       departures: list[str] | None = None) -> Study:
+    """The registered study (module doc): every network trained or loaded, then the tests.
+    ``departures``: how the config departs from the registered file (``registration``)."""
     store = store or open_store(config)
     r, m = config.registration, config.metrics
     seeds = registered_seeds(config)
@@ -308,36 +338,43 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
     test = load_split(config, "test")
     budget = budget_steps(config, r.learning_rate)
     name, risk = floor(config)
-    constant = [dense[("constant", seed)] for seed in seeds]
-    provisional = reference_levels([run.history for run in constant], risk, floor_name=name,
+    yard = "best" if r.rival_lr is not None else "constant"  # R_d and the margin's networks
+    yardstick = [dense[(yard, seed)] for seed in seeds]
+    provisional = reference_levels([run.history for run in yardstick], risk, floor_name=name,
                                    final_evals=m.final_evals)
     dense_risks = {key: dense_test_risk(config, run, test) for key, run in dense.items()}
-    margin = margins(config, [{"test_risk": dense_risks[("constant", s)],
+    margin = margins(config, [{"test_risk": dense_risks[(yard, s)],
                                "final_risk": final_risk(run.history, m.final_evals)}
-                              for s, run in zip(seeds, constant)])
+                              for s, run in zip(seeds, yardstick)])
     refs = References(provisional.dense, provisional.floor, margin.val_margin,
                       provisional.dense_sd, provisional.n_dense, name)
 
-    def row(history: list[dict], test_risk: float) -> Run:
-        return describe(history, test_risk, refs, budget, config)
+    def row(history: list[dict], test_risk: float, lr: float = r.learning_rate) -> Run:
+        return describe(history, test_risk, refs, budget_steps(config, lr), config)
 
     floors = {sched: floor_rows(config, refs, budget, Plan(r.learning_rate, seeds[0],
                                                            data_order="fresh",
                                                            **warmup(config, sched)), store)
-              for sched in SCHEDULES}
+              for sched in r.schedules}
     failed = list(dict.fromkeys(e for f in floors.values() for e in floor_reached(
-        f, [row(run.history, dense_risks[key]).auc for key, run in dense.items()]
+        f, [row(run.history, dense_risks[key]).auc for key, run in dense.items()
+            if key[0] != "best"]
     )))
+    rival = ([row(dense[("best", seed)].history, dense_risks[("best", seed)], r.rival_lr)
+              for seed in seeds] if r.rival_lr is not None else None)
     out_cells = []
-    for sched in SCHEDULES:
+    for sched in r.schedules:
         for s in r.sparsities:
             rows = {kind: [row(cells[(sched, kind, s, seed)].history,
-                                     cells[(sched, kind, s, seed)].summary["test_risk"])
+                               cells[(sched, kind, s, seed)].summary["test_risk"])
                            for seed in seeds] for kind in arms(config, sched)}
             rows["dense"] = [row(dense[(sched, seed)].history,
-                                       dense_risks[(sched, seed)]) for seed in seeds]
+                                 dense_risks[(sched, seed)]) for seed in seeds]
+            if rival is not None:
+                rows["best_dense"] = rival
             comparisons = {kind: unadjusted(compare(rows["ticket"], rows[kind], r.endpoint,
-                                                    m.confidence), "A" if kind == "dense" else "B")
+                                                    m.confidence, r.horizon),
+                                            "A" if kind in DENSE_KINDS else "B")
                            for kind in rows if kind != "ticket"}
             out_cells.append(StudyCell(
                 schedule=sched, sparsity=s,
@@ -346,12 +383,18 @@ def confirmatory_study(config: Config, store: Store | None = None) -> Study:
                       for k, v in rows.items()},
                 networks={k: summary(v, m.confidence) for k, v in rows.items()},
                 comparisons=comparisons))
-    families, out_cells = adjust(out_cells, r.alpha, len(seeds), r.power)
+    if rival is not None:  # the rival's schedule does not depend on the ticket's: one
+        # comparison per sparsity in family A, on the first schedule's cells
+        out_cells = [cell if cell.schedule == r.schedules[0] else replace(
+            cell, comparisons={k: c for k, c in cell.comparisons.items() if k != "best_dense"})
+            for cell in out_cells]
+    families, out_cells = adjust(out_cells, r.alpha, len(seeds), r.power, r.holm)
     out_cells = [replace(cell, verdict=cell_verdict(cell, r.endpoint in failed, margin.margin))
                  for cell in out_cells]
-    return Study(registration=config.to_dict()["registration"], seeds=seeds,
-                 endpoint=r.endpoint, references=refs, budget=budget, margin=margin,
-                 floors=floors, floor_reached=failed, families=families, cells=out_cells)
+    return Study(registration=config.to_dict()["registration"], departures=departures,
+                 seeds=seeds, endpoint=r.endpoint, references=refs, budget=budget,
+                 margin=margin, floors=floors, floor_reached=failed, families=families,
+                 cells=out_cells)
 
 
 def unadjusted(paired: Paired, family: str) -> Comparison:
@@ -360,11 +403,13 @@ def unadjusted(paired: Paired, family: str) -> Comparison:
                       detectable=math.nan, verdict="")
 
 
-def adjust(cells: list[StudyCell], alpha: float, n: int,
-           power: float) -> tuple[dict[str, Family], list[StudyCell]]:
-    """Holm within each family over its testable comparisons; every comparison's verdict and
-    the speed-up its family could detect with ``power`` at the strictest Holm level. Returns
-    the families and the cells with their comparisons adjusted."""
+def adjust(cells: list[StudyCell], alpha: float, n: int, power: float,
+           holm_size: str = "testable") -> tuple[dict[str, Family], list[StudyCell]]:
+    """Holm within each family: over its testable comparisons (``holm_size`` "testable"), or
+    over all its members, fixed in advance ("fixed": an outcome — one side censored on every
+    seed — keeps its place with p = 1); every comparison's verdict and the speed-up its family
+    could detect with ``power`` at the strictest Holm level. Returns the families and the
+    cells with their comparisons adjusted."""
     done: dict[int, Comparison] = {}  # id of a comparison → adjusted
     for c in (c for cell in cells for c in cell.comparisons.values()
               if c.family not in FAMILIES):  # exploratory: unadjusted, no verdict of power
@@ -374,15 +419,17 @@ def adjust(cells: list[StudyCell], alpha: float, n: int,
     for family in FAMILIES:
         members = [c for cell in cells for c in cell.comparisons.values() if c.family == family]
         tested = [c for c in members if testable(c.endpoint)]
-        p_holm = {id(c): p for c, p in zip(tested, holm([_p(c.endpoint.p) for c in tested]))}
+        ps = [_p(c.endpoint.p) for c in tested]
+        size = len(members) if holm_size == "fixed" else len(tested)
+        adjusted = holm(ps + [1.0] * (size - len(tested)))  # outcomes hold their places
+        p_holm = {id(c): p for c, p in zip(tested, adjusted)}
         for c in members:
             p = p_holm.get(id(c))
             done[id(c)] = replace(
                 c, tested=p is not None, p_holm=p,
                 verdict=verdict(c.endpoint, p if p is not None else math.nan, alpha),
-                detectable=detectable_speedup(c.endpoint.sd, n, alpha / max(len(tested), 1),
-                                              power))
-        families[family] = Family(question=FAMILIES[family], size=len(tested),
+                detectable=detectable_speedup(c.endpoint.sd, n, alpha / max(size, 1), power))
+        families[family] = Family(question=FAMILIES[family], size=size,
                                   members=len(members), alpha=alpha)
     return families, [replace(cell, comparisons={k: done[id(c)]
                                                  for k, c in cell.comparisons.items()})
@@ -395,16 +442,25 @@ def _p(p: float) -> float:
 
 
 def cell_verdict(cell: StudyCell, floor_failed: bool, margin: float) -> CellVerdict:
-    """Whether the ticket matches the dense network (upper bound of ticket − dense test risk
-    within ``margin``), is a boosting ticket (also faster than it in family A, with an
-    endpoint that passed its floor control) and is faster than every control (family B)."""
+    """Against each family-A rival: whether the ticket matches it (upper bound of ticket −
+    rival test risk within ``margin``) and is a boosting ticket against it (also faster in
+    family A, with an endpoint that passed its floor control); and whether it is faster than
+    every control (family B)."""
     comparisons = cell.comparisons
-    dense = comparisons.get("dense")
-    hi = dense.test_risk.ci[1] if dense else math.nan
-    matches = bool(math.isfinite(hi) and hi <= margin)
-    controls = [c for k, c in comparisons.items() if k != "dense"]
+
+    def matches(kind: str) -> bool:
+        hi = comparisons[kind].test_risk.ci[1]
+        return bool(math.isfinite(hi) and hi <= margin)
+
+    def boosting(kind: str) -> bool:
+        return matches(kind) and not floor_failed and comparisons[kind].verdict == "faster"
+
+    controls = [c for k, c in comparisons.items() if k not in DENSE_KINDS]
+    best = "best_dense" in comparisons
     return CellVerdict(
-        primary_passes_floor=not floor_failed, matches_dense=matches,
-        boosting=matches and not floor_failed and dense.verdict == "faster",
+        primary_passes_floor=not floor_failed, matches_dense=matches("dense"),
+        boosting=boosting("dense"),
         beats_controls=bool(controls) and not floor_failed and all(
-            c.verdict in ("faster", "only the ticket reaches") for c in controls))
+            c.verdict in ("faster", "only the ticket reaches") for c in controls),
+        matches_best_dense=matches("best_dense") if best else None,
+        boosting_best_dense=boosting("best_dense") if best else None)

@@ -26,21 +26,36 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from scipy import stats
 
-from ..foundations.config import Config, project_root
+from ..foundations.config import Config, RegistrationConfig, project_root
+from ..foundations.records import Record
 from ..measures.metrics import detectable_speedup
-from ..measures.speed import References, auc, reach_step
+from ..measures.speed import ENDPOINTS, References, auc, final_risk, reach_step
+from .search import Point
 
 LEVELS = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)  # candidate gap fractions: T50 … T90
 WINDOWS = (40, 60, 80, 160)  # candidate early-window AUCs: steps [0, w]
 PILOT = "registration/pilot.json"
+EVIDENCE = {1: PILOT, 2: "registration/pilot2.json"}  # what each registration was chosen from
 
 
 def pilot_path() -> Path:
     return project_root() / PILOT
+
+
+def evidence_path(number: int) -> Path:
+    return project_root() / EVIDENCE[number]
+
+
+def load_evidence(number: int) -> dict:
+    """The evidence registration ``number`` was chosen from (pilot or search, with its
+    analysis)."""
+    with open(evidence_path(number)) as f:
+        return json.load(f)
 
 
 def load_pilot() -> dict:
@@ -71,6 +86,22 @@ def seeds_needed(sd: float, boost: float, alpha: float, power: float) -> int | N
     (None: more than 1000)."""
     return next((n for n in range(3, 1001)
                  if detectable_speedup(sd, n, alpha, power) <= boost), None)
+
+
+def exact_power(sd: float, n: int, alpha: float, boost: float) -> float:
+    """The power of the two-sided paired t-test at level ``alpha`` over ``n`` seeds against a
+    true speed-up ``boost``, for log ratios of SD ``sd``: the exact noncentral t (NaN where
+    there is no spread)."""
+    if not (math.isfinite(sd) and sd > 0):
+        return math.nan
+    df, shift = n - 1, math.log(boost) * math.sqrt(n) / sd
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    return float(stats.nct.sf(crit, df, shift) + stats.nct.cdf(-crit, df, shift))
+
+
+def seeds_needed_exact(sd: float, boost: float, alpha: float, power: float) -> int | None:
+    """The fewest seeds with ``exact_power`` at least ``power`` (None: more than 1000)."""
+    return next((n for n in range(3, 1001) if exact_power(sd, n, alpha, boost) >= power), None)
 
 
 def log_ratios(other: list[dict], ticket: list[dict], name: str, budget: int) -> list[float]:
@@ -120,10 +151,55 @@ def judge_candidates(study: dict, arms: tuple[str, ...], boost: float, alpha: fl
 
 
 def family_sizes(config: Config) -> dict[str, int]:
-    """Tests in each registered family: A, ticket vs dense at both schedules and every
-    sparsity; B, ticket vs every control with warmup at every sparsity."""
+    """Comparisons in each registered family: A, ticket vs dense at every schedule and
+    sparsity, and vs the rival at every sparsity; B, ticket vs every control on the first
+    schedule at every sparsity."""
     r = config.registration
-    return {"A": 2 * len(r.sparsities), "B": len(r.controls) * len(r.sparsities)}
+    rival = 1 if r.rival_lr is not None else 0
+    return {"A": (len(r.schedules) + rival) * len(r.sparsities),
+            "B": len(r.controls) * len(r.sparsities)}
+
+
+def registered_path(number: int) -> Path:
+    return project_root() / f"registration/registration{number}.json"
+
+
+def registered(number: int) -> dict:
+    """The registered keys of registration ``number``, as committed."""
+    with open(registered_path(number)) as f:
+        return json.load(f)
+
+
+UNREGISTERED = ("extras",)  # the registration section's keys that are not the design
+
+
+def registered_keys(config: Config) -> dict:
+    """The config's registration section without ``UNREGISTERED``: what a registered file
+    holds."""
+    return {k: v for k, v in config.to_dict()["registration"].items()
+            if k not in UNREGISTERED}
+
+
+def departures(config: Config) -> list[str]:
+    """Every key where the config's registration differs from the registered file of its
+    ``number`` ('key: registered X, here Y'); empty: this run is the registered study."""
+    here = registered_keys(config)
+    path = registered_path(here["number"])
+    if not path.exists():
+        return [f"number: no registered file {path.name}"]
+    filed = registered(here["number"])
+    return [f"{k}: registered {filed.get(k)!r}, here {here.get(k)!r}"
+            for k in sorted(set(filed) | set(here)) if filed.get(k) != here.get(k)]
+
+
+def registration_status(config: Config, departed: list[str]) -> str:
+    """What the run is: the registered study, or a departure — exploratory — and where."""
+    n = config.registration.number
+    if not departed:
+        return (f"confirmatory: this run is registration {n} as registered "
+                f"({registered_path(n).name}, every key equal)")
+    return (f"departs from registration {n}: exploratory — no verdict below is confirmatory "
+            f"({'; '.join(departed)})")
 
 
 def registration_lines(config: Config) -> list[str]:
@@ -131,26 +207,36 @@ def registration_lines(config: Config) -> list[str]:
     r = config.registration
     sizes = family_sizes(config)
     seeds = f"{r.first_seed}–{r.first_seed + r.n_seeds - 1}"
+    schedules = {"warmup": f"a linear warmup from {r.mask_lr:g} over {r.warmup_steps} steps",
+                 "constant": "the constant rate"}
+    rival = (f"; the dense network at its own best schedule (constant LR {r.rival_lr:g}, its "
+             "own budget: the practitioner's rival)" if r.rival_lr is not None else "")
+    fixed = ("fixed in advance: an outcome keeps its place" if r.holm == "fixed" else
+             "the comparisons where neither side is censored on every seed")
+    horizon = ("the longer budget of the pair" if r.horizon == "longest" else "its budget")
     return [
-        f"seeds: {r.n_seeds} ({seeds}), none used by the pilot, notebook 02 or a test reference",
+        f"seeds: {r.n_seeds} ({seeds}), none used by a search, a pilot or a test reference",
         f"mask: θ* from θ0 at LR {r.mask_lr:g} on the seed's own data order; one-shot "
-        f"{r.scope}-wise magnitude at {', '.join(f'{s:.0%}' for s in r.sparsities)}",
-        f"retraining: LR {r.learning_rate:g} from θ0 on a fresh data order, with a linear "
-        f"warmup from {r.mask_lr:g} over {r.warmup_steps} steps and without; every comparator on "
-        "the ticket's schedule and order",
+        f"magnitude ranked {r.scope} at {', '.join(f'{s:.0%}' for s in r.sparsities)}",
+        f"retraining: LR {r.learning_rate:g} from θ0 on a fresh data order, with "
+        + " and with ".join(schedules[x] for x in r.schedules)
+        + "; the dense network from θ0 on the ticket's schedule and order" + rival,
         f"endpoint: {r.endpoint} (steps until the mean of 3 evaluations closes "
-        f"{r.endpoint[1:]} % of the gap R_BS → R_d; censored at the budget); R_d from the "
-        "constant-rate dense networks of these seeds",
-        f"family A ({sizes['A']} tests): ticket vs dense from θ0, both schedules; family B "
-        f"({sizes['B']} tests): ticket vs {', '.join(r.controls)}, with warmup; Holm within "
-        f"each at α = {r.alpha:g}; paired t-test on per-seed log ratios",
-        "boosting ticket: family A rejects with a speed-up > 1, the ticket matches the dense "
-        "network (test risk at loss.alpha, upper bound of ticket − dense ≤ "
+        f"{r.endpoint[1:]} % of the gap R_BS → R_d; a run that never does counts at {horizon}); "
+        "R_d from the " + ("rival's" if r.rival_lr is not None else "constant-rate dense")
+        + " networks of these seeds",
+        f"family A ({sizes['A']} comparisons): ticket vs the dense network"
+        + (" and the rival" if r.rival_lr is not None else "")
+        + f"; family B ({sizes['B']}): ticket vs {', '.join(r.controls)}, {r.schedules[0]}; "
+        f"Holm within each at α = {r.alpha:g} over {fixed}; paired t-test on per-seed log "
+        "ratios; the sign test of which side reaches is descriptive",
+        "boosting ticket (against each family-A rival): faster after Holm, matching it (test "
+        "risk at loss.alpha, upper bound of ticket − rival ≤ "
         + (f"{r.match_margin:g}" if r.match_margin is not None else "2 × the dense SD")
         + ") and the endpoint passes its floor control",
-        f"power: {r.power:.0%} to detect a {r.boost:g}× speed-up at family A's strictest Holm "
-        "level, from the pilot's SD; nothing is excluded (diverged or censored runs count at the "
-        "budget)"]
+        f"power: {r.power:.0%} for a {r.boost:g}× speed-up at family A's strictest Holm level "
+        "is what the seeds were sized against (registration/REGISTRATION"
+        f"{r.number}.md gives what they reach); nothing is excluded"]
 
 
 def compact_study(cell: dict, arms: tuple[str, ...], floors: dict, refs: dict, budget: int,
@@ -201,3 +287,153 @@ def analyse(pilot: dict, config: Config) -> dict:
     return {"tables": tables, "pooled": pooled, "pooled_over": pooled_over,
             "matching_cells": matching, "holm_level": level,
             "chosen": chosen["endpoint"] if chosen else None}
+
+
+# Registration 2: the endpoint and the seeds from the search's curves (notebook 02)
+FLOOR_CLEARANCE = 0.10  # a level must lie this share of the gap beyond every floor's closure
+
+
+@dataclass(frozen=True, kw_only=True)
+class Level(Record):
+    """One candidate level on the search's curves (``analyse_search``'s rules)."""
+
+    endpoint: str
+    floor_clear: bool  # rule 1
+    reached: dict[str, int]  # seeds on which each kind reaches it
+    eligible: bool  # rules 1–2
+    sd_best: float  # the log ratio ticket vs best dense over seeds: SD and mean
+    mean_best: float
+    sd_dense: float  # ... vs the dense network on the ticket's schedule
+    mean_dense: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchChoice(Record):
+    """Registration 2's design from the search (``analyse_search``): the levels, the chosen
+    one (None: none eligible) with its conservative SD and what the registered seeds give,
+    and the match margin."""
+
+    n: int  # search seeds
+    holm_level: float  # family A's strictest
+    floor_closes: dict[str, float]  # gap fraction each floor control closes
+    rows: list[Level]
+    chosen: str | None
+    k: int  # eligible levels
+    sd: float | None
+    sd_upper: float | None
+    upper_confidence: float | None
+    seeds_for_boost: int | None  # at sd_upper: central-t approximation ...
+    seeds_for_boost_exact: int | None  # ... and the exact noncentral t
+    power_at_n: float | None  # exact power for ``boost`` with the registered seeds
+    detectable_at_n: float | None  # the speed-up they detect with ``power``
+    best_dense_test_sd: float
+    margin: float  # twice it
+
+
+def registered_design(registration: dict) -> RegistrationConfig:
+    """A results file's registration section, typed (keys it predates take their defaults)."""
+    return RegistrationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in registration.items()})
+
+
+def search_pilot(search: dict, survivor: str, final_evals: int) -> dict:
+    """The search's evidence for one surviving cell (``search_results.json``'s typed form as
+    JSON): per kind ("ticket", "dense" on its schedule, "best_dense": the dense search's
+    winner) one curve, budget and test risk per seed, on the seeds both ran on; R_d = the
+    median final validation risk of the best dense networks (the confirmation's yardstick),
+    R_BS = the search's floor; the floor controls' curves on the ticket's schedule."""
+    scored = next(t for t in search["tickets"] if _label(t["point"]) == survivor)
+    best = next(d for d in search["dense"] if _label(d["point"]) == search["best_dense"])
+    seeds = [s for s in scored["seeds"] if s in best["seeds"]]
+
+    def runs(rows: list[dict]) -> list[dict]:
+        by_seed = {row["seed"]: row for row in rows}
+        return [{"curve": by_seed[s]["curve"], "budget": by_seed[s]["budget"],
+                 "test_risk": by_seed[s]["test_risk"]} for s in seeds]
+
+    networks = {"ticket": runs(scored["rows"]["ticket"]), "dense": runs(scored["rows"]["dense"]),
+                "best_dense": runs(best["rows"]["dense"])}
+    finals = [final_risk(_history(n["curve"]), final_evals) for n in networks["best_dense"]]
+    floor_risk = search["references"]["1"]["floor"]
+    schedule = _schedule_label(scored["point"])
+    return {"survivor": survivor, "best_dense": search["best_dense"], "seeds": seeds,
+            "references": {"dense": statistics.median(finals), "floor": floor_risk,
+                           "floor_name": search["references"]["1"]["floor_name"]},
+            "floors": {name: c["curve"] for name, c in search["floors"][schedule].items()},
+            "networks": networks}
+
+
+def _label(point: dict) -> str:
+    return Point(**point).label()
+
+
+def _schedule_label(point: dict) -> str:
+    return Point(**point).schedule()
+
+
+def _log_ratios(steps: dict, budgets: dict, kind: str) -> list[float]:
+    """Per seed log(T_kind / T_ticket); a run that never reaches counts at the longer budget
+    of the pair."""
+    out = []
+    for t, o, bt, bo in zip(steps["ticket"], steps[kind], budgets["ticket"], budgets[kind]):
+        horizon = max(bt, bo)
+        out.append(math.log(max(o if o is not None else horizon, 1)
+                            / max(t if t is not None else horizon, 1)))
+    return out
+
+
+def analyse_search(pilot: dict, config: Config, window: int) -> SearchChoice:
+    """Registration 2's rules on the search's curves of the survivor (``search_pilot``), for
+    every level of ``speed`` (first crossing):
+
+    1. the level lies at least ``FLOOR_CLEARANCE`` of the gap beyond what every floor control
+       closes (a re-estimated R_d must not let a classical hedge reach it);
+    2. the ticket and the dense network at its best schedule reach it on every search seed
+       (the dense network on the ticket's schedule may fail: an outcome);
+    3. among those, the smallest SD of the per-seed log ratio ticket vs best dense (a run
+       that never reaches counts at the longer budget of the pair).
+
+    The conservative SD is the chosen SD's one-sided upper confidence bound at 1 − 0.2 / K
+    (K: the levels passing rules 1–2, Bonferroni over the choice of the smallest); the
+    seeds ``power`` needs for ``boost`` at it, and the speed-up ``n_seeds`` detect at it, at
+    family A's strictest Holm level. The match margin: twice the best dense networks' SD of
+    test risk over the search's seeds."""
+    r = config.registration
+    ref = pilot["references"]
+    refs = References(ref["dense"], ref["floor"], math.nan, math.nan, len(pilot["seeds"]),
+                      ref["floor_name"])
+    gap = refs.floor - refs.dense
+    closes = {name: (refs.floor - min(v for _, v in curve)) / gap
+              for name, curve in pilot["floors"].items()}
+    level = r.alpha / family_sizes(config)["A"]
+    n = len(pilot["seeds"])
+    rows: list[Level] = []
+    for name, frac in ENDPOINTS.items():
+        steps = {kind: [reach_step(_history(x["curve"]), refs.level(frac), window)
+                        for x in runs] for kind, runs in pilot["networks"].items()}
+        budgets = {kind: [x["budget"] for x in runs] for kind, runs in pilot["networks"].items()}
+        r_best, r_dense = (_log_ratios(steps, budgets, k) for k in ("best_dense", "dense"))
+        reached = {k: sum(x is not None for x in v) for k, v in steps.items()}
+        clear = all(frac >= c + FLOOR_CLEARANCE for c in closes.values())
+        rows.append(Level(endpoint=name, floor_clear=clear, reached=reached,
+                          eligible=clear and reached["ticket"] == n == reached["best_dense"],
+                          sd_best=statistics.stdev(r_best), mean_best=statistics.mean(r_best),
+                          sd_dense=statistics.stdev(r_dense),
+                          mean_dense=statistics.mean(r_dense)))
+    eligible = [row for row in rows if row.eligible]
+    chosen = min(eligible, key=lambda row: row.sd_best) if eligible else None
+    tests = [x["test_risk"] for x in pilot["networks"]["best_dense"]]
+    power: dict = dict.fromkeys(("sd", "sd_upper", "upper_confidence", "seeds_for_boost",
+                                 "seeds_for_boost_exact", "power_at_n", "detectable_at_n"))
+    if chosen:
+        conf = 1 - 0.2 / len(eligible)
+        upper = sd_upper(chosen.sd_best, n, conf)
+        power = {"sd": chosen.sd_best, "sd_upper": upper, "upper_confidence": conf,
+                 "seeds_for_boost": seeds_needed(upper, r.boost, level, r.power),
+                 "seeds_for_boost_exact": seeds_needed_exact(upper, r.boost, level, r.power),
+                 "power_at_n": exact_power(upper, r.n_seeds, level, r.boost),
+                 "detectable_at_n": detectable_speedup(upper, r.n_seeds, level, r.power)}
+    return SearchChoice(n=n, holm_level=level, floor_closes=closes, rows=rows,
+                        chosen=chosen.endpoint if chosen else None, k=len(eligible),
+                        best_dense_test_sd=statistics.stdev(tests),
+                        margin=2 * statistics.stdev(tests), **power)

@@ -276,8 +276,10 @@ def layer_collapse(config: Config, thetas: Thetas) -> dict[str, MaskStructure]:
     ``pruning.sparsities`` level: what each layer keeps, the effective sparsity and the dead
     units of each hidden layer. Where a global ranking empties a layer, every mask with its
     per-layer counts (the random controls' too) leaves no path through the network, and a
-    ticket test there tests nothing. Exploratory."""
-    return {scope: mask_structure(config, thetas, scope) for scope in ("global", "layer")}
+    ticket test there tests nothing. Exploratory. Also the registered ranking
+    (``registration.scope``) where it is neither: the confirmed ticket's structure."""
+    scopes = dict.fromkeys(("global", "layer", config.registration.scope))
+    return {scope: mask_structure(config, thetas, scope) for scope in scopes}
 
 
 def weight_geometry(config: Config, thetas: Thetas, tickets: dict, reinits: dict) -> Weights:

@@ -16,7 +16,10 @@ the ranking of its mask (``scope``; None: ``pruning.scope``). Its kind (``KINDS`
   typical sample), so that it differs from the ticket only in which weights it keeps;
 - ``init_magnitude``: the largest |θ0| in every layer, as many as the ticket keeps there
   (magnitude pruning at initialisation), on θ0: what the mask would be without training —
-  whatever the ticket does beyond it comes from θ*.
+  whatever the ticket does beyond it comes from θ*;
+- ``permuted``: the ticket's mask on θ0's kept weights permuted within each layer (Vischer
+  et al. 2022): does the ticket's initialisation matter beyond its mask and the values it
+  keeps?
 
 On the "replay" data order (the default) a cell trains on the minibatch order of the θ* that
 made its mask; on the "fresh" order it does not (``stages.data_order_seed``).
@@ -49,6 +52,7 @@ from ..nets.pruning import (
     imp_round,
     magnitude_like,
     magnitude_mask,
+    permute_kept,
     random_mask,
     rescale_kept,
     sparsity_report,
@@ -107,6 +111,11 @@ def _rescaled(config: Config, cell: Cell, start: dict, mask: Mask, ticket: Mask)
     return rescale_kept(start, mask, ticket)
 
 
+def _permuted(config: Config, cell: Cell, start: dict, mask: Mask, ticket: Mask) -> dict:
+    seed = derived_seed("permuted", cell.seed, cell.sparsity, cell.learning_rate, cell.mask_lr)
+    return permute_kept(start, mask, torch.Generator().manual_seed(seed))
+
+
 # the registry of cell kinds (``KINDS``; the ticket and the controls trained beside it): a
 # new control arm is its functions above and one line here
 ARMS: dict[str, Arm] = {
@@ -115,12 +124,14 @@ ARMS: dict[str, Arm] = {
     "random_mask": Arm("random mask", _random, _start),
     "rescaled_mask": Arm("rescaled random mask", _random, _rescaled),
     "init_magnitude": Arm("magnitude at θ0", _largest_at_init, _start),
+    "permuted": Arm("permuted init", _the_ticket, _permuted),
 }
 # the comparators that are dense networks (``judging``, ``pilot``), not cells
-DENSE_ARMS = {"dense": "dense from θ0", "small_dense": "small dense"}
+DENSE_ARMS = {"dense": "dense from θ0", "best_dense": "dense at its best schedule",
+              "small_dense": "small dense"}
 KIND_LABELS = {**{kind: arm.label for kind, arm in ARMS.items()}, **DENSE_ARMS}
 KINDS = tuple(ARMS)
-COMPARATORS = tuple(k for k in KIND_LABELS if k != "ticket")
+COMPARATORS = tuple(k for k in KIND_LABELS if k not in ("ticket", "best_dense"))  # the pilot's
 
 
 @dataclass(frozen=True)
