@@ -34,9 +34,11 @@ def smoke_config(make_smoke_config):
 
 
 def module_smoke_config(tmp_path_factory, name: str, overrides: dict | None = None):
-    """The smoke config as ``make smoke`` runs it, in a store of its own (module fixtures),
-    with ``overrides``."""
-    tmp = tmp_path_factory.mktemp(name)
+    """The smoke config as ``make smoke`` runs it, in the session's store named ``name``
+    (module fixtures; modules that name the same store share what it holds), with
+    ``overrides``."""
+    tmp = tmp_path_factory.getbasetemp() / name
+    tmp.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_config("configs/smoke.yaml", {

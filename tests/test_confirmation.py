@@ -26,7 +26,7 @@ from lth_hedging.studies.tickets import run_cells
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    return module_smoke_config(tmp_path_factory, "confirmatory", registration1_at_smoke_size())
+    return module_smoke_config(tmp_path_factory, "notebook03", registration1_at_smoke_size())
 
 
 @pytest.fixture(scope="module")

@@ -198,17 +198,29 @@ def test_paths_that_are_not_finite_are_named_in_the_configs_terms(tmp_path):
         get_or_generate_dataset(config, "val")
 
 
+def _as_from_a_shell():
+    """A child started as a shell starts it: SIGINT at its default, no signal blocked (what
+    earlier tests leave in this process must not decide whether Ctrl-C reaches the run)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 @pytest.mark.timeout(120)
 def test_ctrl_c_during_a_run_prints_one_line_and_exits_130(tmp_path):
     # a terminal's Ctrl-C: SIGINT to the whole process group (the tool, papermill, kernel)
     overrides = (f"{{experiments.directory: {tmp_path / 'store'}, "
                  f"caching.directory: {tmp_path / 'cache'}}}")
-    env = {**os.environ, "LTH_PROGRESS": "0", "OVERRIDES": overrides}
+    # a user's shell: torch sets TORCHINDUCTOR_CACHE_DIR in this process once an earlier test
+    # imports its compiler, and with it inherited the run ignored this Ctrl-C (seen under make
+    # test; why is not yet understood: the note of this change says so)
+    env = {**{k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"},
+           "LTH_PROGRESS": "0", "OVERRIDES": overrides}
     run = subprocess.Popen([sys.executable, "tools/execute_notebooks.py", "--config",
                             "configs/smoke.yaml", "--out", str(tmp_path / "out"), "--figures",
                             str(tmp_path / "figures"), "--target", "make smoke"],
                            cwd=project_root(), env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           preexec_fn=_as_from_a_shell)
     assert run.stdout.readline().startswith("make smoke: configs/smoke.yaml")
     assert run.stdout.readline().strip() == "== 01_baseline"
     time.sleep(3)  # inside the first notebook

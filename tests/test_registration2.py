@@ -35,7 +35,7 @@ def quiet(path, overrides=None):
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    return module_smoke_config(tmp_path_factory, "registration2")
+    return module_smoke_config(tmp_path_factory, "notebook03")
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +113,11 @@ def test_a_changed_key_departs_from_the_registration_and_says_so():
     assert "confirmatory" not in line.replace("no verdict below is confirmatory", "")
     extras = quiet("configs/config.yaml", {"registration.extras": ["crossing", "replay"]})
     assert reg.departures(extras) == []  # which exploratory sections run is not the design
+    model = quiet("configs/config.yaml", {"model.hidden": [64, 64]})  # beyond the section
+    assert reg.departures(model) == ["model.hidden: registered [96, 96, 64], here [64, 64]"]
+    where = quiet("configs/config.yaml", {"experiments.directory": "elsewhere",
+                                          "runtime.progress": False})
+    assert reg.departures(where) == []  # where results go is not the design
     unknown = quiet("configs/config.yaml", {"registration.number": 7})
     assert reg.departures(unknown) == ["number: no registered file registration7.json"]
 

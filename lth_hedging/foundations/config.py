@@ -165,7 +165,7 @@ class SearchConfig:
     of them by score on the first ``seeds[1]``; and so on. The score is the ticket's mean log
     speed-up over the dense network from θ0 on the ticket's own schedule at ``endpoint``
     (first crossing; censored at the budget), among cells whose ticket matches it (mean
-    ticket − dense test risk within ``registration.match_margin``); the dense network's own
+    ticket − dense test risk within ``match_margin``); the dense network's own
     schedules are searched the same way against the dense network at training.learning_rate,
     constant (the practitioner's rival). Its seeds are its own: ``first_seed``, +1, …"""
 
@@ -189,6 +189,9 @@ class SearchConfig:
     keep: float = 0.25  # the share of a round's cells promoted to the next
     endpoint: str = "T75"  # the score's level (``speed.ENDPOINTS``)
     settle_hold: int = 40  # the settling step: the level held this many optimiser steps
+    # "matches" in the score: ticket − dense test risk within it (money; null: twice the
+    # reference dense networks' SD); the rule fixed it as registration 1's margin
+    match_margin: float | None = 0.0128
 
 
 @dataclass(frozen=True)
@@ -577,6 +580,8 @@ def _search(config: Config) -> None:
           and all(a < b for a, b in zip(s.seeds, s.seeds[1:])), "search.seeds", list(s.seeds),
           "increasing integers >= 2 (a spread over seeds in every round)")
     check(_number(s.keep) and 0 < s.keep < 1, "search.keep", s.keep, "in (0, 1)")
+    check(s.match_margin is None or (_number(s.match_margin) and s.match_margin > 0),
+          "search.match_margin", s.match_margin, "null (from the seeds) or > 0 (money)")
     check(_integer(s.settle_hold) and s.settle_hold >= 1, "search.settle_hold", s.settle_hold,
           "an integer >= 1 (optimiser steps)")
 

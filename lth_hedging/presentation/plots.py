@@ -26,7 +26,7 @@ COLORS = {"no_hedge": "#9ca3af", "bs_delta": "#f59e0b", "heston_delta": "#10b981
           "min_variance_delta": "#2563eb", "model_hedge": "#0f766e", "deep_hedge": "#dc2626"}
 KIND_COLORS = {"ticket": "#dc2626", "reinit": "#7c3aed", "random_mask": "#f59e0b",
                "rescaled_mask": "#0891b2", "init_magnitude": "#db2777", "small_dense": "#65a30d",
-               "dense": "#6b7280"}
+               "dense": "#6b7280", "best_dense": "#111827", "permuted": "#16a34a"}
 
 
 SPEEDUP_TICKS = [0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 10]

@@ -145,7 +145,7 @@ def search_rule_lines(config: Config) -> list[str]:
     """The search's rule as the config fixes it before it runs (``search``)."""
     s = config.search
     space = search.space(config)
-    margin = config.registration.match_margin
+    margin = config.search.match_margin
     rounds = " → ".join(str(n) for n in s.seeds)
     return [f"Space: constructions {', '.join(s.constructions)}; θ* LR {_list(s.mask_lrs)}; "
             f"retraining LR {_list(s.learning_rates)}; warmup {', '.join(s.warmups)} "

@@ -151,7 +151,9 @@ def conclusions(study: Study) -> list[str]:
              f"B ({fam['B'].size} of {fam['B'].members}) at α = {r.alpha:g}; outcomes (one "
              "side never reaches the level) are not tests.", floor_line(study)]
     if study.departures:
-        lines.insert(1, "Departures from the registered file: " + "; ".join(study.departures)
+        shown = study.departures[:6] + ([f"and {len(study.departures) - 6} more"]
+                                        if len(study.departures) > 6 else [])
+        lines.insert(1, "Departures from the registration: " + "; ".join(shown)
                      + ". No verdict below is confirmatory.")
     boosting: dict[str, list[str]] = {"dense": [], "best_dense": []}
     excluded: dict[str, list[float]] = {"dense": [], "best_dense": []}

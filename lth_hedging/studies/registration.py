@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from scipy import stats
 
-from ..foundations.config import Config, RegistrationConfig, project_root
+from ..foundations.config import Config, RegistrationConfig, parse_config, project_root
 from ..foundations.records import Record
 from ..measures.metrics import detectable_speedup
 from ..measures.speed import ENDPOINTS, References, auc, final_risk, reach_step
@@ -171,6 +172,9 @@ def registered(number: int) -> dict:
 
 
 UNREGISTERED = ("extras",)  # the registration section's keys that are not the design
+# the config file each registration was run with: every other key of a run is compared with it
+REGISTERED_CONFIGS = {1: "configs/registration1.yaml", 2: "configs/config.yaml"}
+WHERE_NOT_HOW = ("experiments", "caching", "runtime")  # sections that say where, not what
 
 
 def registered_keys(config: Config) -> dict:
@@ -181,15 +185,38 @@ def registered_keys(config: Config) -> dict:
 
 
 def departures(config: Config) -> list[str]:
-    """Every key where the config's registration differs from the registered file of its
-    ``number`` ('key: registered X, here Y'); empty: this run is the registered study."""
+    """Every key where the run departs from its registration ('key: registered X, here Y'):
+    the ``registration`` section against the registered file of its ``number``, every other
+    key (but where results go, ``WHERE_NOT_HOW``) against the config file the registration
+    ran with (``REGISTERED_CONFIGS``). Empty: this run is the registered study. (An edit of
+    that config file itself is not seen: the git history is its record.)"""
     here = registered_keys(config)
     path = registered_path(here["number"])
     if not path.exists():
         return [f"number: no registered file {path.name}"]
     filed = registered(here["number"])
-    return [f"{k}: registered {filed.get(k)!r}, here {here.get(k)!r}"
-            for k in sorted(set(filed) | set(here)) if filed.get(k) != here.get(k)]
+    out = [f"{k}: registered {filed.get(k)!r}, here {here.get(k)!r}"
+           for k in sorted(set(filed) | set(here)) if filed.get(k) != here.get(k)]
+    source = REGISTERED_CONFIGS.get(here["number"])
+    if source is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the registered file's own warnings: seen before
+            base = parse_config(source, names=None).to_dict()
+        mine = config.to_dict()
+        for section in sorted(set(base) - {"registration", *WHERE_NOT_HOW}):
+            for key, value in _dotted(mine.get(section), section):
+                registered_value = dict(_dotted(base[section], section)).get(key)
+                if registered_value != value:
+                    out.append(f"{key}: registered {registered_value!r}, here {value!r}")
+    return out
+
+
+def _dotted(d, prefix: str):
+    if not isinstance(d, dict):
+        yield prefix, d
+        return
+    for k, v in d.items():
+        yield from _dotted(v, f"{prefix}.{k}")
 
 
 def registration_status(config: Config, departed: list[str]) -> str:
@@ -198,8 +225,10 @@ def registration_status(config: Config, departed: list[str]) -> str:
     if not departed:
         return (f"confirmatory: this run is registration {n} as registered "
                 f"({registered_path(n).name}, every key equal)")
+    shown = "; ".join(departed[:6]) + (f"; and {len(departed) - 6} more"
+                                        if len(departed) > 6 else "")
     return (f"departs from registration {n}: exploratory — no verdict below is confirmatory "
-            f"({'; '.join(departed)})")
+            f"({shown})")
 
 
 def registration_lines(config: Config) -> list[str]:
@@ -215,7 +244,8 @@ def registration_lines(config: Config) -> list[str]:
              "the comparisons where neither side is censored on every seed")
     horizon = ("the longer budget of the pair" if r.horizon == "longest" else "its budget")
     return [
-        f"seeds: {r.n_seeds} ({seeds}), none used by a search, a pilot or a test reference",
+        f"seeds: {r.n_seeds} ({seeds}), none used by a search or a pilot, nor by a test "
+        "reference at this network's size",
         f"mask: θ* from θ0 at LR {r.mask_lr:g} on the seed's own data order; one-shot "
         f"magnitude ranked {r.scope} at {', '.join(f'{s:.0%}' for s in r.sparsities)}",
         f"retraining: LR {r.learning_rate:g} from θ0 on a fresh data order, with "
@@ -234,9 +264,9 @@ def registration_lines(config: Config) -> list[str]:
         "risk at loss.alpha, upper bound of ticket − rival ≤ "
         + (f"{r.match_margin:g}" if r.match_margin is not None else "2 × the dense SD")
         + ") and the endpoint passes its floor control",
-        f"power: {r.power:.0%} for a {r.boost:g}× speed-up at family A's strictest Holm level "
-        "is what the seeds were sized against (registration/REGISTRATION"
-        f"{r.number}.md gives what they reach); nothing is excluded"]
+        f"power: the speed-up worth detecting is {r.boost:g}× at {r.power:.0%} (family A's "
+        f"strictest Holm level); registration/REGISTRATION{r.number}.md states the power the "
+        f"{r.n_seeds} registered seeds reach, which may fall short of it; nothing is excluded"]
 
 
 def compact_study(cell: dict, arms: tuple[str, ...], floors: dict, refs: dict, budget: int,

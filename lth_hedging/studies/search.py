@@ -191,7 +191,7 @@ class Searcher:
                                                 floor_name=self.floor_name)
             if width == config.search.widths[0]:
                 self.reference_risks = [self.test_risk(config, r) for r in runs]
-        m = config.registration.match_margin
+        m = config.search.match_margin
         self.margin = m if m is not None else 2 * statistics.stdev(self.reference_risks)
 
     def test_risk(self, config: Config, run) -> float:
