@@ -6,6 +6,8 @@ import yaml
 
 from lth_hedging import load_config
 from lth_hedging.foundations.config import resolve
+from lth_hedging.studies import confirmation as cf
+from lth_hedging.studies import structure as ch
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +62,6 @@ def registration1_at_smoke_size() -> dict:
 def characterization(config) -> dict:
     """Notebook 03's characterization of the registered tickets (every registration runs it):
     layer collapse, the hedge, the weights, one-shot vs IMP."""
-    from lth_hedging.studies import confirmation as cf
-    from lth_hedging.studies import structure as ch
-
     sources = cf.mask_sources(config)
     thetas = {seed: (run.theta0, run.theta_star) for seed, run in sources.items()}
     rate = ch.study_rate(config)

@@ -171,4 +171,9 @@ if __name__ == "__main__":
         print(f"{target}: interrupted; every stage already stored is reused by the next run, "
               "and the notebooks of the last complete run, if any, are as they were",
               file=sys.stderr)
-        raise SystemExit(130) from None
+        # main's clean-up has run; at interpreter exit asyncio would still log the kernel
+        # client's pending cell task ("Task exception was never retrieved: DeadKernelError"),
+        # a traceback after the one line: leave without that teardown
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)

@@ -226,7 +226,7 @@ def pooled_table(analysis: dict, boost: float, power: float) -> pd.DataFrame:
     return table(header, rows)
 
 
-def evidence_caption(number: int, evidence: dict) -> str:
+def evidence_caption(number: int, evidence: dict, boost: float, power: float) -> str:
     """What registration ``number`` was chosen from, and what the choice gives."""
     if number == 1:
         a = evidence["analysis"]
@@ -238,9 +238,9 @@ def evidence_caption(number: int, evidence: dict) -> str:
     c = SearchChoice.from_json(evidence["analysis"])
     chosen = (f"chosen {c.chosen}: SD {c.sd:.3f}, its {c.upper_confidence:.0%} upper bound "
               f"{c.sd_upper:.3f} (Bonferroni over the {c.k} eligible levels); at that bound "
-              f"{c.seeds_for_boost} seeds give 80 % power for 1.25× at Holm level "
+              f"{c.seeds_for_boost} seeds give {power:.0%} power for {boost:g}× at Holm level "
               f"{c.holm_level:g}; the registered seeds give it for {times(c.detectable_at_n)} "
-              f"(exact power for 1.25×: {c.power_at_n:.0%})" if c.chosen else
+              f"(exact power for {boost:g}×: {c.power_at_n:.0%})" if c.chosen else
               "no level is eligible")
     closes = ", ".join(f"{100 * v:.0f} %" for v in c.floor_closes.values())
     return (f"search evidence: {evidence['survivor']} on the search's {c.n} seeds, against "

@@ -240,7 +240,8 @@ def registration_lines(config: Config) -> list[str]:
                  "constant": "the constant rate"}
     rival = (f"; the dense network at its own best schedule (constant LR {r.rival_lr:g}, its "
              "own budget: the practitioner's rival)" if r.rival_lr is not None else "")
-    fixed = ("fixed in advance: an outcome keeps its place" if r.holm == "fixed" else
+    fixed = ("all its comparisons, a size fixed in advance (an outcome keeps its place)"
+             if r.holm == "fixed" else
              "the comparisons where neither side is censored on every seed")
     horizon = ("the longer budget of the pair" if r.horizon == "longest" else "its budget")
     return [
@@ -372,8 +373,9 @@ def search_pilot(search: dict, survivor: str, final_evals: int) -> dict:
     winner) one curve, budget and test risk per seed, on the seeds both ran on; R_d = the
     median final validation risk of the best dense networks (the confirmation's yardstick),
     R_BS = the search's floor; the floor controls' curves on the ticket's schedule."""
-    scored = next(t for t in search["tickets"] if _label(t["point"]) == survivor)
-    best = next(d for d in search["dense"] if _label(d["point"]) == search["best_dense"])
+    scored = next(t for t in search["tickets"] if Point(**t["point"]).label() == survivor)
+    best = next(d for d in search["dense"]
+                if Point(**d["point"]).label() == search["best_dense"])
     seeds = [s for s in scored["seeds"] if s in best["seeds"]]
 
     def runs(rows: list[dict]) -> list[dict]:
@@ -385,20 +387,12 @@ def search_pilot(search: dict, survivor: str, final_evals: int) -> dict:
                 "best_dense": runs(best["rows"]["dense"])}
     finals = [final_risk(_history(n["curve"]), final_evals) for n in networks["best_dense"]]
     floor_risk = search["references"]["1"]["floor"]
-    schedule = _schedule_label(scored["point"])
+    schedule = Point(**scored["point"]).schedule()
     return {"survivor": survivor, "best_dense": search["best_dense"], "seeds": seeds,
             "references": {"dense": statistics.median(finals), "floor": floor_risk,
                            "floor_name": search["references"]["1"]["floor_name"]},
             "floors": {name: c["curve"] for name, c in search["floors"][schedule].items()},
             "networks": networks}
-
-
-def _label(point: dict) -> str:
-    return Point(**point).label()
-
-
-def _schedule_label(point: dict) -> str:
-    return Point(**point).schedule()
 
 
 def _log_ratios(steps: dict, budgets: dict, kind: str) -> list[float]:
